@@ -1,0 +1,29 @@
+"""Offline question answering over news articles, with citations to exact spans.
+
+The public surface is imported lazily so that ``import rag`` (and ``rag --help``) stays instant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.config import Config
+    from rag.retrieval import Passage, Retriever, search
+
+__all__ = ["Config", "Passage", "Retriever", "search"]
+
+_HOMES = {
+    "Config": "rag.config",
+    "Passage": "rag.retrieval",
+    "Retriever": "rag.retrieval",
+    "search": "rag.retrieval",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")

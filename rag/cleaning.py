@@ -1,0 +1,100 @@
+"""Decide which parts of an article's text are its prose, without rewriting the text.
+
+Web pages copied as text carry chrome: widgets ("17.1 C", "Delhi"), calls to action ("Fill out my online
+form."), empty bylines ("Published:"), link lists ("Related articles", "spot_img"). None of it is prose: it is
+made of short lines that are not sentences. The rule here is structural, not a list of strings: a line is
+prose when it is a run of words that reads as at least one full sentence. Everything else (chrome, but also
+headlines and section headings) is left out of the index. Offsets always refer to the original text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+# Sentence-final punctuation, optionally followed by closing quotes or brackets.
+_ENDS_LIKE_SENTENCE = re.compile(r"[.!?…][\"'”’»)\]]*$")
+MIN_PROSE_WORDS = 8
+LONG_LINE_WORDS = 25
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_DATE = re.compile(
+    rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
+    rf"\d{{1,2}} (?:{_MONTHS})\.? \d{{4}})\b"
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    start: int
+    end: int
+    words: int
+    prose: bool
+
+
+def lines(text: str) -> list[Line]:
+    """Non-blank lines of ``text`` as stripped spans, each classified as prose or not."""
+    result = []
+    for match in re.finditer(r"[^\n\r]+", text):
+        raw = match.group()
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        start = match.start() + (len(raw) - len(raw.lstrip()))
+        end = start + len(stripped)
+        words = len(_WORD.findall(stripped))
+        result.append(Line(start, end, words, _looks_like_prose(stripped, words)))
+    return result
+
+
+def _looks_like_prose(line: str, words: int) -> bool:
+    if words >= LONG_LINE_WORDS:
+        return True
+    return words >= MIN_PROSE_WORDS and bool(_ENDS_LIKE_SENTENCE.search(line))
+
+
+def prose_blocks(text: str) -> list[tuple[int, int]]:
+    """Maximal runs of prose lines separated only by whitespace, as (start, end) offsets.
+
+    A block never spans a non-prose line, so a chunk built inside a block cannot contain chrome.
+    Short texts with no sentence-length line (a one-line record, a caption) fall back to every
+    line that ends like a sentence, then to every line, so that no real content is dropped.
+    """
+    all_lines = lines(text)
+    chosen = [ln for ln in all_lines if ln.prose]
+    if not chosen:
+        chosen = [ln for ln in all_lines if _ENDS_LIKE_SENTENCE.search(text[ln.start : ln.end])]
+    if not chosen:
+        chosen = [ln for ln in all_lines if ln.words > 0]
+    chosen_ids = {id(ln) for ln in chosen}
+    blocks: list[tuple[int, int]] = []
+    previous_chosen = False
+    for ln in all_lines:
+        keep = id(ln) in chosen_ids
+        if keep and previous_chosen and blocks:
+            blocks[-1] = (blocks[-1][0], ln.end)
+        elif keep:
+            blocks.append((ln.start, ln.end))
+        previous_chosen = keep
+    return blocks
+
+
+def find_title(text: str) -> str | None:
+    """The headline: the first heading-like line before the first prose line (or a Markdown heading)."""
+    for ln in lines(text):
+        line = text[ln.start : ln.end]
+        if ln.prose:
+            return None
+        heading = line.lstrip("#").strip()
+        if 3 <= ln.words <= 30 and not heading.endswith((".", ":", "!")):
+            return heading
+    return None
+
+
+def find_date(text: str, head_chars: int = 600) -> str | None:
+    """A dateline in the first few hundred characters ("Published: March 3, 2025", "2025-03-03")."""
+    match = _DATE.search(text[:head_chars])
+    return match.group() if match else None

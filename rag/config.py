@@ -1,0 +1,68 @@
+"""One place for every tunable: defaults here, overridden by ``RAG_*`` environment variables, then CLI flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Config:
+    index_dir: Path = Path("index")
+    # Chunking: chunks are whole sentences up to about this many characters, sharing this many sentences.
+    chunk_chars: int = 700
+    chunk_overlap_sentences: int = 1
+    # Above this many chunks the dense index switches from exact (flat) to approximate (HNSW); see `rag bench`.
+    hnsw_threshold: int = 200_000
+    # Retrieval.
+    k: int = 8
+    candidates: int = 50
+    max_chunks_per_doc: int = 2
+    # Evidence and answering.
+    mode: str = "generative"
+    evidence_sentences: int = 6
+    model_path: str | None = None
+    n_ctx: int = 2048
+    n_threads: int = 2
+    max_new_tokens: int = 120
+    seed: int = 0
+    # Abstain when the best evidence sentence scores below this relevance (calibrated on the dev set,
+    # see README "Abstention").
+    abstain_threshold: float = 0.40
+    # A generated sentence survives verification when at least this share of its content words
+    # appears in the spans it cites.
+    support_threshold: float = 0.6
+
+    def replace(self, **overrides: Any) -> Config:
+        """Return a copy with the given fields replaced; ``None`` values are ignored (unset CLI flags)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown config option(s): {', '.join(sorted(unknown))}")
+        clean = {k: _coerce(self, k, v) for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **clean)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+        """Defaults, then ``RAG_<FIELD>`` environment variables, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        from_env = {f.name: env[f"RAG_{f.name.upper()}"] for f in fields(cls) if f"RAG_{f.name.upper()}" in env}
+        return base.replace(**from_env).replace(**overrides)
+
+
+def _coerce(config: Config, name: str, value: Any) -> Any:
+    current = getattr(config, name)
+    if name == "index_dir":
+        return Path(value)
+    if isinstance(value, str):
+        if isinstance(current, bool):
+            return value.lower() in {"1", "true", "yes", "on"}
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+    return value

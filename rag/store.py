@@ -1,0 +1,545 @@
+"""The on-disk index: FAISS vectors, a BM25 index and SQLite metadata, written atomically.
+
+Layout of an index folder::
+
+    index/CURRENT        name of the live generation, replaced atomically (write aside, then rename)
+    index/.lock          held by a writer, so two builds never interleave
+    index/gen-<n>/       one complete generation: manifest.json, meta.sqlite, dense.faiss, bm25/
+
+A build copies the live generation's metadata into a new folder, applies the changes, writes the vector
+and lexical indexes, and only then points CURRENT at it. A crash at any point leaves the old generation
+live; the next build removes the half-written folder. Nobody outside this module touches these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+MANIFEST = "manifest.json"
+SQLITE = "meta.sqlite"
+DENSE = "dense.faiss"
+LEXICAL = "bm25"
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, date TEXT, url TEXT, source TEXT,
+    content_hash TEXT NOT NULL, indexed_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS documents_by_content ON documents(content_hash);
+CREATE TABLE IF NOT EXISTS contents (
+    hash TEXT PRIMARY KEY, text TEXT NOT NULL, dup_group TEXT NOT NULL, minhash BLOB);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL, ord INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_content ON chunks(content_hash);
+CREATE TABLE IF NOT EXISTS sentences (
+    id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL, ord INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS sentences_by_content ON sentences(content_hash, start);
+"""
+
+
+class IndexError_(Exception):
+    """Base class for problems with an index folder; messages are one line and say what to do."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class IndexMismatch(IndexError_):
+    pass
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: str
+    path: str
+    title: str
+    date: str | None
+    url: str | None
+    source: str | None
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class SentenceRecord:
+    id: int
+    doc: str
+    start: int
+    end: int
+    text: str
+    vector: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: int
+    doc: str
+    title: str
+    start: int
+    end: int
+    text: str
+    content_hash: str
+    # Other names of the same text, and near-duplicate (syndicated) copies of it.
+    same_text_as: tuple[str, ...]
+    near_duplicates: tuple[str, ...]
+    dup_group: str
+
+
+@dataclass(frozen=True)
+class NewContent:
+    """What a writer stores for a text it has not seen: chunk and sentence spans with their vectors."""
+
+    hash: str
+    text: str
+    chunks: Sequence[tuple[int, int]]
+    chunk_vectors: np.ndarray
+    sentences: Sequence[tuple[int, int]]
+    sentence_vectors: np.ndarray
+    minhash: bytes
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    pointer = index_dir / CURRENT_FILE
+    if not pointer.exists():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    generation = index_dir / name
+    if not name or not generation.is_dir():
+        raise IndexCorrupt(
+            f"{pointer}: points at missing generation '{name}'; rebuild with: rag index PATH --rebuild"
+        )
+    return generation
+
+
+def read_manifest(index_dir: Path) -> dict:
+    generation = current_generation(index_dir)
+    if generation is None:
+        raise IndexMissing(f"{index_dir}: no index here; build one with: rag index data/articles")
+    path = generation / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"{path}: unreadable manifest ({exc}); rebuild with: rag index PATH --rebuild") from exc
+
+
+def _tokenize(texts: list[str]):
+    import bm25s
+    import Stemmer
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+
+
+class IndexReader:
+    """A loaded generation: answers dense and lexical searches and metadata look-ups.
+
+    Everything is loaded at open, so a writer replacing the generation later cannot pull files from
+    under a reader; call :meth:`is_stale` to learn that a newer generation exists.
+    """
+
+    def __init__(self, index_dir: str | Path, expected_model: str | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.manifest = read_manifest(self.index_dir)
+        self.generation = current_generation(self.index_dir)
+        assert self.generation is not None
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatch(
+                f"{self.generation}: index format {self.manifest.get('format_version')} is not "
+                f"{FORMAT_VERSION}; rebuild with: rag index PATH --rebuild"
+            )
+        if expected_model is not None and self.manifest.get("embedding_model") != expected_model:
+            raise IndexMismatch(
+                f"{self.index_dir}: built with embedding model '{self.manifest.get('embedding_model')}', "
+                f"but this installation embeds with '{expected_model}'; rebuild with: rag index PATH --rebuild"
+            )
+        self._load()
+
+    def _load(self) -> None:
+        import faiss
+
+        gen = self.generation
+        assert gen is not None
+        try:
+            self.db = sqlite3.connect(f"file:{gen / SQLITE}?mode=ro", uri=True, check_same_thread=False)
+            chunk_count = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(f"{gen / SQLITE}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
+        try:
+            self.dense_index = faiss.read_index(str(gen / DENSE))
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+            raise IndexCorrupt(f"{gen / DENSE}: damaged ({reason}); rebuild with: rag index PATH --rebuild") from exc
+        if self.dense_index.ntotal != chunk_count or chunk_count != self.manifest.get("chunks"):
+            raise IndexCorrupt(
+                f"{gen}: vector count {self.dense_index.ntotal} does not match {chunk_count} chunks; "
+                "rebuild with: rag index PATH --rebuild"
+            )
+        if hasattr(self.dense_index, "index") and hasattr(faiss.downcast_index(self.dense_index.index), "hnsw"):
+            faiss.downcast_index(self.dense_index.index).hnsw.efSearch = HNSW_EF_SEARCH
+        self._lexical = None
+        self._lexical_ids: list[int] = []
+        if chunk_count:
+            import bm25s
+
+            try:
+                self._lexical = bm25s.BM25.load(str(gen / LEXICAL))
+                self._lexical_ids = json.loads((gen / LEXICAL / "chunk_ids.json").read_text())
+            except (OSError, ValueError) as exc:
+                raise IndexCorrupt(
+                    f"{gen / LEXICAL}: damaged ({exc}); rebuild with: rag index PATH --rebuild"
+                ) from exc
+        self._texts: dict[str, str] = {}
+
+    def is_stale(self) -> bool:
+        try:
+            return current_generation(self.index_dir) != self.generation
+        except IndexError_:
+            return False
+
+    @property
+    def chunk_count(self) -> int:
+        return int(self.dense_index.ntotal)
+
+    def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        if self.chunk_count == 0:
+            return []
+        scores, ids = self.dense_index.search(query_vector.reshape(1, -1).astype(np.float32), min(n, self.chunk_count))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
+        if self._lexical is None:
+            return []
+        tokens = _tokenize([query])
+        if not tokens.ids or not tokens.ids[0]:
+            return []
+        k = min(n, len(self._lexical_ids))
+        docs, scores = self._lexical.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+        return [
+            (self._lexical_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0
+        ]
+
+    def chunk_vector(self, chunk_id: int) -> np.ndarray:
+        row = self.db.execute("SELECT vector FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+        return _vector(row[0])
+
+    def text_of_content(self, content_hash: str) -> str:
+        if content_hash not in self._texts:
+            row = self.db.execute("SELECT text FROM contents WHERE hash = ?", (content_hash,)).fetchone()
+            if row is None:
+                raise KeyError(content_hash)
+            self._texts[content_hash] = row[0]
+        return self._texts[content_hash]
+
+    def document(self, doc_id: str) -> DocumentRecord:
+        row = self.db.execute(
+            "SELECT id, path, title, date, url, source, content_hash FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(doc_id)
+        return DocumentRecord(*row)
+
+    def documents(self) -> list[DocumentRecord]:
+        rows = self.db.execute(
+            "SELECT id, path, title, date, url, source, content_hash FROM documents ORDER BY id"
+        ).fetchall()
+        return [DocumentRecord(*row) for row in rows]
+
+    def document_text(self, doc_id: str) -> str:
+        """The text every offset of ``doc_id`` points into."""
+        return self.text_of_content(self.document(doc_id).content_hash)
+
+    def chunks(self, chunk_ids: Iterable[int]) -> dict[int, ChunkRecord]:
+        ids = list(dict.fromkeys(chunk_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f'SELECT c.id, c.content_hash, c.start, c."end", t.dup_group FROM chunks c '
+            f"JOIN contents t ON t.hash = c.content_hash WHERE c.id IN ({marks})",
+            ids,
+        ).fetchall()
+        result = {}
+        for chunk_id, content, start, end, group in rows:
+            names = self._names(content)
+            relatives = self._group_names(group, exclude=content)
+            doc = self.document(names[0])
+            result[chunk_id] = ChunkRecord(
+                chunk_id, doc.id, doc.title, start, end, self.text_of_content(content)[start:end],
+                content, tuple(names[1:]), tuple(relatives), group,
+            )
+        return result
+
+    def _names(self, content_hash: str) -> list[str]:
+        rows = self.db.execute("SELECT id FROM documents WHERE content_hash = ? ORDER BY id", (content_hash,))
+        return [r[0] for r in rows]
+
+    def _group_names(self, group: str, exclude: str) -> list[str]:
+        rows = self.db.execute(
+            "SELECT d.id FROM documents d JOIN contents t ON t.hash = d.content_hash "
+            "WHERE t.dup_group = ? AND t.hash != ? ORDER BY d.id",
+            (group, exclude),
+        )
+        return [r[0] for r in rows]
+
+    def sentences_in(self, chunk: ChunkRecord) -> list[SentenceRecord]:
+        rows = self.db.execute(
+            'SELECT id, start, "end", vector FROM sentences WHERE content_hash = ? AND start >= ? AND "end" <= ? '
+            "ORDER BY start",
+            (chunk.content_hash, chunk.start, chunk.end),
+        ).fetchall()
+        text = self.text_of_content(chunk.content_hash)
+        return [SentenceRecord(i, chunk.doc, s, e, text[s:e], _vector(v)) for i, s, e, v in rows]
+
+    def neighbours(self, sentence: SentenceRecord) -> tuple[SentenceRecord | None, SentenceRecord | None]:
+        """The sentences just before and after ``sentence`` in its document."""
+        content = self.document(sentence.doc).content_hash
+        text = self.text_of_content(content)
+        found = []
+        for op, order in (("<", "DESC"), (">", "ASC")):
+            row = self.db.execute(
+                f'SELECT id, start, "end", vector FROM sentences WHERE content_hash = ? AND start {op} ? '
+                f"ORDER BY start {order} LIMIT 1",
+                (content, sentence.start),
+            ).fetchone()
+            found.append(SentenceRecord(row[0], sentence.doc, row[1], row[2], text[row[1] : row[2]], _vector(row[3]))
+                         if row else None)
+        return found[0], found[1]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@dataclass
+class BuildReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    embedded_chunks: int = 0
+    chunks: int = 0
+    documents: int = 0
+    dense_index: str = "flat"
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"documents: {len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} removed, {len(self.errors)} failed; {self.documents} in index, "
+            f"{self.chunks} chunks ({self.embedded_chunks} embedded, {self.dense_index} index) "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+class IndexWriter:
+    """Builds the next generation of an index folder. Use as a context manager; :meth:`commit` makes
+    it live, leaving without commit discards it."""
+
+    def __init__(self, index_dir: str | Path, settings: dict, rebuild: bool = False) -> None:
+        from filelock import FileLock
+
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
+        self.rebuild = rebuild
+        self._lock = FileLock(str(self.index_dir / ".lock"))
+        self.generation: Path | None = None
+        self.db: sqlite3.Connection | None = None
+
+    def __enter__(self) -> IndexWriter:
+        self._lock.acquire()
+        try:
+            self._open()
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def _open(self) -> None:
+        previous = current_generation(self.index_dir)
+        self._remove_stale(keep=previous)
+        if previous is not None and not self.rebuild:
+            old = read_manifest(self.index_dir)
+            for key, value in self.settings.items():
+                if old.get(key) != value:
+                    raise IndexMismatch(
+                        f"{self.index_dir}: index was built with {key}={old.get(key)!r}, now {value!r}; "
+                        "rebuild with: rag index PATH --rebuild"
+                    )
+        self.generation = self.index_dir / f"gen-{time.time_ns()}"
+        self.generation.mkdir()
+        self.db = sqlite3.connect(str(self.generation / SQLITE))
+        if previous is not None and not self.rebuild:
+            source = sqlite3.connect(f"file:{previous / SQLITE}?mode=ro", uri=True)
+            source.backup(self.db)
+            source.close()
+        self.db.executescript(_SCHEMA)
+
+    def _remove_stale(self, keep: Path | None) -> None:
+        for child in self.index_dir.glob("gen-*"):
+            if child != keep:
+                shutil.rmtree(child, ignore_errors=True)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self.db is not None:
+                self.db.close()
+            if exc_type is not None and self.generation is not None and self.generation.exists():
+                shutil.rmtree(self.generation, ignore_errors=True)
+        finally:
+            self._lock.release()
+
+    # --- reading what is there -------------------------------------------------------------------------
+    def document_hashes(self) -> dict[str, str]:
+        assert self.db is not None
+        return dict(self.db.execute("SELECT id, content_hash FROM documents"))
+
+    def has_content(self, content_hash: str) -> bool:
+        assert self.db is not None
+        return self.db.execute("SELECT 1 FROM contents WHERE hash = ?", (content_hash,)).fetchone() is not None
+
+    def minhashes(self) -> dict[str, bytes]:
+        assert self.db is not None
+        return dict(self.db.execute("SELECT hash, minhash FROM contents"))
+
+    # --- changing it -----------------------------------------------------------------------------------
+    def put_document(self, doc_id: str, path: str, title: str, date: str | None, url: str | None,
+                     source: str | None, content_hash: str) -> None:
+        assert self.db is not None
+        self.db.execute(
+            "INSERT OR REPLACE INTO documents (id, path, title, date, url, source, content_hash, indexed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc_id, path, title, date, url, source, content_hash, time.time()),
+        )
+
+    def put_content(self, content: NewContent) -> None:
+        assert self.db is not None
+        self.db.execute(
+            "INSERT OR REPLACE INTO contents (hash, text, dup_group, minhash) VALUES (?, ?, ?, ?)",
+            (content.hash, content.text, content.hash, content.minhash),
+        )
+        self.db.executemany(
+            'INSERT INTO chunks (content_hash, ord, start, "end", vector) VALUES (?, ?, ?, ?, ?)',
+            [(content.hash, i, s, e, _blob(v))
+             for i, ((s, e), v) in enumerate(zip(content.chunks, content.chunk_vectors, strict=True))],
+        )
+        self.db.executemany(
+            'INSERT INTO sentences (content_hash, ord, start, "end", vector) VALUES (?, ?, ?, ?, ?)',
+            [(content.hash, i, s, e, _blob(v))
+             for i, ((s, e), v) in enumerate(zip(content.sentences, content.sentence_vectors, strict=True))],
+        )
+
+    def remove_document(self, doc_id: str) -> None:
+        assert self.db is not None
+        self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    def set_groups(self, groups: dict[str, str]) -> None:
+        assert self.db is not None
+        self.db.executemany("UPDATE contents SET dup_group = ? WHERE hash = ?", [(g, h) for h, g in groups.items()])
+
+    def _drop_orphans(self) -> None:
+        assert self.db is not None
+        orphan = "NOT IN (SELECT content_hash FROM documents)"
+        self.db.execute(f"DELETE FROM chunks WHERE content_hash {orphan}")
+        self.db.execute(f"DELETE FROM sentences WHERE content_hash {orphan}")
+        self.db.execute(f"DELETE FROM contents WHERE hash {orphan}")
+
+    def commit(self, hnsw_threshold: int, extra: dict | None = None) -> dict:
+        """Write the vector and lexical indexes and the manifest, then make this generation live."""
+        import faiss
+
+        assert self.db is not None and self.generation is not None
+        self._drop_orphans()
+        self.db.commit()
+        rows = self.db.execute(
+            'SELECT c.id, c.vector, c.start, c."end", c.content_hash FROM chunks c ORDER BY c.id'
+        ).fetchall()
+        dim = int(self.settings["dimension"])
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = np.vstack([_vector(r[1]) for r in rows]) if rows else np.zeros((0, dim), dtype=np.float32)
+        kind = "hnsw" if len(rows) >= hnsw_threshold else "flat"
+        if kind == "hnsw":
+            base = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        else:
+            base = faiss.IndexFlatIP(dim)
+        dense = faiss.IndexIDMap2(base)
+        if rows:
+            dense.add_with_ids(vectors, ids)
+        faiss.write_index(dense, str(self.generation / DENSE))
+        if rows:
+            import bm25s
+
+            titles = dict(self.db.execute(
+                "SELECT content_hash, title FROM documents GROUP BY content_hash HAVING id = MIN(id)"
+            ))
+            texts = {h: t for h, t in self.db.execute("SELECT hash, text FROM contents")}
+            # The headline is indexed lexically with each chunk so that "the X report" finds its article.
+            corpus = [f"{titles.get(h, '')}\n{texts[h][s:e]}" for _, _, s, e, h in rows]
+            lexical = bm25s.BM25()
+            lexical.index(_tokenize(corpus), show_progress=False)
+            lexical.save(str(self.generation / LEXICAL))
+            (self.generation / LEXICAL / "chunk_ids.json").write_text(json.dumps(ids.tolist()))
+        documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            **self.settings,
+            "dense_index": kind,
+            "chunks": len(rows),
+            "documents": documents,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **(extra or {}),
+        }
+        (self.generation / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        self.db.close()
+        self.db = None
+        _fsync_tree(self.generation)
+        pointer_tmp = self.index_dir / f".{CURRENT_FILE}.tmp"
+        with open(pointer_tmp, "w", encoding="utf-8") as handle:
+            handle.write(self.generation.name)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(pointer_tmp, self.index_dir / CURRENT_FILE)
+        _fsync_dir(self.index_dir)
+        self._remove_stale(keep=self.generation)
+        return manifest
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
