@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(search)
     search.add_argument("--k", type=int, default=8, help="number of passages (default 8)")
     search.add_argument("--json", action="store_true", help="print JSON")
+    models = commands.add_parser("models", help="list the installed language models")
+    models.add_argument("--prepare", action="store_true",
+                        help="assemble the default model into the user cache and verify its SHA-256")
     return parser
 
 
@@ -44,14 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from rag.config import Config
 
-    config = Config.from_env(index_dir=args.index_dir)
-    handler = {"index": _index, "search": _search}[args.command]
+    config = Config.from_env(index_dir=getattr(args, "index_dir", None))
+    handler = {"index": _index, "search": _search, "models": _models}[args.command]
     try:
         return handler(args, config)
     except Exception as exc:  # one clear line for the problems users can fix, tracebacks for bugs
         from rag.store import IndexError_
 
-        if isinstance(exc, IndexError_ | ValueError):
+        from rag.models import ModelNotFound
+
+        if isinstance(exc, IndexError_ | ValueError | ModelNotFound):
             print(f"rag {args.command}: {exc}", file=sys.stderr)
             return EXIT_INDEX_PROBLEM
         raise
@@ -83,6 +88,17 @@ def _search(args: argparse.Namespace, config) -> int:
         duplicates = c.same_text_as + c.near_duplicates
         if duplicates:
             print(f"   also in: {', '.join(duplicates)}")
+    return 0
+
+
+def _models(args: argparse.Namespace, config) -> int:
+    from rag import models
+
+    if args.prepare:
+        path = models.qwen_path(verify=True)
+        print(f"{models.DEFAULT_MODEL}: {path} (SHA-256 verified)")
+    for name in models.installed():
+        print(name)
     return 0
 
 
