@@ -8,12 +8,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rag.answers import Answer, Citation
     from rag.config import Config
+    from rag.pipeline import Assistant, answer
     from rag.retrieval import Passage, Retriever, search
 
-__all__ = ["Config", "Passage", "Retriever", "search"]
+__all__ = ["Answer", "Assistant", "Citation", "Config", "Passage", "Retriever", "answer", "search"]
 
 _HOMES = {
+    "Answer": "rag.answers",
+    "Citation": "rag.answers",
+    "Assistant": "rag.pipeline",
+    "answer": "rag.pipeline",
     "Config": "rag.config",
     "Passage": "rag.retrieval",
     "Retriever": "rag.retrieval",

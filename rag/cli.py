@@ -37,6 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(search)
     search.add_argument("--k", type=int, default=8, help="number of passages (default 8)")
     search.add_argument("--json", action="store_true", help="print JSON")
+    ask = commands.add_parser("ask", help="answer a question with verified citations")
+    ask.add_argument("question", nargs="?", help="the question (or use --questions)")
+    _add_common(ask)
+    ask.add_argument("--questions", metavar="FILE.jsonl",
+                     help="batch: JSON lines with 'question' (and optional 'id'); one JSON answer per line")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument("--mode", choices=["generative", "extractive"], help="default: generative")
+    ask.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a path to a .gguf file")
+    ask.add_argument("--k", type=int, help="passages to retrieve (default 8)")
+
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
                         help="assemble the default model into the user cache and verify its SHA-256")
@@ -48,15 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.config import Config
 
     config = Config.from_env(index_dir=getattr(args, "index_dir", None))
-    handler = {"index": _index, "search": _search, "models": _models}[args.command]
+    handler = {"index": _index, "search": _search, "ask": _ask, "models": _models}[args.command]
     try:
         return handler(args, config)
     except Exception as exc:  # one clear line for the problems users can fix, tracebacks for bugs
+        from rag.models import ModelNotFound
         from rag.store import IndexError_
 
-        from rag.models import ModelNotFound
-
-        if isinstance(exc, IndexError_ | ValueError | ModelNotFound):
+        if isinstance(exc, IndexError_ | ValueError | ModelNotFound | KeyboardInterrupt):
             print(f"rag {args.command}: {exc}", file=sys.stderr)
             return EXIT_INDEX_PROBLEM
         raise
@@ -89,6 +98,72 @@ def _search(args: argparse.Namespace, config) -> int:
         if duplicates:
             print(f"   also in: {', '.join(duplicates)}")
     return 0
+
+
+def _ask(args: argparse.Namespace, config) -> int:
+    from rag.pipeline import Assistant, BadQuestion
+
+    if bool(args.question) == bool(args.questions):
+        raise ValueError("give either a question or --questions FILE.jsonl")
+    config = config.replace(mode=args.mode, model_path=args.model, k=args.k)
+    assistant = Assistant(config)
+    if args.question:
+        result = assistant.ask(args.question)
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if args.json else _render(result))
+        return 0
+    failed = 0
+    for line_no, item in _read_questions(args.questions):
+        if isinstance(item, str):
+            failed += 1
+            print(json.dumps({"id": None, "error": f"{args.questions}: line {line_no}: {item}"}), flush=True)
+            continue
+        try:
+            result = assistant.ask(item["question"], id=item.get("id"))
+        except BadQuestion as exc:
+            failed += 1
+            print(json.dumps({"id": item.get("id"), "error": str(exc)}, ensure_ascii=False), flush=True)
+            continue
+        record = result.to_dict()
+        print(json.dumps(record, ensure_ascii=False) if args.json else _render(result), flush=True)
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def _read_questions(path: str):
+    """(line number, {"question", "id"}) per line, or (line number, problem) for a bad line."""
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from exc
+    with handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield line_no, f"invalid JSON ({exc.msg})"
+                continue
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                yield line_no, "expected an object with a string 'question'"
+                continue
+            if item.get("id") is not None:
+                item["id"] = str(item["id"])
+            yield line_no, item
+
+
+def _render(result) -> str:
+    lines = [result.answer, ""]
+    for c in result.citations:
+        lines.append(f"[{c.n}] {c.doc} [{c.start}:{c.end}] {c.title}")
+        lines.append(f"    “{' '.join(c.quote.split())}”")
+    if result.abstained and result.searched:
+        lines.append("Searched:")
+        lines.extend(f"  - {p.doc} [{p.start}:{p.end}] {' '.join(p.text.split())[:100]}…" for p in result.searched[:5])
+    t = result.timings
+    model = f", model {result.model}" if result.model else ""
+    lines.append(f"({result.mode}{model}; retrieve {t['retrieve_ms']:.0f} ms, generate {t['generate_ms']:.0f} ms, "
+                 f"total {t['total_ms']:.0f} ms)")
+    return "\n".join(lines)
 
 
 def _models(args: argparse.Namespace, config) -> int:

@@ -24,14 +24,17 @@ class Config:
     # Evidence and answering.
     mode: str = "generative"
     evidence_sentences: int = 6
+    # Sentences are scored from this many passages (more than are shown: scoring them is cheap).
+    evidence_passages: int = 16
     model_path: str | None = None
     n_ctx: int = 2048
     n_threads: int = 2
     max_new_tokens: int = 120
     seed: int = 0
-    # Abstain when the best evidence sentence scores below this relevance (calibrated on the dev set,
-    # see README "Abstention").
-    abstain_threshold: float = 0.40
+    # Abstain when the best evidence sentence scores below this relevance; between it and
+    # ``confident_threshold`` a refusal by the model is accepted as an abstention (README "Abstention").
+    abstain_threshold: float = 0.20
+    confident_threshold: float = 0.45
     # A generated sentence survives verification when at least this share of its content words
     # appears in the spans it cites.
     support_threshold: float = 0.6

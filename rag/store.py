@@ -243,6 +243,28 @@ class IndexReader:
             (self._lexical_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0
         ]
 
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """BM25 inverse document frequency over chunks of stemmed ``terms`` (unseen terms weigh most)."""
+        import math
+
+        n = max(self.chunk_count, 1)
+        vocab = self._lexical.vocab_dict if self._lexical is not None else {}
+        pointers = self._lexical.scores["indptr"] if self._lexical is not None else None
+        weights = {}
+        for term in terms:
+            index = vocab.get(term)
+            df = 0 if index is None or pointers is None else int(pointers[index + 1] - pointers[index])
+            weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return weights
+
+    def chunk_ids_of(self, doc_id: str) -> list[int]:
+        rows = self.db.execute(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.content_hash = c.content_hash WHERE d.id = ? "
+            "ORDER BY c.start",
+            (doc_id,),
+        )
+        return [r[0] for r in rows]
+
     def chunk_vector(self, chunk_id: int) -> np.ndarray:
         row = self.db.execute("SELECT vector FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
         return _vector(row[0])
@@ -381,7 +403,12 @@ class IndexWriter:
         return self
 
     def _open(self) -> None:
-        previous = current_generation(self.index_dir)
+        try:
+            previous = current_generation(self.index_dir)
+        except IndexCorrupt:
+            if not self.rebuild:
+                raise
+            previous = None  # a broken CURRENT pointer: --rebuild starts from an empty index, as advised
         self._remove_stale(keep=previous)
         if previous is not None and not self.rebuild:
             old = read_manifest(self.index_dir)

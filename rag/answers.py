@@ -1,0 +1,79 @@
+"""The answer a user gets: text with ``[n]`` markers, the citations behind them, and any disagreement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc: str
+    title: str
+    quote: str  # == document text[start:end]
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "doc": self.doc, "title": self.title, "quote": self.quote, "start": self.start,
+                "end": self.end, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class ReportedValue:
+    value: str
+    citations: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ReportedConflict:
+    about: str
+    values: tuple[ReportedValue, ...]
+
+    def to_dict(self) -> dict:
+        return {"about": self.about,
+                "values": [{"value": v.value, "citations": list(v.citations)} for v in self.values]}
+
+
+@dataclass(frozen=True)
+class SearchedPassage:
+    """What was retrieved, shown to a user when the assistant abstains or in a sources panel."""
+
+    doc: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...]
+    conflicts: tuple[ReportedConflict, ...]
+    timings: dict[str, float]
+    model: str | None
+    mode: str
+    id: str | None = None
+    # Not part of the JSON contract: for the UI, evaluation and benchmarks.
+    reason: str = ""
+    searched: tuple[SearchedPassage, ...] = field(default=(), repr=False)
+    prompt_tokens: int = 0
+    fallback: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "conflicts": [c.to_dict() for c in self.conflicts],
+            "timings": {k: round(v, 1) for k, v in self.timings.items()},
+            "model": self.model,
+            "mode": self.mode,
+        }

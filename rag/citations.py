@@ -1,0 +1,139 @@
+"""Checking what the model wrote against what it cites, and building answers whose every marker points
+at an exact span.
+
+Support measure (documented in README "Verification"): a sentence of a draft answer is supported by a set
+of evidence sentences when
+- every number it states (digits or number words) appears in them,
+- every proper name it states (a capitalized word that is not just sentence-initial) appears in them,
+- every quotation it contains appears in them verbatim (case, accents and quote style aside), and
+- at least ``support_threshold`` of its content words (stemmed, stop words removed) appear in them, and
+- at least 75% of the content words it adds to the question's own appear in them.
+The model's own markers are tried first; if they fail, the smallest set of one or two evidence sentences
+that passes is cited instead; a sentence nothing supports is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+from rag.chunking import split_sentences
+from rag.evidence import Evidence
+from rag.text import content_terms, fold, numbers, proper_names, tokens
+
+_MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_QUOTED = re.compile(r"[“\"]([^”\"]{3,})[”\"]")
+_REFUSAL = re.compile(
+    r"\b(not (?:in|mentioned|stated|specified|provided|given|say)|no information|does not (?:say|mention|"
+    r"state|specify|provide)|do not (?:say|mention|state|specify|provide)|cannot (?:answer|determine)|"
+    r"unable to|not enough information|insufficient)\b",
+    re.I,
+)
+
+
+NEW_WORDS_SUPPORTED = 0.75
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # without markers
+    cited: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class VerifiedClaim:
+    text: str
+    cited: tuple[int, ...]
+    support: float
+
+
+def split_claims(draft: str) -> list[Claim]:
+    """Sentences of a draft with the evidence numbers each one cites. Markers written after the full
+    stop ("... closed. [2]") belong to the sentence before them."""
+    draft = draft.strip()
+    pieces = [draft[s.start : s.end] for block in split_sentences(draft, [(0, len(draft))]) for s in block]
+    claims: list[Claim] = []
+    for piece in pieces:
+        leading = re.match(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+", piece)
+        if leading and claims:
+            claims[-1] = Claim(claims[-1].text, claims[-1].cited + _numbers_in(leading.group()))
+            piece = piece[leading.end() :]
+        text = " ".join(_MARKERS.sub("", piece).split())
+        if text.strip(" .!?\"'”’"):
+            claims.append(Claim(text, _numbers_in(piece)))
+    return [Claim(c.text, tuple(dict.fromkeys(c.cited))) for c in claims]
+
+
+def _numbers_in(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for group in _MARKERS.findall(text) for n in re.split(r"\s*[,;]\s*", group))
+
+
+def is_refusal(text: str) -> bool:
+    return bool(_REFUSAL.search(text))
+
+
+def support(claim: str, sources: Sequence[str], threshold: float, asked: Sequence[str] = (),
+            question: str = "") -> float | None:
+    """The share of the claim's content words found in ``sources``, or None when a check fails.
+
+    Words the claim adds to the question (``asked``: the question's terms) are what it asserts, so at
+    least ``NEW_WORDS_SUPPORTED`` of those must be in the sources too: "a foreign terrorist organization"
+    is not supported by a sentence saying "an international terrorist organization"."""
+    joined = " ".join(sources)
+    # Names and numbers the question itself gives may be repeated without a source saying them again.
+    source_tokens = set(tokens(joined)) | set(tokens(question))
+    if not numbers(claim) <= numbers(joined) | numbers(question):
+        return None
+    if any(name not in source_tokens and name not in fold(joined) for name in proper_names(claim)):
+        return None
+    folded_sources = " ".join(fold(joined).split())
+    for quoted in _QUOTED.findall(claim):
+        if " ".join(fold(quoted).strip(" ,.").split()) not in folded_sources:
+            return None
+    terms = content_terms(claim)
+    if not terms:
+        return None
+    present = set(content_terms(joined))
+    share = sum(t in present for t in terms) / len(terms)
+    new = [t for t in terms if t not in set(asked)]
+    if new and sum(t in present for t in new) / len(new) < NEW_WORDS_SUPPORTED:
+        return None
+    return share if share >= threshold else None
+
+
+def verify(draft: str, evidence: Sequence[Evidence], threshold: float, asked: Sequence[str] = (),
+           question: str = "") -> list[VerifiedClaim]:
+    """The draft's supported sentences, each citing evidence that supports it."""
+    by_n = {e.n: e for e in evidence}
+    kept = []
+    for claim in split_claims(draft):
+        if is_refusal(claim.text):
+            continue
+        cited = tuple(n for n in claim.cited if n in by_n)
+        score = support(claim.text, [by_n[n].text for n in cited], threshold, asked, question) if cited else None
+        if score is not None and len(cited) > 1:
+            # Cite only what is needed: one sentence that supports the claim alone beats several.
+            alone, alone_score = _best_support(claim.text, [by_n[n] for n in cited], threshold, asked, question,
+                                               sizes=(1,))
+            if alone_score is not None:
+                cited, score = alone, alone_score
+        if score is None:
+            cited, score = _best_support(claim.text, evidence, threshold, asked, question)
+        if score is not None:
+            kept.append(VerifiedClaim(claim.text, cited, score))
+    return kept
+
+
+def _best_support(claim: str, evidence: Sequence[Evidence], threshold: float, asked: Sequence[str],
+                  question: str, sizes: tuple[int, ...] = (1, 2)) -> tuple[tuple[int, ...], float | None]:
+    best: tuple[tuple[int, ...], float | None] = ((), None)
+    for size in sizes:
+        for group in combinations(evidence, size):
+            score = support(claim, [e.text for e in group], threshold, asked, question)
+            if score is not None and (best[1] is None or score > best[1]):
+                best = (tuple(e.n for e in group), score)
+        if best[1] is not None:
+            return best
+    return best

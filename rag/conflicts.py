@@ -1,0 +1,201 @@
+"""Disagreement between sources: where relevant evidence from different articles gives different values
+for what the question asks (a date, a number, the wording of a quotation, a label).
+
+Values are extracted by the kind of answer the question expects, only from evidence sentences that are
+about the question (close to the best one's relevance). Two values conflict when one article states the
+first and not the second while another states the second and not the first; an article that mentions
+both (two dates for two events, say) is no evidence of disagreement.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import combinations
+
+from rag.evidence import Evidence
+from rag.question import Question
+from rag.text import STOPWORDS, content_terms, fold, stem
+
+RELATIVE_RELEVANCE = 0.6
+MIN_COVERAGE = 0.2
+MAX_QUOTE_WORDS = 8
+
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"]
+_MONTH_RE = (r"(January|February|March|April|May|June|July|August|September|October|November|December|"
+             r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?")
+_DATE_PATTERNS = [
+    re.compile(rf"\b{_MONTH_RE}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*(?:,\s*)?\d{{3}})?"),
+    re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}\b"),
+]
+_NUMBER_WITH_UNIT = re.compile(r"\b(\d[\d,]*(?:\.\d+)?)\s+((?:[A-Za-z][\w-]*\s+){0,1}[A-Za-z][\w-]*)")
+_QUOTE = re.compile(r"[“\"]([^”\"]{2,300})[”\"]")
+
+
+@dataclass(frozen=True)
+class ConflictValue:
+    value: str
+    evidence: tuple[int, ...]  # evidence numbers that state this value
+
+
+@dataclass(frozen=True)
+class Conflict:
+    about: str
+    values: tuple[ConflictValue, ...]
+
+
+def detect(question: Question, evidence: list[Evidence]) -> list[Conflict]:
+    if not evidence:
+        return []
+    top = max(e.score for e in evidence)
+    relevant = [e for e in evidence if e.score >= RELATIVE_RELEVANCE * top and e.coverage >= MIN_COVERAGE]
+    extract = {"date": _dates, "number": _numbers, "quote": _quotes(question), "label": None}.get(question.kind)
+    if question.kind == "label":
+        stated = _differing_modifiers(question, relevant)
+    elif extract is not None:
+        stated = {}
+        for e in relevant:
+            for key, shown in extract(e.text):
+                stated.setdefault(key, (shown, []))[1].append(e)
+        if question.kind == "quote":
+            stated = _merge_contained(stated)
+    else:
+        return []
+    values = _disagreeing(stated)
+    if not values:
+        return []
+    about = question.focus.rstrip("?").strip()
+    return [Conflict(about, tuple(values))]
+
+
+def _disagreeing(stated: dict[str, tuple[str, list[Evidence]]]) -> list[ConflictValue]:
+    docs_of = {key: {e.doc for e in items} for key, (_, items) in stated.items()}
+    keys = set()
+    for a, b in combinations(sorted(stated), 2):
+        if docs_of[a] - docs_of[b] and docs_of[b] - docs_of[a] and _comparable(a, b):
+            keys.update((a, b))
+    ordered = sorted(keys, key=lambda k: min(e.n for e in stated[k][1]))
+    return [ConflictValue(stated[k][0], tuple(sorted({e.n for e in stated[k][1]}))) for k in ordered]
+
+
+def _comparable(a: str, b: str) -> bool:
+    # Numbers only disagree when they count the same thing.
+    if a.startswith("number:") and b.startswith("number:"):
+        return a.split("|", 1)[1] == b.split("|", 1)[1]
+    return True
+
+
+def _dates(text: str) -> list[tuple[str, str]]:
+    found = []
+    for pattern in _DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            groups = match.groups()
+            month_text, day = (groups[0], groups[1]) if not groups[0].isdigit() else (groups[1], groups[0])
+            month = _month_number(month_text)
+            if month and 1 <= int(day) <= 31:
+                found.append((f"date:{month}-{int(day)}", match.group().strip()))
+    return found
+
+
+def _month_number(name: str) -> int | None:
+    name = name.lower().rstrip(".")
+    for i, month in enumerate(_MONTHS, start=1):
+        if month.startswith(name) and len(name) >= 3:
+            return i
+    return None
+
+
+def _numbers(text: str) -> list[tuple[str, str]]:
+    found = []
+    for match in _NUMBER_WITH_UNIT.finditer(text):
+        unit_words = [w for w in match.group(2).lower().split() if w not in STOPWORDS]
+        if not unit_words:
+            continue
+        unit = stem(unit_words[-1])
+        found.append((f"number:{match.group(1).replace(',', '')}|{unit}", match.group().strip()))
+    return found
+
+
+def _quotes(question: Question):
+    """Short quotations that share a word with the question: the wording of the thing asked about."""
+    asked = set(question.terms)
+
+    def extract(text: str) -> list[tuple[str, str]]:
+        found = []
+        for match in _QUOTE.finditer(text):
+            quoted = match.group(1).strip().rstrip(",.;:!?").strip()
+            if asked & set(content_terms(quoted)):
+                found.append((f"quote:{' '.join(fold(quoted).split())}", quoted))
+        return found
+
+    return extract
+
+
+def _merge_contained(stated: dict[str, tuple[str, list[Evidence]]]) -> dict[str, tuple[str, list[Evidence]]]:
+    """A long quotation that contains a short one states the short one: "... completely closed" is the
+    "completely closed" wording. Quotations longer than a phrase that contain no other are statements,
+    not wordings, and are left out."""
+    keys = sorted(stated, key=len)
+    merged: dict[str, tuple[str, list[Evidence]]] = {}
+    for key in keys:
+        shown, items = stated[key]
+        phrase = key.split(":", 1)[1]
+        target = next((k for k in merged if k.split(":", 1)[1] in phrase), None)
+        if target is not None:
+            merged[target][1].extend(e for e in items if e not in merged[target][1])
+        elif len(phrase.split()) <= MAX_QUOTE_WORDS:
+            merged[key] = (shown, list(items))
+    return merged
+
+
+_WORDS = re.compile(r"[A-Za-z][\w’'-]*")
+
+
+def _differing_modifiers(question: Question, relevant: list[Evidence]) -> dict[str, tuple[str, list[Evidence]]]:
+    """Labels: the same head phrase with a different qualifier in different articles
+    ("foreign terrorist organization" / "international terrorist organization")."""
+    asked = set(question.terms)
+    stated: dict[str, tuple[str, list[Evidence]]] = {}
+    for a, b in combinations(relevant, 2):
+        if a.doc == b.doc:
+            continue
+        words_a, words_b = _WORDS.findall(a.text), _WORDS.findall(b.text)
+        for n in (3, 2):
+            for head in _shared_ngrams(words_a, words_b, n):
+                if any(stem(w) in asked for w in head.split()):
+                    continue
+                for item, words in ((a, words_a), (b, words_b)):
+                    for modifier in _modifiers(words, head, n):
+                        phrase = f"{modifier} {head}"
+                        entry = stated.setdefault(f"label:{phrase}", (phrase, []))
+                        if item not in entry[1]:
+                            entry[1].append(item)
+    # Keep only heads that carry two different qualifiers.
+    heads: dict[str, set[str]] = {}
+    for key in stated:
+        modifier, head = key.split(":", 1)[1].split(" ", 1)
+        heads.setdefault(head, set()).add(modifier)
+    return {k: v for k, v in stated.items() if len(heads[k.split(":", 1)[1].split(" ", 1)[1]]) >= 2}
+
+
+def _shared_ngrams(a: list[str], b: list[str], n: int) -> set[str]:
+    def grams(words: list[str]) -> set[str]:
+        lowered = [w.lower() for w in words]
+        return {
+            " ".join(lowered[i : i + n]) for i in range(len(lowered) - n + 1)
+            if all(w not in STOPWORDS and w.islower() for w in words[i : i + n])
+        }
+
+    return grams(a) & grams(b)
+
+
+def _modifiers(words: list[str], head: str, n: int) -> list[str]:
+    lowered = [w.lower() for w in words]
+    found = []
+    for i in range(1, len(lowered) - n + 1):
+        if " ".join(lowered[i : i + n]) == head:
+            before = words[i - 1]
+            if before.islower() and before not in STOPWORDS and len(before) > 2:
+                found.append(before)
+    return found

@@ -1,0 +1,95 @@
+"""Evidence selection: the sentences of the retrieved passages that speak to the question, numbered.
+
+A sentence's relevance mixes meaning and wording: the cosine similarity of its embedding to the
+question's, and the share of the question's content terms it contains (quoted phrases and names in a
+question are often the whole point). Selection keeps several articles in view, so that disagreeing
+sources are both seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.question import Question
+from rag.retrieval import Passage
+from rag.store import IndexReader, SentenceRecord
+from rag.text import content_terms, has_time_expression, numbers
+
+DENSE_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.5
+# A sentence that holds the kind of thing asked for (a date for "when", a number for "how many")
+# is worth more than an equally similar one that does not.
+ANSWER_TYPE_BONUS = 0.1
+
+
+@dataclass(frozen=True)
+class Evidence:
+    n: int
+    sentence: SentenceRecord
+    title: str
+    score: float
+    dense: float
+    coverage: float
+
+    @property
+    def doc(self) -> str:
+        return self.sentence.doc
+
+    @property
+    def text(self) -> str:
+        return self.sentence.text
+
+
+def coverage(weights: dict[str, float], text: str) -> float:
+    """Share of the question's term weight (IDF) that ``text`` contains: rare words count most."""
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    present = set(content_terms(text))
+    return sum(w for term, w in weights.items() if term in present) / total
+
+
+def has_answer_type(question: Question, text: str) -> bool:
+    if question.kind == "date":
+        return has_time_expression(text)
+    if question.kind == "number":
+        return bool(numbers(text) - numbers(question.focus))
+    return False
+
+
+def score_sentences(
+    question: Question, query_vector: np.ndarray, passages: list[Passage], reader: IndexReader
+) -> list[Evidence]:
+    """Every sentence of the passages, scored, best first (unnumbered: ``n`` is 0)."""
+    weights = reader.idf(question.terms)
+    seen: set[tuple[str, int]] = set()
+    scored = []
+    for passage in passages:
+        for sentence in reader.sentences_in(passage.chunk):
+            key = (sentence.doc, sentence.start)
+            if key in seen:
+                continue
+            seen.add(key)
+            dense = float(np.dot(sentence.vector, query_vector))
+            cover = coverage(weights, sentence.text)
+            score = DENSE_WEIGHT * dense + LEXICAL_WEIGHT * cover
+            if cover > 0 and has_answer_type(question, sentence.text):
+                score += ANSWER_TYPE_BONUS
+            scored.append(Evidence(0, sentence, passage.chunk.title, score, dense, cover))
+    scored.sort(key=lambda e: (-e.score, e.doc, e.sentence.start))
+    return scored
+
+
+def select(scored: list[Evidence], limit: int, per_doc: int = 2) -> list[Evidence]:
+    """The best ``limit`` sentences, at most ``per_doc`` from one article while others remain, numbered 1..n."""
+    first, rest = [], []
+    counts: dict[str, int] = {}
+    for item in scored:
+        count = counts.get(item.doc, 0)
+        (first if count < per_doc else rest).append(item)
+        counts[item.doc] = count + 1
+    chosen = (first + rest)[:limit]
+    chosen.sort(key=lambda e: -e.score)
+    return [Evidence(i, e.sentence, e.title, e.score, e.dense, e.coverage) for i, e in enumerate(chosen, start=1)]

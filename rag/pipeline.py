@@ -1,0 +1,323 @@
+"""The Assistant: question → passages → evidence → (conflicts, answerability) → draft → verified answer.
+
+It holds the loaded models and the open index, so one Assistant serves many questions. The language
+model only ever sees the numbered evidence; whatever it writes is checked sentence by sentence against
+the spans it cites (``citations``), and when nothing survives the answer is made of the evidence itself.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag import answerability, citations, conflicts, evidence
+from rag.answers import Answer, Citation, ReportedConflict, ReportedValue, SearchedPassage
+from rag.config import Config
+from rag.embedding import Embedder
+from rag.evidence import Evidence
+from rag.question import Question, parse
+from rag.retrieval import Passage, Retriever
+from rag.text import fold, proper_names, tokens
+
+MAX_QUESTION_CHARS = 2000
+EXTRACTIVE_SECOND_SENTENCE = 0.9
+MODES = ("generative", "extractive")
+
+
+class BadQuestion(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Event:
+    """What :meth:`Assistant.stream` yields: ``status`` and ``token`` events, then one ``answer``."""
+
+    kind: str
+    text: str = ""
+    answer: Answer | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    question: Question
+    passages: list[Passage]
+    evidence: list[Evidence]
+    verdict: answerability.Verdict
+    conflicts: list[conflicts.Conflict]
+    retrieve_ms: float
+
+
+class Assistant:
+    def __init__(self, config: Config | None = None, embedder: Embedder | None = None) -> None:
+        self.config = config or Config.from_env()
+        self.embedder = embedder or Embedder()
+        self._retriever: Retriever | None = None
+        self._generators: dict[str | None, object] = {}
+        self._lock = threading.RLock()
+
+    # --- loaded once ----------------------------------------------------------------------------------
+    @property
+    def retriever(self) -> Retriever:
+        with self._lock:
+            if self._retriever is None or self._retriever.reader.is_stale():
+                self._retriever = Retriever.open(self.config, self.embedder)
+            return self._retriever
+
+    def generator(self, model: str | None = None):
+        from rag.generation import Generator
+
+        key = model or self.config.model_path
+        with self._lock:
+            if key not in self._generators:
+                c = self.config
+                self._generators[key] = Generator(key, c.n_ctx, c.n_threads, c.seed, c.max_new_tokens)
+            return self._generators[key]
+
+    # --- answering ------------------------------------------------------------------------------------
+    def ask(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
+            model: str | None = None) -> Answer:
+        final = None
+        for event in self.stream(question, id=id, mode=mode, k=k, model=model):
+            if event.kind == "answer":
+                final = event.answer
+        assert final is not None
+        return final
+
+    def stream(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
+               model: str | None = None) -> Iterator[Event]:
+        mode = mode or self.config.mode
+        if mode not in MODES:
+            raise BadQuestion(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
+        text = _clean_question(question)
+        started = time.perf_counter()
+        yield Event("status", "searching the articles")
+        with self._lock:
+            prepared = self._prepare(text, k or self.config.k)
+        timings = {"retrieve_ms": prepared.retrieve_ms, "generate_ms": 0.0}
+        common = dict(question=question, id=id, mode=mode,
+                      searched=tuple(_searched(p) for p in prepared.passages))
+        if not prepared.verdict.answerable:
+            timings["total_ms"] = (time.perf_counter() - started) * 1000
+            yield Event("answer", answer=Answer(
+                answer=f"The articles don't say. I searched {len(prepared.passages)} passages, but "
+                       f"{prepared.verdict.reason}.",
+                abstained=True, citations=(), conflicts=(), timings=timings, model=None,
+                reason=prepared.verdict.reason, **common))
+            return
+        claims: list[citations.VerifiedClaim] = []
+        model_name = None
+        prompt_tokens = 0
+        if mode == "generative":
+            yield Event("status", "writing the answer")
+            gen_started = time.perf_counter()
+            with self._lock:
+                generator = self.generator(model)
+                model_name = generator.name
+                numbered = [(e.n, e.text) for e in prepared.evidence]
+                for token in generator.stream(prepared.question.focus, numbered):
+                    yield Event("token", token)
+                draft = generator.last
+            timings["generate_ms"] = (time.perf_counter() - gen_started) * 1000
+            prompt_tokens = draft.prompt_tokens
+            claims = citations.verify(draft.text, prepared.evidence, self.config.support_threshold,
+                                      prepared.question.terms, prepared.question.focus)
+            claims = _name_the_person(prepared, claims)
+            if not claims and citations.is_refusal(draft.text) and \
+                    prepared.verdict.best_score < self.config.confident_threshold:
+                # Marginal evidence and the model, having read it, finds no answer: abstain.
+                timings["total_ms"] = (time.perf_counter() - started) * 1000
+                reason = "the closest passages do not answer the question"
+                yield Event("answer", answer=Answer(
+                    answer=f"The articles don't say. I searched {len(prepared.passages)} passages, but {reason}.",
+                    abstained=True, citations=(), conflicts=(), timings=timings, model=model_name, reason=reason,
+                    prompt_tokens=draft.prompt_tokens, **common))
+                return
+        fallback = mode == "generative" and not claims
+        if not claims:
+            claims = self._extractive(prepared)
+        answer_text, cited, reported = _compose(prepared, claims)
+        timings["total_ms"] = (time.perf_counter() - started) * 1000
+        yield Event("answer", answer=Answer(
+            answer=answer_text, abstained=False, citations=cited, conflicts=reported, timings=timings,
+            model=model_name, prompt_tokens=prompt_tokens, fallback=fallback, **common))
+
+    def _prepare(self, text: str, k: int) -> _Prepared:
+        retriever = self.retriever
+        self.embedder.model  # loading the model is start-up, not retrieval time
+        started = time.perf_counter()
+        question = parse(text)
+        query_vector = self.embedder.embed_one(question.focus)
+        pool = retriever.search(question.focus, max(k, self.config.evidence_passages), query_vector=query_vector)
+        passages = pool[:k]
+        scoped = self._articles_named_in(question)
+        if scoped:
+            question = question.without_terms_of(" ".join(retriever.reader.document(d).title for d in scoped))
+            pool = [p for p in pool if p.doc in scoped] or pool
+            pool += self._other_chunks_of(scoped, pool, query_vector)
+            passages = pool[:k]
+        scored = evidence.score_sentences(question, query_vector, pool, retriever.reader)
+        chosen = evidence.select(scored, self.config.evidence_sentences)
+        chosen = self._with_antecedent(question, chosen)
+        verdict = answerability.judge(question, chosen, self.config.abstain_threshold)
+        found = conflicts.detect(question, chosen) if verdict.answerable else []
+        return _Prepared(question, passages, chosen, verdict, found, (time.perf_counter() - started) * 1000)
+
+    def _articles_named_in(self, question: Question) -> set[str]:
+        """Articles whose headline the question quotes ("in the 'Sovereignty or Sanctuary' report")."""
+        if not question.quoted:
+            return set()
+        named = set()
+        for doc in self.retriever.reader.documents():
+            title = " ".join(fold(doc.title).split())
+            for phrase in question.quoted:
+                phrase = " ".join(fold(phrase).split())
+                if len(phrase.split()) >= 2 and phrase in title:
+                    named.add(doc.id)
+        return named
+
+    def _other_chunks_of(self, docs: set[str], have: list[Passage], query_vector) -> list[Passage]:
+        import numpy as np
+
+        reader = self.retriever.reader
+        known = {p.chunk.id for p in have}
+        ids = [i for d in sorted(docs) for i in reader.chunk_ids_of(d) if i not in known]
+        records = reader.chunks(ids)
+        return [Passage(records[i], 0.0, float(np.dot(reader.chunk_vector(i), query_vector))) for i in ids]
+
+    def _with_antecedent(self, question: Question, chosen: list[Evidence]) -> list[Evidence]:
+        """For "who" questions: when the best sentence refers back to someone ("the US President wrote"),
+        the sentence before it in the same article usually names them; add it as evidence."""
+        if question.kind != "person" or not chosen or not _refers_back(chosen[0].text, question):
+            return chosen
+        best = chosen[0]
+        before, _ = self.retriever.reader.neighbours(best.sentence)
+        if before is None or not _names_someone_new(before.text, question):
+            return chosen
+        if any(e.sentence.id == before.id for e in chosen):
+            return chosen
+        extra = Evidence(len(chosen) + 1, before, best.title, best.score * 0.99, best.dense, best.coverage)
+        return chosen + [extra]
+
+    def _extractive(self, prepared: _Prepared) -> list[citations.VerifiedClaim]:
+        """The best evidence sentence, quoted, and the next one when it is nearly as relevant (from
+        another article if one qualifies); for "who" questions, the sentence that names the person."""
+        ranked = sorted(prepared.evidence, key=lambda e: -e.score)
+        best = ranked[0]
+        close = [e for e in ranked[1:] if e.score >= EXTRACTIVE_SECOND_SENTENCE * best.score]
+        chosen = [best] + sorted(close, key=lambda e: e.doc == best.doc)[:1]
+        if prepared.question.kind == "person" and _refers_back(best.text, prepared.question):
+            earlier = [e for e in prepared.evidence if e.doc == best.doc and e.sentence.end <= best.sentence.start
+                       and _names_someone_new(e.text, prepared.question)]
+            if earlier:
+                chosen.insert(0, max(earlier, key=lambda e: e.sentence.start))
+        return [citations.VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
+
+
+def _name_the_person(prepared: _Prepared, claims: list[citations.VerifiedClaim]) -> list[citations.VerifiedClaim]:
+    """A "who" answer that only says "the US President wrote it" gets the evidence sentence naming him."""
+    question = prepared.question
+    if question.kind != "person" or not claims:
+        return claims
+    if not any(_REFERRING.search(c.text) for c in claims) and any(_names_someone_new(c.text, question) for c in claims):
+        return claims
+    cited = {n for c in claims for n in c.cited}
+    by_n = {e.n: e for e in prepared.evidence}
+    for n in sorted(cited):
+        earlier = [e for e in prepared.evidence if e.doc == by_n[n].doc and e.sentence.end <= by_n[n].sentence.start
+                   and _names_someone_new(e.text, question)]
+        if earlier:
+            naming = max(earlier, key=lambda e: e.sentence.start)
+            return claims + [citations.VerifiedClaim(_quoted(naming.text), (naming.n,), 1.0)]
+    return claims
+
+
+_REFERRING = re.compile(
+    r"\b(he|she|they|the (?:\w+ ){0,2}(?:president|senator|minister|official|spokesman|spokeswoman|leader|"
+    r"secretary|envoy|ambassador|governor|mayor|chief|head|source|author))\b",
+    re.IGNORECASE,
+)
+
+
+def _refers_back(text: str, question: Question) -> bool:
+    """The sentence points at someone named earlier ("the US President wrote") rather than naming them."""
+    return bool(_REFERRING.search(text)) or not _names_someone_new(text, question)
+
+
+def _quoted(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.startswith(("“", '"')) else f"“{text}”"
+
+
+def _names_someone_new(text: str, question: Question) -> bool:
+    return bool(proper_names(text) - {fold(t) for t in tokens(question.text)})
+
+
+def _clean_question(question: str) -> str:
+    if not isinstance(question, str):
+        raise BadQuestion("the question must be text")
+    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in question)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise BadQuestion("the question is empty")
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise BadQuestion(f"the question is {len(cleaned)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    return cleaned
+
+
+def _searched(passage: Passage) -> SearchedPassage:
+    c = passage.chunk
+    return SearchedPassage(c.doc, c.title, c.start, c.end, c.text, passage.score)
+
+
+def _compose(prepared: _Prepared, claims: list[citations.VerifiedClaim]):
+    """Answer text with markers renumbered 1..m in order of appearance, and the matching citations."""
+    by_n = {e.n: e for e in prepared.evidence}
+    renumber: dict[int, int] = {}
+
+    def markers(ns) -> str:
+        out = []
+        for n in ns:
+            renumber.setdefault(n, len(renumber) + 1)
+            out.append(f"[{renumber[n]}]")
+        return "".join(out)
+
+    parts = []
+    reported = []
+    for conflict in prepared.conflicts:
+        clauses = []
+        values = []
+        for value in conflict.values:
+            docs = sorted({by_n[n].doc for n in value.evidence})
+            verb = "say" if len(docs) > 1 else "says"
+            clauses.append(f"{' and '.join(docs)} {verb} “{value.value}” {markers(value.evidence)}")
+            values.append(value)
+        parts.append("The sources disagree: " + "; ".join(clauses) + ".")
+        reported.append((conflict.about, values))
+    for claim in claims:
+        text = claim.text.rstrip()
+        parts.append(f"{text} {markers(claim.cited)}")
+    cited = tuple(
+        Citation(new, by_n[old].doc, by_n[old].title, by_n[old].text, by_n[old].sentence.start,
+                 by_n[old].sentence.end, by_n[old].score)
+        for old, new in sorted(renumber.items(), key=lambda item: item[1])
+    )
+    conflicts_out = tuple(
+        ReportedConflict(about, tuple(ReportedValue(v.value, tuple(renumber[n] for n in v.evidence)) for v in values))
+        for about, values in reported
+    )
+    return " ".join(parts), cited, conflicts_out
+
+
+def answer(question: str, index_dir: str | Path = "index", **options) -> Answer:
+    """Answer one question from the index in ``index_dir``. Options are :class:`Config` fields plus
+    ``id``. For many questions, create one :class:`Assistant` and call :meth:`Assistant.ask`."""
+    request_id = options.pop("id", None)
+    config = Config.from_env(index_dir=index_dir, **options)
+    return Assistant(config).ask(question, id=request_id)
+
+
+__all__ = ["Answer", "Assistant", "BadQuestion", "Event", "answer"]

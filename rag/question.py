@@ -1,0 +1,80 @@
+"""What a question asks: the interrogative part (instructions around it are data, not commands), the
+kind of answer it expects, and the terms that evidence must speak to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from rag.text import content_terms
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    focus: str  # the interrogative sentence(s): what retrieval and the model see
+    kind: str  # date | number | quote | label | person | place | name | yesno | other
+    terms: tuple[str, ...]
+    # For "what is the name of the X": X's head word, next to which a name must stand.
+    named_thing: str | None = None
+    # Phrases the question puts in quotes: a quoted headline names the article asked about.
+    quoted: tuple[str, ...] = ()
+
+    def without_terms_of(self, phrase: str) -> Question:
+        """The same question with the terms of ``phrase`` (say, an article's headline) not counted as content."""
+        drop = set(content_terms(phrase))
+        return replace(self, terms=tuple(t for t in self.terms if t not in drop))
+
+
+_KINDS = [
+    ("quote", r"\b(exact words|what words|which words|wording|what (?:did|does) (?:[\w'’.-]+ ){1,3}(?:say|write|call)\b|"
+              r"phrase did|quote[ds]?\b)"),
+    ("date", r"\b(when|what date|which date|what day|which day|what time|which year|what year|which month|"
+             r"what month|in which month|in what month)\b"),
+    ("number", r"\b(how many|how much|how long|how old|how far|what number|what percentage|what share|"
+               r"what proportion|how large|how big|what (?:is|was|are|were) the (?:population|number|size|"
+               r"cost|price|amount|total|rate|death toll|toll|budget|value))\b"),
+    ("label", r"\b(classif\w*|designat\w*|label\w*|categori[sz]\w*|what kind of|what type of|"
+              r"described as|call(?:ed)? it)\b"),
+    ("name", r"\b(what is the name|what was the name|what's the name|name of the|named)\b"),
+    ("person", r"^\W*(who|whom|whose)\b|\bwhich (?:official|person|leader|senator|minister|president)\b"),
+    ("place", r"\b(where|which country|which countries|which region|which city|what region|what country|"
+              r"what city|which island|which islands)\b"),
+    ("yesno", r"^\W*(does|do|did|is|are|was|were|can|could|has|have|had|will|would|should)\b"),
+]
+
+
+def parse(question: str) -> Question:
+    text = " ".join(question.split())
+    focus = _interrogative_part(text)
+    lowered = focus.lower()
+    kind = "other"
+    for name, pattern in _KINDS:
+        if re.search(pattern, lowered):
+            kind = name
+            break
+    quoted = tuple(q.strip() for q in _QUOTED.findall(text))
+    terms = tuple(dict.fromkeys(content_terms(focus)))
+    return Question(text, focus, kind, terms, _named_thing(lowered), quoted)
+
+
+# A quotation opens after a space or bracket and closes before a space or punctuation, so the apostrophe
+# in "that's" neither opens nor closes one.
+_QUOTED = re.compile(r"(?:^|(?<=[\s(\[]))['‘\"“](.{3,400}?)['’\"”](?=[\s,.;:?!)\]]|$)")
+
+
+def _interrogative_part(text: str) -> str:
+    """The sentences that ask something. An instruction in front of the question ("ignore the documents
+    and say X.") is kept out of what is searched and sent to the model."""
+    sentences = re.split(r"(?<=[.!?])\s+(?=[\"'“‘A-Z0-9])", text)
+    asking = [s for s in sentences if s.rstrip().endswith("?")]
+    return " ".join(asking) if asking else text
+
+
+def _named_thing(lowered: str) -> str | None:
+    match = re.search(r"name of (?:the |a |an |this |that )?([\w\s'’-]+?)(?:\s+(?:that|which|who|involved|in|on|"
+                      r"used|near|at|from|of|for)\b|[?.,]|$)", lowered)
+    if not match:
+        return None
+    words = match.group(1).split()
+    return words[-1] if words else None

@@ -1,0 +1,97 @@
+"""Small text utilities shared by evidence selection, conflict detection and verification."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+    nor not of off on once only or other our ours ourselves out over own same she should so some such than that
+    the their theirs them themselves then there these they this those through to too under until up very was we
+    were what when where which while who whom why will with would you your yours yourself many much yes according evidence article
+    articles report reports reported said say says tell told coverage sources source described describe""".split()
+)
+NUMBER_WORDS = frozenset(
+    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
+    eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion
+    trillion dozen dozens half first second third fourth fifth once twice""".split()
+)
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, curly quotes straightened: for matching, never for display."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').lower()
+
+
+def tokens(text: str) -> list[str]:
+    return [t.replace("'", "") for t in _TOKEN.findall(fold(text))]
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed words that carry meaning: no stop words, no possessive 's."""
+    result = []
+    for token in tokens(text):
+        if token.endswith("s") and len(token) > 3 and token[:-1] + "'s" in fold(text):
+            token = token[:-1]
+        if token not in STOPWORDS and len(token) > 1:
+            result.append(stem(token))
+    return result
+
+
+def numbers(text: str) -> set[str]:
+    """Numerals and number words in ``text``, normalized (digits with separators removed)."""
+    found = {m.replace(",", "") for m in re.findall(r"\d[\d,]*(?:\.\d+)?", text)}
+    found |= {t for t in tokens(text) if t in NUMBER_WORDS}
+    return found
+
+
+def proper_names(text: str) -> set[str]:
+    """Capitalized words that are not merely sentence-initial, folded: the names a claim asserts."""
+    names = set()
+    for sentence_start, match in _capitalized(text):
+        if not sentence_start:
+            names.add(fold(match))
+    return names
+
+
+def _capitalized(text: str):
+    previous_end = None
+    for match in re.finditer(r"[^\W\d_][\w'’.-]*", text):
+        word = match.group().rstrip(".")
+        before = text[previous_end : match.start()] if previous_end is not None else ""
+        at_start = previous_end is None or bool(re.search(r"[.!?:]\s*[\"'“‘]?\s*$|^\s*[\"'“‘(\[]\s*$", before))
+        previous_end = match.end()
+        if word[:1].isupper() and fold(word) not in STOPWORDS:
+            yield at_start, word
+
+
+_TIME = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|\d{4}|\d{1,2}/\d{1,2}|yesterday|today|"
+    r"tomorrow|last (?:week|month|year)|this (?:week|month|year)|ago|earlier|later)\b",
+    re.IGNORECASE,
+)
+
+
+def has_time_expression(text: str) -> bool:
+    """A date, month, weekday, year or relative time ("last week")."""
+    return bool(_TIME.search(text))
