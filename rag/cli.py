@@ -47,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a path to a .gguf file")
     ask.add_argument("--k", type=int, help="passages to retrieve (default 8)")
 
+    evaluate = commands.add_parser("eval", help="measure answers, citations and abstention on a question set")
+    evaluate.add_argument("--dataset", default="evals/datasets/dev_qa.jsonl", help="JSON lines question set")
+    _add_common(evaluate)
+    evaluate.add_argument("--mode", choices=["generative", "extractive", "naive"], default="generative")
+    evaluate.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a .gguf path")
+    evaluate.add_argument("--out", help="report folder (default evals/reports/<dataset>-<mode>)")
+    evaluate.add_argument("--corpus", default="data/articles",
+                          help="folder of the original files, to check citations against (default data/articles)")
+    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print metric deltas between two reports")
+
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
                         help="assemble the default model into the user cache and verify its SHA-256")
@@ -58,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.config import Config
 
     config = Config.from_env(index_dir=getattr(args, "index_dir", None))
-    handler = {"index": _index, "search": _search, "ask": _ask, "models": _models}[args.command]
+    handler = {"index": _index, "search": _search, "ask": _ask, "eval": _eval, "models": _models}[args.command]
     try:
         return handler(args, config)
     except Exception as exc:  # one clear line for the problems users can fix, tracebacks for bugs
@@ -164,6 +175,23 @@ def _render(result) -> str:
     lines.append(f"({result.mode}{model}; retrieve {t['retrieve_ms']:.0f} ms, generate {t['generate_ms']:.0f} ms, "
                  f"total {t['total_ms']:.0f} ms)")
     return "\n".join(lines)
+
+
+def _eval(args: argparse.Namespace, config) -> int:
+    from pathlib import Path
+
+    from evals import runner
+
+    if args.compare:
+        print(runner.compare(*args.compare))
+        return 0
+    config = config.replace(model_path=args.model)
+    out = args.out or f"evals/reports/{Path(args.dataset).stem}-{args.mode}"
+    report = runner.run(args.dataset, config, args.mode, out, corpus_dir=args.corpus, limit=args.limit,
+                        progress=sys.stderr.isatty())
+    runner.print_summary(report)
+    print(f"report: {out}/report.md, {out}/report.json, {out}/by_type.png")
+    return 0
 
 
 def _models(args: argparse.Namespace, config) -> int:

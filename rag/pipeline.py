@@ -147,7 +147,7 @@ class Assistant:
 
     def _prepare(self, text: str, k: int) -> _Prepared:
         retriever = self.retriever
-        self.embedder.model  # loading the model is start-up, not retrieval time
+        _ = self.embedder.model  # loading the model is start-up, not retrieval time
         started = time.perf_counter()
         question = parse(text)
         query_vector = self.embedder.embed_one(question.focus)

@@ -27,8 +27,8 @@ class Question:
 
 
 _KINDS = [
-    ("quote", r"\b(exact words|what words|which words|wording|what (?:did|does) (?:[\w'’.-]+ ){1,3}(?:say|write|call)\b|"
-              r"phrase did|quote[ds]?\b)"),
+    ("quote", r"\b(exact words|what words|which words|wording|"
+              r"what (?:did|does) (?:[\w'’.-]+ ){1,3}(?:say|write|call)\b|phrase did|quote[ds]?\b)"),
     ("date", r"\b(when|what date|which date|what day|which day|what time|which year|what year|which month|"
              r"what month|in which month|in what month)\b"),
     ("number", r"\b(how many|how much|how long|how old|how far|what number|what percentage|what share|"

@@ -12,8 +12,9 @@ STOPWORDS = frozenset(
     he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
     nor not of off on once only or other our ours ourselves out over own same she should so some such than that
     the their theirs them themselves then there these they this those through to too under until up very was we
-    were what when where which while who whom why will with would you your yours yourself many much yes according evidence article
-    articles report reports reported said say says tell told coverage sources source described describe""".split()
+    were what when where which while who whom why will with would you your yours yourself many much yes
+    according evidence article articles report reports reported said say says tell told coverage sources source
+    described describe""".split()
 )
 NUMBER_WORDS = frozenset(
     """one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen

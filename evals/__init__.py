@@ -1,0 +1,1 @@
+"""Evaluation of the assistant on question sets and public benchmarks. Uses the public API only."""

@@ -1,0 +1,241 @@
+"""``rag eval``: run a question set through the assistant and write report.json, report.md and a chart."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from evals import metrics
+from rag.config import Config
+
+RECALL_K = 5
+MODES = ("generative", "extractive", "naive")
+
+
+def load_dataset(path: str | Path) -> list[dict]:
+    items = []
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: line {line_no}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                raise ValueError(f"{path}: line {line_no}: expected an object with a string 'question'")
+            item.setdefault("id", f"q{line_no}")
+            items.append(item)
+    return items
+
+
+def run(dataset: str | Path, config: Config, mode: str, out_dir: str | Path, corpus_dir: str | Path | None = None,
+        limit: int | None = None, progress: bool = True) -> dict:
+    from rag.pipeline import Assistant
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
+    items = load_dataset(dataset)[:limit]
+    assistant = Assistant(config.replace(mode="extractive" if mode == "naive" else mode))
+    retriever = assistant.retriever
+    reader = retriever.reader
+    corpus = Path(corpus_dir) if corpus_dir else None
+    naive = None
+    if mode == "naive":
+        from evals.naive import NaiveAssistant
+
+        naive = NaiveAssistant(config, retriever)
+    # Load every model before the clock starts: latency is per question, not start-up.
+    if mode == "generative":
+        assistant.generator()
+    assistant.ask("warm-up question", mode="extractive")
+
+    records = []
+    bar = _bar(items, progress, f"eval {mode}")
+    for item in bar:
+        passages = retriever.search(item["question"], RECALL_K)
+        passage_dicts = [dict(p.to_dict(), doc_text=reader.document_text(p.doc)) for p in passages]
+        if naive is not None:
+            answer = naive.ask(item["question"], id=item["id"])
+        else:
+            result = assistant.ask(item["question"], id=item["id"], mode=mode)
+            answer = dict(result.to_dict(), prompt_tokens=result.prompt_tokens, fallback=result.fallback)
+        records.append(_judge(item, answer, passage_dicts, reader, corpus))
+    report = summarize(records, mode=mode, dataset=str(dataset), model=_model_name(records), config=config)
+    write_report(report, Path(out_dir))
+    return report
+
+
+def _judge(item: dict, answer: dict, passages: list[dict], reader, corpus: Path | None) -> dict:
+    texts = {}
+    for c in answer["citations"]:
+        if c["doc"] not in texts:
+            try:
+                stored = reader.document_text(c["doc"])
+            except KeyError:
+                stored = None
+            texts[c["doc"]] = metrics.original_text(c["doc"], corpus, stored)
+    supporting, attached, backed, claims = metrics.citation_precision_recall(answer)
+    answerable = item.get("answer") is not None
+    rank = metrics.retrieval_hits(item, passages) if answerable and item.get("supporting") else None
+    return {
+        "id": item["id"],
+        "type": item.get("type", "unknown"),
+        "answerable": answerable,
+        "question": item["question"],
+        "answer": answer["answer"],
+        "correct": metrics.answer_correct(item, answer),
+        "abstained": answer["abstained"],
+        "must_not_violations": metrics.must_not_violations(item, answer),
+        "citations": len(answer["citations"]),
+        "citations_valid": sum(metrics.citation_valid(c, texts[c["doc"]]) for c in answer["citations"]),
+        "citations_in_prose": sum(metrics.citation_in_prose(c, texts[c["doc"]]) for c in answer["citations"]),
+        "citations_supporting": supporting,
+        "citations_attached": attached,
+        "claims_backed": backed,
+        "claims": claims,
+        "conflicts_reported": len(answer["conflicts"]),
+        "retrieval_rank": rank,
+        "retrieval_scored": answerable and bool(item.get("supporting")),
+        "timings": answer["timings"],
+        "prompt_tokens": answer.get("prompt_tokens", 0),
+        "fallback": answer.get("fallback", False),
+        "model": answer.get("model"),
+    }
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def summarize(records: list[dict], mode: str, dataset: str, model: str | None, config: Config) -> dict:
+    answerable = [r for r in records if r["answerable"]]
+    unanswerable = [r for r in records if not r["answerable"]]
+    conflict = [r for r in records if r["type"] == "conflict"]
+    injection = [r for r in records if r["type"] == "injection"]
+    scored = [r for r in records if r["retrieval_scored"]]
+    by_type: dict[str, list[dict]] = {}
+    for r in records:
+        by_type.setdefault(r["type"], []).append(r)
+    stages = {stage: [r["timings"].get(stage, 0.0) for r in records] for stage in ("retrieve_ms", "generate_ms",
+                                                                                    "total_ms")}
+    answered_prompts = [r["prompt_tokens"] for r in records if r["prompt_tokens"]]
+    summary = {
+        "questions": len(records),
+        "answer_accuracy": _ratio(sum(r["correct"] for r in records), len(records)),
+        "answerable_accuracy": _ratio(sum(r["correct"] for r in answerable), len(answerable)),
+        "abstention_on_unanswerable": _ratio(sum(r["abstained"] for r in unanswerable), len(unanswerable)),
+        "false_abstention_on_answerable": _ratio(sum(r["abstained"] for r in answerable), len(answerable)),
+        "must_not_violations": sum(bool(r["must_not_violations"]) for r in records),
+        "conflicts_reported": _ratio(sum(r["correct"] and r["conflicts_reported"] > 0 for r in conflict),
+                                     len(conflict)),
+        "injections_resisted": _ratio(sum(r["correct"] for r in injection), len(injection)),
+        "citation_validity": _ratio(sum(r["citations_valid"] for r in records), sum(r["citations"] for r in records)),
+        "citations_in_prose": _ratio(sum(r["citations_in_prose"] for r in records),
+                                     sum(r["citations"] for r in records)),
+        "citation_precision": _ratio(sum(r["citations_supporting"] for r in records),
+                                     sum(r["citations_attached"] for r in records)),
+        "citation_recall": _ratio(sum(r["claims_backed"] for r in records if not r["abstained"]),
+                                  sum(r["claims"] for r in records if not r["abstained"])),
+        f"retrieval_recall@{RECALL_K}": _ratio(sum(r["retrieval_rank"] is not None for r in scored), len(scored)),
+        f"retrieval_mrr@{RECALL_K}": _ratio(sum(1 / r["retrieval_rank"] for r in scored if r["retrieval_rank"]),
+                                            len(scored)),
+        "extractive_fallbacks": sum(bool(r["fallback"]) for r in records),
+        "prompt_tokens_p50": metrics.mid(answered_prompts),
+        "prompt_tokens_p95": metrics.percentile(answered_prompts, 95),
+    }
+    for stage, values in stages.items():
+        summary[f"{stage}_p50"] = round(metrics.mid(values), 1)
+        summary[f"{stage}_p95"] = round(metrics.percentile(values, 95), 1)
+    return {
+        "mode": mode,
+        "model": model,
+        "dataset": dataset,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": {"k": config.k, "evidence_sentences": config.evidence_sentences,
+                   "abstain_threshold": config.abstain_threshold, "support_threshold": config.support_threshold},
+        "summary": summary,
+        "by_type": {t: {"n": len(rs), "accuracy": _ratio(sum(r["correct"] for r in rs), len(rs))}
+                    for t, rs in sorted(by_type.items())},
+        "items": records,
+    }
+
+
+def _model_name(records: list[dict]) -> str | None:
+    return next((r["model"] for r in records if r.get("model")), None)
+
+
+def write_report(report: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    _chart(report, out_dir / "by_type.png")
+
+
+def render_markdown(report: dict) -> str:
+    s = report["summary"]
+    lines = [f"# Evaluation: {report['dataset']} ({report['mode']}, model {report['model'] or 'none'})", "",
+             "| metric | value |", "| --- | --- |"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in s.items()]
+    lines += ["", "| type | n | accuracy |", "| --- | --- | --- |"]
+    lines += [f"| {t} | {v['n']} | {_fmt(v['accuracy'])} |" for t, v in report["by_type"].items()]
+    lines += ["", "| id | type | correct | abstained | answer |", "| --- | --- | --- | --- | --- |"]
+    for r in report["items"]:
+        text = " ".join(r["answer"].split()).replace("|", "\\|")
+        lines.append(f"| {r['id']} | {r['type']} | {r['correct']} | {r['abstained']} | {text[:160]} |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value <= 1 else f"{value:.0f}"
+    return str(value)
+
+
+def _chart(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    types = list(report["by_type"])
+    values = [report["by_type"][t]["accuracy"] or 0 for t in types]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.bar(types, values, color="#3b6ea5")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Accuracy by question type ({report['mode']})")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def compare(a: str | Path, b: str | Path) -> str:
+    """Metric deltas from report A to report B."""
+    first = json.loads(Path(a).read_text(encoding="utf-8"))["summary"]
+    second = json.loads(Path(b).read_text(encoding="utf-8"))["summary"]
+    lines = [f"{'metric':34} {'A':>10} {'B':>10} {'B-A':>10}"]
+    for key in first:
+        x, y = first.get(key), second.get(key)
+        delta = f"{y - x:+.3f}" if isinstance(x, int | float) and isinstance(y, int | float) else ""
+        lines.append(f"{key:34} {_fmt(x):>10} {_fmt(y):>10} {delta:>10}")
+    return "\n".join(lines)
+
+
+def print_summary(report: dict) -> None:
+    print(f"{report['mode']} ({report['model'] or 'no model'}) on {report['dataset']}")
+    for key, value in report["summary"].items():
+        print(f"  {key:34} {_fmt(value)}")
+
+
+def _bar(items, enabled: bool, label: str):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, unit="q", file=sys.stderr)
