@@ -9,6 +9,7 @@ from statistics import median
 
 from rag import cleaning, ingest
 from rag.citations import support
+from rag.question import parse
 
 SUPPORT_THRESHOLD = 0.6
 
@@ -67,13 +68,17 @@ def citation_in_prose(citation: dict, text: str | None) -> bool:
 _QUOTED = re.compile(r"[“\"]([^”\"]{2,})[”\"]")
 
 
-def claim_supported_by(claim: str, quote: str, question: str) -> bool:
-    """Offline support judgement for one citation: the claim's quotations occur in the cited span, or the
-    claim passes the lexical support test (numbers, names, 60% of content words) against that span alone."""
+def claim_supported_by(claim: str, quotes: list[str], question: str) -> bool:
+    """Offline support judgement: the claim's quotations occur in the cited spans, or the claim passes the
+    lexical support test (numbers, names, content words; see ``rag.citations.support``) against them."""
+    if not quotes:
+        return False
+    joined = " ".join(quotes)
     quoted = _QUOTED.findall(claim)
-    if quoted and all(normalize(q).strip(" ,.") in normalize(quote) for q in quoted):
+    if quoted and all(normalize(q).strip(" ,.") in normalize(joined) for q in quoted):
         return True
-    return support(claim, [quote], SUPPORT_THRESHOLD, question=question) is not None
+    asked = parse(question).terms
+    return support(claim, quotes, SUPPORT_THRESHOLD, asked=asked, question=question) is not None
 
 
 _MARKED = re.compile(r"((?:\s*\[\d+\])+)")
@@ -95,17 +100,24 @@ def claims_of(answer_text: str) -> list[tuple[str, list[int]]]:
 
 
 def citation_precision_recall(answer: dict) -> tuple[int, int, int, int]:
-    """(supporting citations, citations attached to claims, claims with a supporting citation, claims)."""
+    """(precise citations, citations, claims their citations support, claims), as in ALCE: a claim is backed
+    when its citations together support it; a citation is precise when the claim is backed and the citation
+    either supports it alone or is needed (the others without it do not)."""
     quotes = {c["n"]: c["quote"] for c in answer["citations"]}
-    supporting = attached = backed = claims = 0
+    question = answer["question"]
+    precise = attached = backed = claims = 0
     for text, numbers in claims_of(answer["answer"]):
         claims += 1
         cited = [n for n in numbers if n in quotes]
-        results = [claim_supported_by(text, quotes[n], answer["question"]) for n in cited]
-        attached += len(results)
-        supporting += sum(results)
-        backed += any(results)
-    return supporting, attached, backed, claims
+        attached += len(cited)
+        if not claim_supported_by(text, [quotes[n] for n in cited], question):
+            continue
+        backed += 1
+        for n in cited:
+            others = [quotes[m] for m in cited if m != n]
+            if claim_supported_by(text, [quotes[n]], question) or not claim_supported_by(text, others, question):
+                precise += 1
+    return precise, attached, backed, claims
 
 
 def retrieval_hits(item: dict, passages: list[dict]) -> int | None:

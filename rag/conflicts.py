@@ -29,7 +29,7 @@ _DATE_PATTERNS = [
     re.compile(rf"\b{_MONTH_RE}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*(?:,\s*)?\d{{3}})?"),
     re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}\b"),
 ]
-_NUMBER_WITH_UNIT = re.compile(r"\b(\d[\d,]*(?:\.\d+)?)\s+((?:[A-Za-z][\w-]*\s+){0,1}[A-Za-z][\w-]*)")
+_NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
 _QUOTE = re.compile(r"[“\"]([^”\"]{2,300})[”\"]")
 
 
@@ -107,13 +107,15 @@ def _month_number(name: str) -> int | None:
 
 
 def _numbers(text: str) -> list[tuple[str, str]]:
+    """Numbers with what they count: the first meaningful word after them ("12 warships", "100,000 Americans")."""
     found = []
-    for match in _NUMBER_WITH_UNIT.finditer(text):
-        unit_words = [w for w in match.group(2).lower().split() if w not in STOPWORDS]
-        if not unit_words:
+    for match in _NUMBER.finditer(text):
+        following = list(re.finditer(r"[A-Za-z][\w-]*", text[match.end() : match.end() + 40]))[:3]
+        unit = next((w for w in following if w.group().lower() not in STOPWORDS), None)
+        if unit is None:
             continue
-        unit = stem(unit_words[-1])
-        found.append((f"number:{match.group(1).replace(',', '')}|{unit}", match.group().strip()))
+        shown = text[match.start() : match.end() + unit.end()]
+        found.append((f"number:{match.group().replace(',', '')}|{stem(unit.group().lower())}", shown))
     return found
 
 

@@ -37,12 +37,13 @@ def build_index(
     rebuild: bool = False,
     progress: bool = False,
     on_error: Callable[[str], None] | None = None,
+    id_base: Path | None = None,
 ) -> BuildReport:
     """Index ``paths`` into ``config.index_dir`` incrementally. Files that fail are reported and skipped;
     the rest are indexed, and the previous generation stays live until the new one is complete."""
     started = time.perf_counter()
     report = BuildReport()
-    files, errors = ingest.discover(paths)
+    files, errors = ingest.discover(paths, id_base)
     for error in errors:
         report.errors.append(str(error))
     embedder = embedder or Embedder()

@@ -63,8 +63,11 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def discover(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, str]], list[IngestError]]:
-    """Files to index with their document ids (path relative to the folder given, or the file name).
+def discover(
+    paths: Sequence[str | Path], id_base: Path | None = None
+) -> tuple[list[tuple[Path, str]], list[IngestError]]:
+    """Files to index with their document ids: the path relative to ``id_base`` when given, else relative to
+    the folder given, or the file name for a file given by name.
 
     Folders are walked without following symlinked folders (no loops); files of other types inside a
     folder are skipped, but a file named explicitly must be of a supported type.
@@ -79,16 +82,24 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, str]], list[
                 for name in sorted(filenames):
                     file = Path(folder) / name
                     if file.suffix.lower() in SUPPORTED_SUFFIXES and not name.startswith("."):
-                        found.append((file, file.relative_to(path).as_posix()))
+                        doc_id = _doc_id(file, id_base) if id_base else file.relative_to(path).as_posix()
+                        found.append((file, doc_id))
         elif path.exists():
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                found.append((path, path.name))
+                found.append((path, _doc_id(path, id_base) if id_base else path.name))
             else:
                 supported = " ".join(sorted(SUPPORTED_SUFFIXES))
                 errors.append(IngestError(str(path), f"unsupported file type (supported: {supported})"))
         else:
             errors.append(IngestError(str(path), "no such file or folder"))
     return found, errors
+
+
+def _doc_id(file: Path, base: Path) -> str:
+    try:
+        return file.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return file.name
 
 
 def load_file(path: Path, doc_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Document]:

@@ -19,7 +19,7 @@ from rag.answers import Answer, Citation, ReportedConflict, ReportedValue, Searc
 from rag.config import Config
 from rag.embedding import Embedder
 from rag.evidence import Evidence
-from rag.question import Question, parse
+from rag.question import Question, in_context, parse
 from rag.retrieval import Passage, Retriever
 from rag.text import fold, proper_names, tokens
 
@@ -44,6 +44,7 @@ class Event:
 @dataclass(frozen=True)
 class _Prepared:
     question: Question
+    search_text: str  # the question, or a follow-up together with the question before it
     passages: list[Passage]
     evidence: list[Evidence]
     verdict: answerability.Verdict
@@ -79,16 +80,18 @@ class Assistant:
 
     # --- answering ------------------------------------------------------------------------------------
     def ask(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
-            model: str | None = None) -> Answer:
+            model: str | None = None, context: str | None = None) -> Answer:
         final = None
-        for event in self.stream(question, id=id, mode=mode, k=k, model=model):
+        for event in self.stream(question, id=id, mode=mode, k=k, model=model, context=context):
             if event.kind == "answer":
                 final = event.answer
         assert final is not None
         return final
 
     def stream(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
-               model: str | None = None) -> Iterator[Event]:
+               model: str | None = None, context: str | None = None) -> Iterator[Event]:
+        """Answer ``question``; ``context`` is the previous question of a conversation, used to search
+        for a follow-up such as "and who brokered it?"."""
         mode = mode or self.config.mode
         if mode not in MODES:
             raise BadQuestion(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
@@ -96,7 +99,7 @@ class Assistant:
         started = time.perf_counter()
         yield Event("status", "searching the articles")
         with self._lock:
-            prepared = self._prepare(text, k or self.config.k)
+            prepared = self._prepare(text, k or self.config.k, context)
         timings = {"retrieve_ms": prepared.retrieve_ms, "generate_ms": 0.0}
         common = dict(question=question, id=id, mode=mode,
                       searched=tuple(_searched(p) for p in prepared.passages))
@@ -118,7 +121,7 @@ class Assistant:
                 generator = self.generator(model)
                 model_name = generator.name
                 numbered = [(e.n, e.text) for e in prepared.evidence]
-                for token in generator.stream(prepared.question.focus, numbered):
+                for token in generator.stream(prepared.search_text, numbered):
                     yield Event("token", token)
                 draft = generator.last
             timings["generate_ms"] = (time.perf_counter() - gen_started) * 1000
@@ -145,13 +148,14 @@ class Assistant:
             answer=answer_text, abstained=False, citations=cited, conflicts=reported, timings=timings,
             model=model_name, prompt_tokens=prompt_tokens, fallback=fallback, **common))
 
-    def _prepare(self, text: str, k: int) -> _Prepared:
+    def _prepare(self, text: str, k: int, context: str | None = None) -> _Prepared:
         retriever = self.retriever
         _ = self.embedder.model  # loading the model is start-up, not retrieval time
         started = time.perf_counter()
         question = parse(text)
-        query_vector = self.embedder.embed_one(question.focus)
-        pool = retriever.search(question.focus, max(k, self.config.evidence_passages), query_vector=query_vector)
+        search_text = in_context(question.focus, _clean_question(context) if context else None)
+        query_vector = self.embedder.embed_one(search_text)
+        pool = retriever.search(search_text, max(k, self.config.evidence_passages), query_vector=query_vector)
         passages = pool[:k]
         scoped = self._articles_named_in(question)
         if scoped:
@@ -164,7 +168,8 @@ class Assistant:
         chosen = self._with_antecedent(question, chosen)
         verdict = answerability.judge(question, chosen, self.config.abstain_threshold)
         found = conflicts.detect(question, chosen) if verdict.answerable else []
-        return _Prepared(question, passages, chosen, verdict, found, (time.perf_counter() - started) * 1000)
+        return _Prepared(question, search_text, passages, chosen, verdict, found,
+                         (time.perf_counter() - started) * 1000)
 
     def _articles_named_in(self, question: Question) -> set[str]:
         """Articles whose headline the question quotes ("in the 'Sovereignty or Sanctuary' report")."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from rag.text import content_terms
+from rag.text import STOPWORDS, content_terms
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class Question:
     focus: str  # the interrogative sentence(s): what retrieval and the model see
     kind: str  # date | number | quote | label | person | place | name | yesno | other
     terms: tuple[str, ...]
-    # For "what is the name of the X": X's head word, next to which a name must stand.
+    # For "what is the name of the X": the first words of X, next to which a name must stand.
     named_thing: str | None = None
     # Phrases the question puts in quotes: a quoted headline names the article asked about.
     quoted: tuple[str, ...] = ()
@@ -72,9 +72,25 @@ def _interrogative_part(text: str) -> str:
 
 
 def _named_thing(lowered: str) -> str | None:
-    match = re.search(r"name of (?:the |a |an |this |that )?([\w\s'’-]+?)(?:\s+(?:that|which|who|involved|in|on|"
-                      r"used|near|at|from|of|for)\b|[?.,]|$)", lowered)
+    match = re.search(r"name of (?:the |a |an |this |that )?((?:[\w'’-]+ ?){1,2})", lowered)
     if not match:
         return None
-    words = match.group(1).split()
-    return words[-1] if words else None
+    words = [w for w in match.group(1).split() if w not in STOPWORDS]
+    return " ".join(words) or None
+
+
+_FOLLOW_UP = re.compile(
+    r"^\W*(and|but|also|what about|how about|then|so)\b|\b(it|its|they|them|their|he|him|his|she|her|that|this|"
+    r"those|these|there)\b",
+    re.IGNORECASE,
+)
+
+
+def in_context(question: str, previous: str | None) -> str:
+    """A follow-up ("and who brokered it?") searched together with the question before it; a question
+    that stands on its own is searched alone."""
+    if not previous:
+        return question
+    if _FOLLOW_UP.search(question) or len(content_terms(question)) < 3:
+        return f"{previous.strip()} {question.strip()}"
+    return question

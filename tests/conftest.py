@@ -7,7 +7,10 @@ folders are temporary. Fixtures that answer tests reuse:
 - ``embedder``: a loaded :class:`rag.embedding.Embedder`.
 - ``bundled_index``: a :class:`rag.config.Config` whose ``index_dir`` holds an index of ``articles_dir``.
 - ``bundled_reader`` / ``bundled_retriever``: that index opened for reading and searching.
+- ``bundled_spans`` / ``read_spans(index_dir)``: every stored chunk and sentence, read from SQLite.
+- ``sample_index``: a small index of SAMPLE_ARTICLES; ``copy_index(config)`` copies an index to change it.
 - ``make_corpus``: writes small synthetic corpora into temporary folders.
+- ``dev_qa``: the public dev questions.
 """
 
 from __future__ import annotations
@@ -21,32 +24,33 @@ from pathlib import Path
 
 import pytest
 
+from rag import store
 from rag.config import Config
 from rag.embedding import Embedder, model_id
 from rag.indexing import build_index
 from rag.retrieval import Retriever
-from rag import store
 from rag.store import BuildReport, IndexReader
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_QA = Path("/work/shared/evals/dev_qa.jsonl")
+DEV_QA = ROOT / "evals" / "datasets" / "dev_qa.jsonl"
 
 # Small synthetic articles with distinct topics, so that a query about one finds that one.
 SAMPLE_ARTICLES: dict[str, str] = {
     "harbour.txt": (
         "Harbour Reopens After Three-Day Storm\n"
         "Published: March 4, 2025\n\n"
-        "The fishing harbour in Port Alder reopened on Tuesday after a winter storm closed it for three days, "
-        "the town council said.\n\n"
-        "Crews returned to the docks at dawn, and the harbour master said damage to the outer pier was lighter "
-        "than first feared. Engineers will inspect the sea wall next week before cargo ships return.\n"
+        "The fishing harbour in Port Alder reopened on Tuesday after a winter storm closed it for three "
+        "days, the town council said.\n\n"
+        "Crews returned to the docks at dawn, and the harbour master said damage to the outer pier "
+        "was lighter than first feared. Engineers will inspect the sea wall next week before cargo ships "
+        "return.\n"
     ),
     "orchard.txt": (
         "Apple Growers Expect Record Harvest\n\n"
         "Orchards across the northern valley are expected to produce a record apple harvest this autumn, "
         "according to the regional growers association.\n\n"
-        "Warm spring weather and steady summer rain helped the trees, although growers warned that a shortage "
-        "of seasonal pickers could leave some fruit unharvested in October.\n"
+        "Warm spring weather and steady summer rain helped the trees, although growers warned that a "
+        "shortage of seasonal pickers could leave some fruit unharvested in October.\n"
     ),
     "observatory.txt": (
         "Observatory Spots Comet Approaching Inner Solar System\n\n"

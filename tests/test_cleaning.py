@@ -9,8 +9,10 @@ from rag import cleaning, ingest
 from rag.config import Config
 from rag.indexing import chunk_document
 
-CHROME_000 = ["17.1 C", "Delhi", "Fill out my online form.", "Published:", "Related articles", "Recent articles",
-              "spot_img"]
+CHROME_000 = [
+    "17.1 C", "Delhi", "Fill out my online form.", "Published:", "Related articles", "Recent articles",
+    "spot_img",
+]
 
 
 def chrome_article(articles_dir):
@@ -48,7 +50,8 @@ def test_the_prose_of_the_chrome_page_is_indexed(bundled_spans, articles_dir):
         assert all(i in covered for i in letters), text[ln.start : ln.end][:80]
 
 
-OTHER_SITE = """Home | World | Politics | Business | Sport
+OTHER_SITE = """\
+Home | World | Politics | Business | Sport
 Subscribe
 Sign in
 
@@ -61,11 +64,12 @@ Facebook
 X
 Email
 
-Repairs to the old river bridge finished two weeks ahead of schedule on Friday, the city's transport office said.
+Repairs to the old river bridge finished two weeks early on Friday, the city's transport office said.
 
-The bridge had been closed to cars since the spring, when inspectors found cracks in two of its supporting arches. Buses will return to the route on Monday morning.
+The bridge had been closed to cars since spring, when inspectors found cracks in its arches. Buses will \
+return to the route on Monday morning, and cyclists can use the new lane from the same day onwards.
 Advertisement
-Local shops near the bridge said trade had fallen by a third during the closure and welcomed the early reopening.
+Local shops near the bridge said trade fell by a third during the closure and welcomed the reopening.
 
 Read more
 Tags: transport, city hall
@@ -75,10 +79,11 @@ Cookie settings
 OTHER_CHROME = ["Home | World", "Subscribe", "Sign in", "By Staff Reporter", "Updated 09:41", "Share this:",
                 "Facebook", "Email", "Advertisement", "Read more", "Tags:", "© 2025", "Cookie settings"]
 OTHER_PROSE = [
-    "Repairs to the old river bridge finished two weeks ahead of schedule on Friday, the city's transport office said.",
-    "The bridge had been closed to cars since the spring, when inspectors found cracks in two of its supporting arches.",
-    "Buses will return to the route on Monday morning.",
-    "Local shops near the bridge said trade had fallen by a third during the closure and welcomed the early reopening.",
+    "Repairs to the old river bridge finished two weeks early on Friday, the city's transport office said.",
+    "The bridge had been closed to cars since spring, when inspectors found cracks in its arches.",
+    "Buses will return to the route on Monday morning, and cyclists can use the new lane from the same day "
+    "onwards.",
+    "Local shops near the bridge said trade fell by a third during the closure and welcomed the reopening.",
 ]
 
 
@@ -100,8 +105,9 @@ def test_an_advertisement_line_inside_the_article_splits_it_into_separate_prose_
 
 
 def test_headline_and_dateline_are_not_prose_but_are_found_as_metadata():
-    doc = ingest.make_document("harbour.txt", "harbour.txt", "Harbour Reopens After Storm\nPublished: March 4, 2025\n\n"
-                               "The fishing harbour reopened on Tuesday after a winter storm closed it for three days.")
+    text = ("Harbour Reopens After Storm\nPublished: March 4, 2025\n\n"
+            "The fishing harbour reopened on Tuesday after a winter storm closed it for three days.")
+    doc = ingest.make_document("harbour.txt", "harbour.txt", text)
     assert doc.title == "Harbour Reopens After Storm"
     assert doc.date == "March 4, 2025"
     [(start, end)] = doc.blocks

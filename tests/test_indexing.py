@@ -15,8 +15,8 @@ from rag.indexing import build_index
 from rag.retrieval import Retriever
 from rag.store import IndexMismatch, IndexReader
 
-NEW_PARAGRAPH = ("A late frost in April damaged blossom in the highest orchards, and insurers have already received "
-                 "claims from eleven farms near the reservoir.")
+NEW_PARAGRAPH = ("A late frost in April damaged blossom in the highest orchards, and insurers have already "
+                 "received claims from eleven farms near the reservoir.")
 
 
 def table_count(config: Config, sql: str, *args) -> int:
@@ -51,7 +51,8 @@ def test_the_first_build_adds_and_embeds_every_document(corpus, config, embedder
     assert "3 added" in report.summary()
 
 
-def test_indexing_an_unchanged_folder_again_embeds_nothing(corpus, config, embedder, sample_articles, read_spans):
+def test_indexing_an_unchanged_folder_again_embeds_nothing(
+        corpus, config, embedder, sample_articles, read_spans):
     first = build_index([corpus], config, embedder=embedder)
     spans_before = read_spans(config.index_dir)
     second = build_index([corpus], config, embedder=embedder)
@@ -105,7 +106,8 @@ def test_identical_content_under_two_names_is_stored_and_embedded_once(
     assert table_count(config, "SELECT COUNT(*) FROM contents") == 3
     spans = read_spans(config.index_dir)
     original = [(s.kind, s.start, s.end) for s in spans if s.doc == "harbour.txt"]
-    assert original and [(s.kind, s.start, s.end) for s in spans if s.doc == "mirror/harbour-copy.txt"] == original
+    mirrored = [(s.kind, s.start, s.end) for s in spans if s.doc == "mirror/harbour-copy.txt"]
+    assert original and mirrored == original
     harbour_chunks = sum(1 for kind, _, _ in original if kind == "chunk")
     assert report.chunks == table_count(config, "SELECT COUNT(*) FROM chunks")
     assert report.embedded_chunks == report.chunks
@@ -113,7 +115,8 @@ def test_identical_content_under_two_names_is_stored_and_embedded_once(
         1 for s in spans if s.kind == "chunk" and s.doc in ("orchard.txt", "observatory.txt"))
 
 
-def test_a_search_hit_on_duplicated_content_lists_the_other_name(make_corpus, config, embedder, sample_articles):
+def test_a_search_hit_on_duplicated_content_lists_the_other_name(
+        make_corpus, config, embedder, sample_articles):
     corpus = make_corpus(dict(sample_articles, **{"mirror/harbour-copy.txt": sample_articles["harbour.txt"]}))
     build_index([corpus], config, embedder=embedder)
     passages = open_retriever(config, embedder).search("harbour reopened after the storm", k=5)
@@ -168,7 +171,7 @@ def syndicated(tmp_path_factory, bundled_index, articles_dir, embedder):
     copy_name = "wire/syndicated-copy.txt"
     (corpus / "wire").mkdir()
     (corpus / copy_name).write_text(
-        "Wire Service Exclusive: Washington Issues Deadline to Caracas\n" + body + "\nDistributed by Example Wire\n",
+        f"Wire Exclusive: Washington Sets Deadline for Caracas\n{body}\nDistributed by Example Wire\n",
         encoding="utf-8",
     )
     config = bundled_index.replace(index_dir=root / "index")

@@ -13,10 +13,11 @@ from rag.embedding import model_id
 from rag.indexing import build_index
 from rag.store import IndexReader
 
-PARAGRAPH_1 = ("The harbour in the coastal town reopened on Tuesday morning after a storm closed it for three days, "
-               "officials said.")
-PARAGRAPH_2 = ("Fishing crews returned to the docks at dawn, and the harbour master said that damage to the outer pier "
-               "was lighter than first feared.")
+PARAGRAPH_1 = ("The harbour in the coastal town reopened on Tuesday morning after a storm closed it for "
+               "three days, officials said.")
+PARAGRAPH_2 = ("Fishing crews returned to the docks at dawn, and the harbour master said that damage to the "
+               "outer pier was lighter than first feared.")
+APPLES = "Apple growers across the valley expect a record harvest this autumn, the association said."
 
 HTML_PAGE = f"""<!DOCTYPE html>
 <html lang="en"><head><title>Harbour Reopens After Storm | Coastal Times</title>
@@ -30,9 +31,10 @@ HTML_PAGE = f"""<!DOCTYPE html>
 <h1>Harbour Reopens After Storm</h1>
 <p>{PARAGRAPH_1}</p>
 <p>{PARAGRAPH_2}</p>
-<p>Engineers will inspect the sea wall next week before larger cargo ships are allowed back into the basin.</p>
+<p>Engineers will inspect the sea wall next week before larger cargo ships are allowed back in.</p>
 </article></main>
-<footer><p>Copyright 2025 Coastal Times. All rights reserved.</p><a href="/privacy">Privacy policy</a></footer>
+<footer><p>Copyright 2025 Coastal Times. All rights reserved.</p>
+<a href="/privacy">Privacy policy</a></footer>
 </body></html>
 """
 
@@ -94,8 +96,8 @@ def test_html_without_article_text_is_a_bad_input(tmp_path):
         load(path)
 
 
-RECORD = {"title": "Harbour Reopens", "date": "2025-03-04", "url": "https://example.org/h", "source": "Coastal Times",
-          "text": f"{PARAGRAPH_1}\n\n{PARAGRAPH_2}"}
+RECORD = {"title": "Harbour Reopens", "date": "2025-03-04", "url": "https://example.org/h",
+          "source": "Coastal Times", "text": f"{PARAGRAPH_1}\n\n{PARAGRAPH_2}"}
 
 
 def test_a_json_record_gives_one_document_with_its_metadata(tmp_path):
@@ -108,7 +110,7 @@ def test_a_json_record_gives_one_document_with_its_metadata(tmp_path):
 
 
 def test_a_json_list_gives_one_document_per_record(tmp_path):
-    second = {"text": "Apple growers across the valley expect a record harvest this autumn, the association said."}
+    second = {"text": APPLES}
     path = tmp_path / "records.json"
     path.write_text(json.dumps([RECORD, second]), encoding="utf-8")
     docs = load(path)
@@ -119,8 +121,7 @@ def test_a_json_list_gives_one_document_per_record(tmp_path):
 
 
 def test_json_lines_give_one_document_per_line_with_their_metadata(tmp_path):
-    other = dict(RECORD, title="Apple Harvest", source="Valley News",
-                 text="Apple growers across the valley expect a record harvest this autumn, the association said.")
+    other = dict(RECORD, title="Apple Harvest", source="Valley News", text=APPLES)
     path = tmp_path / "feed.jsonl"
     path.write_text(json.dumps(RECORD) + "\n\n" + json.dumps(other) + "\n", encoding="utf-8")
     docs = load(path)
@@ -155,7 +156,7 @@ def test_windows_1252_text_is_decoded_not_refused(tmp_path):
 
 
 def test_latin1_bytes_that_are_not_valid_windows_1252_still_decode(tmp_path):
-    data = "Naïve café owners welcomed the rules \x81 at last, they said on Monday morning.".encode("latin-1")
+    data = "Naïve café owners welcomed the rules \x81 at last, they said on Monday.".encode("latin-1")
     path = tmp_path / "latin1.txt"
     path.write_bytes(data)
     [doc] = load(path)
@@ -227,5 +228,9 @@ def test_a_run_with_bad_files_reports_each_by_name_and_still_indexes_the_good_on
     assert documents["harbour.txt"].title == "Harbour Reopens After Three-Day Storm"
     assert documents["harbour.txt"].date == "March 4, 2025"
     assert documents["page.html"].date == "2025-03-04"
+    # Offsets point into: the file for text, the record's "text" for JSON, the extracted text for HTML.
     assert reader.document_text("harbour.txt") == sample_articles["harbour.txt"]
+    assert reader.document_text("feed.jsonl#1") == RECORD["text"]
+    assert PARAGRAPH_1 in reader.document_text("page.html") and "Privacy policy" not in reader.document_text(
+        "page.html")
     reader.close()

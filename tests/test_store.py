@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rag import store
+from rag.config import Config
 from rag.embedding import DIMENSION, model_id
 from rag.indexing import build_index, index_settings
 from rag.retrieval import Retriever
@@ -54,7 +55,8 @@ def test_reader_chunks_and_their_sentences_satisfy_the_offset_invariant(bundled_
 
 
 def test_neighbours_are_the_adjacent_sentences_of_the_same_document(bundled_reader):
-    record = next(iter(bundled_reader.chunks([bundled_reader._lexical_ids[0]]).values()))
+    [first_chunk] = bundled_reader.db.execute("SELECT MIN(id) FROM chunks").fetchone()
+    [record] = bundled_reader.chunks([first_chunk]).values()
     sentences = bundled_reader.sentences_in(record)
     before, after = bundled_reader.neighbours(sentences[0])
     assert after is not None and after.start >= sentences[0].end
@@ -74,7 +76,8 @@ def test_stored_vectors_are_the_embeddings_of_the_stored_spans(bundled_reader, e
 
     sentences = [s for i in chunk_ids[:5] for s in bundled_reader.sentences_in(records[i])]
     fresh = embedder.embed([s.text for s in sentences])
-    np.testing.assert_allclose(np.sum(np.vstack([s.vector for s in sentences]) * fresh, axis=1), 1.0, atol=1e-3)
+    stored = np.vstack([s.vector for s in sentences])
+    np.testing.assert_allclose(np.sum(stored * fresh, axis=1), 1.0, atol=1e-3)
 
 
 # --- the manifest -----------------------------------------------------------------------------------------
@@ -130,14 +133,24 @@ def test_above_the_hnsw_threshold_the_dense_index_is_hnsw_and_finds_the_same_pas
     hnsw = Retriever.open(config, embedder)
     inner = faiss.downcast_index(hnsw.reader.dense_index.index)
     assert isinstance(inner, faiss.IndexHNSWFlat) and inner.hnsw.efSearch == store.HNSW_EF_SEARCH
-    for item in dev_qa:
-        def spans(passages):
-            return [(p.doc, p.chunk.start, p.chunk.end) for p in passages]
+    def spans(retriever, question):
+        return [(p.doc, p.chunk.start, p.chunk.end) for p in retriever.search(question, k=5)]
 
-        assert spans(hnsw.search(item["question"], k=5)) == spans(bundled_retriever.search(item["question"], k=5))
+    for item in dev_qa:
+        assert spans(hnsw, item["question"]) == spans(bundled_retriever, item["question"])
 
     back = build_index([articles_dir], config.replace(hnsw_threshold=10_000), embedder=embedder)
     assert back.dense_index == "flat" and back.embedded_chunks == 0
+
+
+def test_an_index_of_a_folder_without_any_good_file_is_empty_but_valid(make_corpus, tmp_path, embedder):
+    corpus = make_corpus({"empty.txt": "", "notes.csv": "a,b"})
+    config = Config(index_dir=tmp_path / "index")
+    report = build_index([corpus], config, embedder=embedder)
+    assert report.documents == report.chunks == 0 and len(report.errors) == 1
+    retriever = Retriever.open(config, embedder)
+    assert retriever.reader.chunk_count == 0
+    assert retriever.search("anything at all", k=5) == []
 
 
 # --- missing, corrupt and half-written indexes --------------------------------------------------------------
@@ -164,10 +177,10 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("damage", list(CORRUPTIONS))
-def test_a_damaged_index_is_refused_with_one_line_that_says_to_rebuild(copy_index, sample_index, embedder, damage):
+def test_a_damaged_index_is_refused_with_one_line_that_says_to_rebuild(
+        copy_index, sample_index, embedder, damage):
     config = copy_index(sample_index)
-    CORRUPTIONS[damage](store.current_generation(config.index_dir) if damage != "CURRENT names a missing generation"
-                        else config.index_dir / "gen-placeholder")
+    CORRUPTIONS[damage](store.current_generation(config.index_dir))
     with pytest.raises(IndexCorrupt) as caught:
         IndexReader(config.index_dir, expected_model=model_id())
     message = str(caught.value)
@@ -206,8 +219,8 @@ def test_a_build_that_fails_midway_leaves_the_previous_generation_live(copy_inde
     live = store.current_generation(config.index_dir)
     documents_before = IndexReader(config.index_dir).documents()
     with pytest.raises(ValueError):
-        build_index([sample_index.index_dir.parent / "corpus"], config.replace(chunk_chars=0), embedder=embedder,
-                    rebuild=True)
+        build_index([sample_index.index_dir.parent / "corpus"], config.replace(chunk_chars=0),
+                    embedder=embedder, rebuild=True)
     assert store.current_generation(config.index_dir) == live
     assert generations(config) == [live.name]
     reader = IndexReader(config.index_dir, expected_model=model_id())
@@ -215,7 +228,8 @@ def test_a_build_that_fails_midway_leaves_the_previous_generation_live(copy_inde
     assert reader.chunk_count == store.read_manifest(config.index_dir)["chunks"]
 
 
-def test_a_half_written_generation_from_a_crash_is_ignored_and_then_cleaned_up(copy_index, sample_index, embedder):
+def test_a_half_written_generation_from_a_crash_is_ignored_and_then_cleaned_up(
+        copy_index, sample_index, embedder):
     config = copy_index(sample_index)
     live = store.current_generation(config.index_dir)
     crashed = config.index_dir / "gen-1"
@@ -227,7 +241,8 @@ def test_a_half_written_generation_from_a_crash_is_ignored_and_then_cleaned_up(c
     assert generations(config) == [store.current_generation(config.index_dir).name]
 
 
-def test_a_reader_keeps_its_generation_while_a_new_one_is_built(copy_index, sample_index, embedder, sample_articles):
+def test_a_reader_keeps_its_generation_while_a_new_one_is_built(
+        copy_index, sample_index, embedder, sample_articles):
     config = copy_index(sample_index)
     reader = IndexReader(config.index_dir, expected_model=model_id())
     assert not reader.is_stale()

@@ -1,0 +1,49 @@
+from evidence_helpers import evidence_from
+
+from rag.citations import split_claims, support, verify
+
+THRESHOLD = 0.6
+EVIDENCE = evidence_from(
+    ("a.txt", "The council approved the budget on Tuesday by seven votes to two."),
+    ("b.txt", "Mayor Lena Ortiz welcomed the vote in a statement."),
+    ("c.txt", "The group was designated as an international terrorist organization."),
+)
+
+
+def test_markers_after_the_full_stop_belong_to_the_sentence_before():
+    claims = split_claims("The U.S. officials agreed. [1][2] The mayor spoke [3]. Nothing cited here.")
+    assert [(c.text, c.cited) for c in claims] == [
+        ("The U.S. officials agreed.", (1, 2)),
+        ("The mayor spoke.", (3,)),
+        ("Nothing cited here.", ()),
+    ]
+
+
+def test_a_number_the_source_does_not_state_is_unsupported():
+    assert support("The council approved the budget by seven votes.", [EVIDENCE[0].text], THRESHOLD)
+    assert support("The council approved the budget by nine votes.", [EVIDENCE[0].text], THRESHOLD) is None
+
+
+def test_a_name_the_source_does_not_state_is_unsupported():
+    assert support("Mayor Lena Ortiz welcomed the vote.", [EVIDENCE[1].text], THRESHOLD)
+    assert support("Mayor John Smith welcomed the vote.", [EVIDENCE[1].text], THRESHOLD) is None
+
+
+def test_a_changed_qualifier_is_unsupported_even_when_most_words_match():
+    claim = "The group was designated as a foreign terrorist organization."
+    assert support(claim, [EVIDENCE[2].text], THRESHOLD, asked=("group", "design")) is None
+
+
+def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected():
+    draft = "The council approved the budget on Tuesday [2]. The budget doubles road spending [1]."
+    kept = verify(draft, EVIDENCE, THRESHOLD)
+    assert [(c.text, c.cited) for c in kept] == [("The council approved the budget on Tuesday.", (1,))]
+
+
+def test_citations_that_are_not_needed_are_pruned():
+    kept = verify("Mayor Lena Ortiz welcomed the vote [1][2].", EVIDENCE, THRESHOLD)
+    assert [c.cited for c in kept] == [(2,)]
+
+
+def test_refusals_written_by_the_model_are_not_claims():
+    assert verify("The evidence does not mention the budget [1].", EVIDENCE, THRESHOLD) == []

@@ -1,0 +1,139 @@
+"""The ``rag`` command, run as a separate process exactly as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rag import store
+from rag.embedding import model_id
+from rag.store import IndexReader
+
+HEAVY_MODULES = [
+    "torch", "sentence_transformers", "transformers", "faiss", "llama_cpp", "bm25s", "trafilatura",
+]
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONIOENCODING="utf-8")
+    return env
+
+
+def rag(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rag.cli", *map(str, args)], capture_output=True, text=True,
+                          env=clean_env(), cwd=cwd, timeout=300)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_help_exits_zero_and_lists_the_commands():
+    result = rag("--help")
+    assert result.returncode == 0, result.stderr
+    for command in ["index", "search"]:
+        assert command in result.stdout
+    for command in ["index", "search"]:
+        sub = rag(command, "--help")
+        assert sub.returncode == 0 and "--index-dir" in sub.stdout
+
+
+def test_importing_the_cli_and_asking_for_help_loads_no_model_or_index_library():
+    script = textwrap.dedent(f"""
+        import contextlib, io, json, sys
+        import rag, rag.cli
+        rag.Config
+        for argv in (["--help"], ["index", "--help"], ["search", "--help"]):
+            with contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    rag.cli.main(argv)
+                except SystemExit:
+                    pass
+        print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=clean_env(),
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_index_prints_a_one_line_summary(make_corpus, tmp_path, sample_articles):
+    corpus = make_corpus()
+    index_dir = tmp_path / "index"
+    result = rag("index", corpus, "--index-dir", index_dir)
+    assert result.returncode == 0, result.stderr
+    [summary] = result.stdout.strip().splitlines()
+    assert f"{len(sample_articles)} added" in summary and "0 failed" in summary
+    assert "error:" not in result.stderr
+    reader = IndexReader(index_dir, expected_model=model_id())
+    assert sorted(d.id for d in reader.documents()) == sorted(sample_articles)
+
+
+def test_index_with_bad_files_names_each_and_exits_non_zero_but_indexes_the_good_ones(
+        make_corpus, tmp_path, sample_articles):
+    corpus = make_corpus(dict(sample_articles, **{"empty.txt": "", "broken.json": '{"text": '}))
+    unsupported = tmp_path / "slides.pdf"
+    unsupported.write_bytes(b"%PDF-1.4")
+    index_dir = tmp_path / "index"
+    result = rag("index", corpus, unsupported, "--index-dir", index_dir)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 3
+    for bad in [corpus / "empty.txt", corpus / "broken.json", unsupported]:
+        assert any(line.startswith(f"error: {bad}: ") for line in errors), (bad, errors)
+    [summary] = result.stdout.strip().splitlines()
+    assert f"{len(sample_articles)} added" in summary and "3 failed" in summary
+    reader = IndexReader(index_dir, expected_model=model_id())
+    assert sorted(d.id for d in reader.documents()) == sorted(sample_articles)
+
+
+def test_search_json_prints_passages_with_exact_offsets(bundled_index, bundled_reader):
+    result = rag("search", "Who offered Maduro safe passage?", "--index-dir", bundled_index.index_dir,
+                 "--json", "--k", "4")
+    assert result.returncode == 0, result.stderr
+    passages = json.loads(result.stdout)
+    assert isinstance(passages, list) and len(passages) == 4
+    for passage in passages:
+        assert {"doc", "title", "start", "end", "text", "score"} <= set(passage)
+        text = bundled_reader.document_text(passage["doc"])
+        assert passage["text"] == text[passage["start"] : passage["end"]]
+
+
+def test_search_without_an_index_fails_with_one_line(tmp_path):
+    result = rag("search", "anything", "--index-dir", tmp_path / "no-index")
+    line = one_line_error(result)
+    assert str(tmp_path / "no-index") in line and "rag index" in line
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("damage", ["truncated dense.faiss", "other embedding model"])
+def test_search_on_a_damaged_or_mismatched_index_fails_with_one_line(copy_index, sample_index, damage):
+    config = copy_index(sample_index)
+    generation = store.current_generation(config.index_dir)
+    if damage == "truncated dense.faiss":
+        dense = generation / store.DENSE
+        dense.write_bytes(dense.read_bytes()[:100])
+    else:
+        manifest = json.loads((generation / store.MANIFEST).read_text())
+        manifest["embedding_model"] = "other-embedder (other-package 9.9)"
+        (generation / store.MANIFEST).write_text(json.dumps(manifest))
+    line = one_line_error(rag("search", "harbour", "--index-dir", config.index_dir))
+    assert "--rebuild" in line
+
+
+def test_index_with_other_chunk_size_on_an_existing_index_fails_with_one_line(copy_index, sample_index):
+    config = copy_index(sample_index)
+    corpus = sample_index.index_dir.parent / "corpus"
+    line = one_line_error(rag("index", corpus, "--index-dir", config.index_dir, "--chunk-chars", "300"))
+    assert "chunk_chars" in line and "--rebuild" in line

@@ -1,0 +1,62 @@
+from evidence_helpers import evidence_from
+
+from rag.conflicts import detect
+from rag.question import parse
+
+
+def values(conflicts):
+    return [[(v.value, v.evidence) for v in c.values] for c in conflicts]
+
+
+def test_different_dates_from_different_articles_are_a_conflict():
+    evidence = evidence_from(
+        ("a.txt", "The call took place on November 21, officials said."),
+        ("b.txt", "The November 16 call reportedly went badly."),
+    )
+    found = detect(parse("When did the call take place?"), evidence)
+    assert values(found) == [[("November 21", (1,)), ("November 16", (2,))]]
+
+
+def test_an_article_that_gives_both_dates_is_no_evidence_of_disagreement():
+    evidence = evidence_from(
+        ("a.txt", "The call on November 21 followed a first contact on November 16."),
+        ("b.txt", "The call took place on November 21."),
+    )
+    assert detect(parse("When did the call take place?"), evidence) == []
+
+
+def test_agreeing_articles_are_not_a_conflict():
+    evidence = evidence_from(
+        ("a.txt", "The storm closed the harbour for three days from March 1."),
+        ("b.txt", "Since March 1 the harbour had been shut."),
+    )
+    assert detect(parse("When did the storm close the harbour?"), evidence) == []
+
+
+def test_different_wording_of_a_quotation_is_a_conflict_and_a_long_quote_counts_as_its_short_form():
+    evidence = evidence_from(
+        ("a.txt", "He declared the airspace “closed in its entirety,” officials said."),
+        ("b.txt", "He declared the airspace “completely closed.”"),
+        ("b.txt", "“Please consider the airspace over the country completely closed,” he wrote."),
+    )
+    found = detect(parse("What exact words did he use to declare the airspace closed?"), evidence)
+    assert values(found) == [[("closed in its entirety", (1,)), ("completely closed", (2, 3))]]
+
+
+def test_different_labels_for_the_same_thing_are_a_conflict():
+    evidence = evidence_from(
+        ("a.txt", "Washington listed the cartel as a foreign terrorist organization last year."),
+        ("b.txt", "The cartel was recently designated an international terrorist organization."),
+    )
+    found = detect(parse("How did Washington classify the cartel?"), evidence)
+    assert sorted(v for group in values(found) for v, _ in group) == [
+        "foreign terrorist organization", "international terrorist organization"]
+
+
+def test_numbers_only_disagree_when_they_count_the_same_thing():
+    evidence = evidence_from(
+        ("a.txt", "The navy sent 12 warships to the region."),
+        ("b.txt", "The navy sent 15 warships and 4000 troops."),
+    )
+    found = detect(parse("How many warships did the navy send?"), evidence)
+    assert values(found) == [[("12 warships", (1,)), ("15 warships", (2,))]]
