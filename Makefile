@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 INDEX_DIR ?= index
 HOST ?= 127.0.0.1
 PORT ?= 7860
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test index lint bench clean-index
+.PHONY: install run test index lint bench clean-index browser
 
 install: $(STAMP)
 
@@ -28,7 +29,13 @@ index: $(INDEX_DIR)/CURRENT
 run: install index
 	$(BIN)/rag serve --host $(HOST) --port $(PORT) --index-dir $(INDEX_DIR)
 
-test: install
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
+	  { echo "installing Debian's chromium for the browser tests"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+test: install browser
 	$(BIN)/python -m pytest
 
 lint: install

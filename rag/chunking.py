@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag import cleaning
+
 # A candidate boundary: sentence punctuation, optional closing quotes/brackets, whitespace.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
 _NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘«(\[]?[A-Z0-9À-ÖØ-Þ]")
@@ -36,13 +38,16 @@ class Chunk:
 
 
 def split_sentences(text: str, blocks: list[tuple[int, int]]) -> list[list[Sentence]]:
-    """Sentences of each block, as spans trimmed of surrounding whitespace. Lines are hard boundaries."""
+    """Sentences of each block, as spans trimmed of surrounding whitespace. Paragraphs (see
+    :func:`rag.cleaning.lines`) are hard boundaries; a soft line break inside a paragraph is not."""
+    paragraphs = [(p.start, p.end) for p in cleaning.lines(text)]
     result = []
     for block_start, block_end in blocks:
         sentences: list[Sentence] = []
-        for line in re.finditer(r"[^\n\r]+", text[block_start:block_end]):
-            line_start = block_start + line.start()
-            sentences.extend(_split_line(text, line_start, block_start + line.end()))
+        for start, end in paragraphs:
+            start, end = max(start, block_start), min(end, block_end)
+            if start < end:
+                sentences.extend(_split_line(text, start, end))
         result.append(sentences)
     return result
 

@@ -35,18 +35,68 @@ class Line:
     prose: bool
 
 
-def lines(text: str) -> list[Line]:
-    """Non-blank lines of ``text`` as stripped spans, each classified as prose or not."""
-    result = []
+def _raw_lines(text: str) -> list[tuple[int, int]]:
+    spans = []
     for match in re.finditer(r"[^\n\r]+", text):
         raw = match.group()
         stripped = raw.strip()
-        if not stripped:
-            continue
-        start = match.start() + (len(raw) - len(raw.lstrip()))
-        end = start + len(stripped)
-        words = len(_WORD.findall(stripped))
-        result.append(Line(start, end, words, _looks_like_prose(stripped, words)))
+        if stripped:
+            start = match.start() + (len(raw) - len(raw.lstrip()))
+            spans.append((start, start + len(stripped)))
+    return spans
+
+
+def _wrap_width(text: str, spans: list[tuple[int, int]]) -> int | None:
+    """The width a hard-wrapped text was wrapped at, else None: no line is longer than it (at most 120
+    characters) and most lines with words come within 70% of it."""
+    lengths = [b - a for a, b in spans if len(_WORD.findall(text[a:b])) >= 5]
+    if len(lengths) < 5:
+        return None
+    width = max(lengths)
+    full = sum(length >= 0.7 * width for length in lengths)
+    return width if width <= 120 and full >= 0.6 * len(lengths) else None
+
+
+def _title_case(line: str) -> bool:
+    long_words = [w for w in _WORD.findall(line) if len(w) >= 4]
+    return len(long_words) >= 2 and sum(w[0].isupper() for w in long_words) >= 0.6 * len(long_words)
+
+
+def _continues(text: str, previous_line: tuple[int, int], line: tuple[int, int], width: int | None) -> bool:
+    """Whether ``line`` continues the paragraph whose last line is ``previous_line`` (a soft wrap)."""
+    between = text[previous_line[1] : line[0]]
+    if between.count("\n") + between.replace("\r\n", "").count("\r") > 1:
+        return False  # a blank line
+    before = text[previous_line[0] : previous_line[1]]
+    if _title_case(before):
+        return False
+    if width is not None and previous_line[1] - previous_line[0] >= 0.7 * width:
+        return True
+    return not _ENDS_LIKE_SENTENCE.search(before) and text[line[0]].islower()
+
+
+def lines(text: str) -> list[Line]:
+    """Paragraphs of ``text`` as stripped spans, each classified as prose or not.
+
+    A paragraph is usually one line. Hard-wrapped text (lines cut at a fixed width) and a line that
+    breaks mid-sentence before a lower-case word are joined into one paragraph, so that a sentence
+    spanning a line break stays one sentence.
+    """
+    spans = _raw_lines(text)
+    width = _wrap_width(text, spans)
+    merged: list[tuple[int, int]] = []
+    last_line: tuple[int, int] | None = None
+    for span in spans:
+        if merged and last_line is not None and _continues(text, last_line, span, width):
+            merged[-1] = (merged[-1][0], span[1])
+        else:
+            merged.append(span)
+        last_line = span
+    result = []
+    for start, end in merged:
+        paragraph = text[start:end]
+        words = len(_WORD.findall(paragraph))
+        result.append(Line(start, end, words, _looks_like_prose(paragraph, words)))
     return result
 
 

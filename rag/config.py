@@ -12,6 +12,8 @@ from typing import Any
 @dataclass(frozen=True)
 class Config:
     index_dir: Path = Path("index")
+    # Where the UI stores uploaded articles (document ids are relative to its parent folder).
+    uploads_dir: Path = Path("data/uploads")
     # Chunking: chunks are whole sentences up to about this many characters, sharing this many sentences.
     chunk_chars: int = 700
     chunk_overlap_sentences: int = 1
@@ -59,7 +61,7 @@ class Config:
 
 def _coerce(config: Config, name: str, value: Any) -> Any:
     current = getattr(config, name)
-    if name == "index_dir":
+    if name in {"index_dir", "uploads_dir"}:
         return Path(value)
     if isinstance(value, str):
         if isinstance(current, bool):

@@ -44,10 +44,10 @@ def safe_upload_name(name: str) -> str:
 class ChatApp:
     """State shared by every session: one Assistant (models loaded once), the uploads folder."""
 
-    def __init__(self, config: Config, uploads_dir: Path = Path("data/uploads")) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         self.assistant = Assistant(config)
-        self.uploads_dir = uploads_dir
+        self.uploads_dir = config.uploads_dir
 
     # --- answering ------------------------------------------------------------------------------------
     def respond(self, message: str, history: list[dict], mode: str, k: int, model: str):

@@ -83,7 +83,8 @@ def test_sentences_and_chunks_are_exact_whole_sentence_spans_of_the_original_tex
         for sentence in sentences:
             check_span(text, sentence.start, sentence.end)
             assert block_start <= sentence.start and sentence.end <= block_end
-            assert not {"\n", "\r"} & set(text[sentence.start : sentence.end]), "lines are hard boundaries"
+            assert any(p.start <= sentence.start and sentence.end <= p.end for p in cleaning.lines(text)), \
+                "paragraphs are hard boundaries"
         assert all(a.end <= b.start for a, b in zip(sentences, sentences[1:], strict=False)), "ordered"
 
     chunks = make_chunks(sentence_blocks, max_chars, overlap)
@@ -148,10 +149,29 @@ def test_a_quotation_followed_by_a_new_sentence_is_split():
     ]
 
 
-def test_line_breaks_are_hard_sentence_boundaries():
+def test_a_line_break_ends_a_sentence_unless_the_line_continues_in_lower_case():
     text = "A headline without a full stop\nThe body starts here and goes on\r\nand on, without punctuation"
     assert sentences_of(text) == [
-        "A headline without a full stop", "The body starts here and goes on", "and on, without punctuation",
+        "A headline without a full stop", "The body starts here and goes on\r\nand on, without punctuation",
+    ]
+
+
+def test_hard_wrapped_paragraphs_keep_their_sentences_whole():
+    wrapped = (
+        "The storm that hit the northern coast on Monday night destroyed\n"
+        "dozens of boats in the harbour, the coast guard said on Tuesday.\n"
+        "Crews worked through the night to pull survivors from the water and\n"
+        "the mayor praised their courage. It rained.\n\n"
+        "Officials said the harbour would reopen next week after repairs to\n"
+        "the outer pier were finished, and that ferries would run from May.\n"
+    )
+    assert [" ".join(s.split()) for s in sentences_of(wrapped)] == [
+        "The storm that hit the northern coast on Monday night destroyed dozens of boats in the harbour, "
+        "the coast guard said on Tuesday.",
+        "Crews worked through the night to pull survivors from the water and the mayor praised their courage.",
+        "It rained.",
+        "Officials said the harbour would reopen next week after repairs to the outer pier were finished, "
+        "and that ferries would run from May.",
     ]
 
 

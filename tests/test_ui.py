@@ -1,0 +1,169 @@
+"""The chat UI as a person uses it: the real app in a real headless Chromium, and through gradio_client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+CONFLICT_QUESTION = "How did the United States classify the Cartel de los Soles?"
+NEW_ARTICLE = (
+    "Lighthouse Keeper Retires After Forty Years\n\n"
+    "Margit Halvorsen, the keeper of the Skarvik lighthouse, retired on Friday after forty years of service, "
+    "the coastal authority said.\n\n"
+    "The lighthouse will be run automatically from a control room in Bergen from next month, officials said.\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@pytest.fixture(scope="module")
+def server(bundled_index, tmp_path_factory):
+    """`rag serve` on a free loopback port over a copy of the bundled index, answering extractively."""
+    workdir = tmp_path_factory.mktemp("ui")
+    index_dir = workdir / "index"
+    shutil.copytree(bundled_index.index_dir, index_dir)
+    port = free_port()
+    env = dict(os.environ, RAG_MODE=os.environ.get("UI_TEST_MODE", "extractive"),
+               RAG_UPLOADS_DIR=str(workdir / "uploads"), GRADIO_ANALYTICS_ENABLED="False")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield {"url": url, "workdir": workdir}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def ask(page, question: str) -> None:
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#citations label').length > 0 || "
+        "document.querySelector('#callout .abstain') !== null", timeout=300_000)
+
+
+def test_a_citation_click_shows_the_exact_cited_span_in_its_article(server, browser):
+    from gradio_client import Client
+
+    expected = Client(server["url"], verbose=False).predict(CONFLICT_QUESTION, "extractive", 8, api_name="/ask")
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(server["url"])
+    ask(page, CONFLICT_QUESTION)
+    labels = page.locator("#citations label")
+    assert labels.count() == len(expected["citations"]) >= 2
+    labels.nth(1).click()
+    page.wait_for_selector("#viewer mark.cited-span")
+    assert page.inner_text("#viewer mark.cited-span") == expected["citations"][1]["quote"]
+    assert expected["citations"][1]["doc"] in page.inner_text("#viewer")
+    callout = page.inner_text("#callout")
+    assert "disagree" in callout
+    for value in ("foreign terrorist organization", "international terrorist organization"):
+        assert value in callout
+    page.screenshot(path=str(server["workdir"] / "answer.png"), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        shutil.copyfile(server["workdir"] / "answer.png", ROOT / "docs" / "screenshot.png")
+
+
+def test_an_unanswerable_question_is_declined_plainly_with_what_was_searched(server, browser):
+    page = browser.new_page()
+    page.goto(server["url"])
+    ask(page, "What is the name of the aircraft carrier involved in the US build-up near Venezuela?")
+    assert "Not in the articles" in page.inner_text("#callout")
+    assert page.locator("#sources li").count() > 0
+
+
+def test_an_uploaded_article_is_indexed_and_answerable_at_once(server, browser, tmp_path):
+    article = tmp_path / "lighthouse keeper.txt"
+    article.write_text(NEW_ARTICLE, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(server["url"])
+    page.click("text=Add articles")
+    page.set_input_files("#upload input[type=file]", str(article))
+    page.wait_for_timeout(1000)
+    page.click("#add")
+    page.wait_for_function("() => document.querySelector('#added').innerText.includes('Indexed')", timeout=120_000)
+    assert "Indexed 1 new article" in page.inner_text("#added")
+    ask(page, "Who retired as keeper of the Skarvik lighthouse?")
+    page.locator("#citations label").first.click()
+    page.wait_for_selector("#viewer mark.cited-span")
+    assert "uploads/lighthouse_keeper.txt" in page.inner_text("#viewer")
+    assert "Halvorsen" in page.inner_text("#viewer mark.cited-span")
+
+
+def test_a_bad_upload_gets_a_clear_message_and_does_not_harm_the_index(server, browser, tmp_path):
+    bad = tmp_path / "payload.txt"
+    bad.write_bytes(b"\x00\x01binary\x00" * 100)
+    page = browser.new_page()
+    page.goto(server["url"])
+    page.click("text=Add articles")
+    page.set_input_files("#upload input[type=file]", str(bad))
+    page.wait_for_timeout(1000)
+    page.click("#add")
+    page.wait_for_function("() => document.querySelector('#added').innerText.includes('binary')", timeout=120_000)
+    assert not (server["workdir"] / "uploads" / "payload.txt").exists()
+    ask(page, CONFLICT_QUESTION)
+    assert page.locator("#citations label").count() >= 2
+
+
+def test_the_app_answers_scripts_through_gradio_client(server):
+    from gradio_client import Client
+
+    result = Client(server["url"], verbose=False).predict("Where is the US naval build-up?", "extractive", 5,
+                                                          api_name="/ask")
+    assert set(result) == {"id", "question", "answer", "abstained", "citations", "conflicts", "timings", "model",
+                           "mode"}
+    assert "caribbean" in result["answer"].lower()
+
+
+def test_serving_beyond_loopback_requires_a_password(bundled_index):
+    completed = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(bundled_index.index_dir), "--host", "0.0.0.0",
+         "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ, RAG_AUTH=""),
+    )
+    assert completed.returncode != 0
+    assert "RAG_AUTH" in completed.stderr
