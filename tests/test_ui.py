@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
+# The browser tests answer extractively to keep the suite fast; UI_TEST_MODE=generative runs them with the
+# default model (as for the README screenshot: UPDATE_SCREENSHOTS=1 UI_TEST_MODE=generative).
+UI_MODE = os.environ.get("UI_TEST_MODE", "extractive")
 CONFLICT_QUESTION = "How did the United States classify the Cartel de los Soles?"
 NEW_ARTICLE = (
     "Lighthouse Keeper Retires After Forty Years\n\n"
@@ -52,7 +55,7 @@ def server(bundled_index, tmp_path_factory):
     index_dir = workdir / "index"
     shutil.copytree(bundled_index.index_dir, index_dir)
     port = free_port()
-    env = dict(os.environ, RAG_MODE=os.environ.get("UI_TEST_MODE", "extractive"),
+    env = dict(os.environ, RAG_MODE=UI_MODE,
                RAG_UPLOADS_DIR=str(workdir / "uploads"), GRADIO_ANALYTICS_ENABLED="False")
     process = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
@@ -89,7 +92,7 @@ def ask(page, question: str) -> None:
 def test_a_citation_click_shows_the_exact_cited_span_in_its_article(server, browser):
     from gradio_client import Client
 
-    expected = Client(server["url"], verbose=False).predict(CONFLICT_QUESTION, "extractive", 8, api_name="/ask")
+    expected = Client(server["url"], verbose=False).predict(CONFLICT_QUESTION, UI_MODE, 8, api_name="/ask")
     page = browser.new_page(viewport={"width": 1400, "height": 1300})
     page.goto(server["url"])
     ask(page, CONFLICT_QUESTION)
