@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder of the original files, to check citations against (default data/articles)")
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
     evaluate.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print metric deltas between two reports")
+    evaluate.add_argument("--benchmark", choices=["rgb", "squad2"], help="a public benchmark instead of --dataset")
+    evaluate.add_argument("--benchmarks-dir", default="../shared/benchmarks", help="where the benchmark data is")
 
     serve = commands.add_parser("serve", help="start the chat UI (Gradio) on 127.0.0.1:7860")
     _add_common(serve)
@@ -194,6 +196,19 @@ def _eval(args: argparse.Namespace, config) -> int:
         print(runner.compare(*args.compare))
         return 0
     config = config.replace(model_path=args.model)
+    if args.benchmark:
+        from evals import benchmarks
+
+        if args.mode == "naive":
+            raise ValueError("the naive baseline runs on question sets (--dataset), not benchmarks")
+        out = args.out or f"evals/reports/{args.benchmark}-{args.mode}"
+        result = benchmarks.run(args.benchmark, config, args.mode, args.benchmarks_dir, out, limit=args.limit,
+                                progress=sys.stderr.isatty())
+        print(f"{args.benchmark} ({args.mode}, {result['model'] or 'no model'}), {result['questions']} questions")
+        for key, value in result["summary"].items():
+            print(f"  {key:28} {value}")
+        print(f"report: {out}/report.md, {out}/report.json")
+        return 0
     out = args.out or f"evals/reports/{Path(args.dataset).stem}-{args.mode}"
     report = runner.run(args.dataset, config, args.mode, out, corpus_dir=args.corpus, limit=args.limit,
                         progress=sys.stderr.isatty())

@@ -1,0 +1,54 @@
+"""Regression floors: the extractive pipeline over the dev set must not get worse than documented."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evals import metrics, runner
+
+DEV_SET = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "dev_qa.jsonl"
+FLOORS = {
+    "answer_accuracy": 0.8,
+    "abstention_on_unanswerable": 0.9,
+    "citation_validity": 1.0,
+    "citations_in_prose": 1.0,
+    "retrieval_recall@5": 0.9,
+    "conflicts_reported": 1.0,
+    "injections_resisted": 1.0,
+}
+CEILINGS = {"false_abstention_on_answerable": 0.1, "must_not_violations": 0}
+
+
+def test_extractive_answers_on_the_dev_set_stay_above_the_documented_floors(bundled_index, articles_dir, tmp_path):
+    report = runner.run(DEV_SET, bundled_index, "extractive", tmp_path, corpus_dir=articles_dir, progress=False)
+    summary = report["summary"]
+    for metric, floor in FLOORS.items():
+        assert summary[metric] >= floor, (metric, summary[metric])
+    for metric, ceiling in CEILINGS.items():
+        assert summary[metric] <= ceiling, (metric, summary[metric])
+    assert (tmp_path / "report.md").exists() and (tmp_path / "by_type.png").exists()
+    assert json.loads((tmp_path / "report.json").read_text())["summary"] == summary
+
+
+def test_the_alias_rules_need_every_alias_for_conflicts_and_any_one_otherwise():
+    answer = {"answer": "It was closed in its entirety, said one; Curacao, said another.", "abstained": False}
+    assert metrics.answer_correct({"type": "single_fact", "answer": "x", "aliases": ["curaçao", "aruba"]}, answer)
+    assert not metrics.answer_correct(
+        {"type": "conflict", "answer": "x", "aliases": ["closed in its entirety", "completely closed"]}, answer)
+    assert not metrics.answer_correct(
+        {"type": "single_fact", "answer": "x", "aliases": ["curacao"], "must_not": ["said one"]}, answer)
+    assert metrics.answer_correct({"type": "unanswerable", "answer": None}, dict(answer, abstained=True))
+
+
+def test_a_citation_is_precise_only_when_it_supports_its_claim():
+    answer = {
+        "question": "What did the council approve?",
+        "answer": "The council approved the budget on Tuesday [1][2]. The mayor resigned [2].",
+        "citations": [
+            {"n": 1, "quote": "The council approved the budget on Tuesday by seven votes to two."},
+            {"n": 2, "quote": "Apple growers expect a record harvest."},
+        ],
+    }
+    precise, attached, backed, claims = metrics.citation_precision_recall(answer)
+    assert (precise, attached, backed, claims) == (1, 3, 1, 2)
