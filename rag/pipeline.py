@@ -96,8 +96,13 @@ class Assistant:
         if mode not in MODES:
             raise BadQuestion(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
         text = _clean_question(question)
-        started = time.perf_counter()
         yield Event("status", "searching the articles")
+        # Loading models and the index happens once per process and is not part of any question's timings.
+        with self._lock:
+            _ = self.retriever, self.embedder.model
+            if mode == "generative":
+                self.generator(model)
+        started = time.perf_counter()
         with self._lock:
             prepared = self._prepare(text, k or self.config.k, context)
         timings = {"retrieve_ms": prepared.retrieve_ms, "generate_ms": 0.0}
@@ -150,7 +155,6 @@ class Assistant:
 
     def _prepare(self, text: str, k: int, context: str | None = None) -> _Prepared:
         retriever = self.retriever
-        _ = self.embedder.model  # loading the model is start-up, not retrieval time
         started = time.perf_counter()
         question = parse(text)
         search_text = in_context(question.focus, _clean_question(context) if context else None)
