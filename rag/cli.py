@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--mode", choices=["generative", "extractive"], help="default answering mode")
     serve.add_argument("--model", help="default model")
 
+    bench = commands.add_parser("bench", help="measure start-up, indexing, query latency and search scaling")
+    _add_common(bench)
+    bench.add_argument("--out", default="evals/reports/bench.json", help="JSON output")
+    bench.add_argument("--sizes", default="10000,100000",
+                       help="vector counts for the scaling table (e.g. 10000,100000,1000000)")
+    bench.add_argument("--generative-questions", type=int, default=5, help="questions answered with the default model")
+    bench.add_argument("--benchmarks-dir", default="../shared/benchmarks", help="adds the ~2,000 benchmark passages")
+
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
                         help="assemble the default model into the user cache and verify its SHA-256")
@@ -78,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag.config import Config
 
     config = Config.from_env(index_dir=getattr(args, "index_dir", None))
-    handler = {"index": _index, "search": _search, "ask": _ask, "eval": _eval, "serve": _serve,
+    handler = {"index": _index, "search": _search, "ask": _ask, "eval": _eval, "serve": _serve, "bench": _bench,
                "models": _models}[args.command]
     try:
         return handler(args, config)
@@ -227,6 +235,18 @@ def _serve(args: argparse.Namespace, config) -> int:
         raise ValueError("RAG_AUTH must be user:password")
     serve(config.replace(mode=args.mode, model_path=args.model), host=args.host, port=args.port,
           auth=tuple(auth.split(":", 1)) if auth else None)
+    return 0
+
+
+def _bench(args: argparse.Namespace, config) -> int:
+    from pathlib import Path
+
+    from rag import bench
+
+    sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
+    report = bench.run(config, Path(args.out), sizes, Path(args.benchmarks_dir), args.generative_questions)
+    print(bench.render(report))
+    print(f"json: {args.out}")
     return 0
 
 

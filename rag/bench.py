@@ -1,0 +1,216 @@
+"""``rag bench``: the numbers behind the README's performance section, measured on this machine.
+
+Start-up, indexing throughput, per-stage query latency, generation speed, peak memory, and dense-search
+scaling (exact vs approximate) on synthetic vectors. Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import Config
+
+DEV_SET = Path("evals/datasets/dev_qa.jsonl")
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2) if ordered else 0.0
+
+
+def _timed_command(args: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(args, capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return _ms(statistics.median(times))
+
+
+def startup(index_dir: Path) -> dict:
+    rag = [sys.executable, "-m", "rag.cli"]
+    question = "In which region is the US naval build-up?"
+    return {
+        "help_ms": _timed_command(rag + ["--help"], 5),
+        "first_extractive_answer_ms": _timed_command(
+            rag + ["ask", "--mode", "extractive", "--index-dir", str(index_dir), question], 1),
+        "first_generative_answer_ms": _timed_command(rag + ["ask", "--index-dir", str(index_dir), question], 1),
+    }
+
+
+def indexing(corpora: dict[str, list[Path]], config: Config) -> dict:
+    from rag.embedding import Embedder
+    from rag.indexing import build_index
+
+    embedder = Embedder()
+    embedder.embed(["warm-up"])
+    result = {}
+    for name, paths in corpora.items():
+        folder = Path(tempfile.mkdtemp(prefix="rag-bench-"))
+        try:
+            started = time.perf_counter()
+            report = build_index(paths, config.replace(index_dir=folder), embedder=embedder)
+            seconds = time.perf_counter() - started
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        result[name] = {"documents": report.documents, "chunks": report.chunks, "seconds": round(seconds, 2),
+                        "documents_per_s": round(report.documents / seconds, 1),
+                        "chunks_per_s": round(report.chunks / seconds, 1)}
+    return result
+
+
+def query_stages(config: Config, generative_questions: int) -> dict:
+    """Per-stage latency over the dev questions, measured around each stage's public call."""
+    from rag import answerability, conflicts, evidence
+    from rag.citations import verify
+    from rag.pipeline import Assistant
+    from rag.question import parse
+
+    assistant = Assistant(config)
+    retriever = assistant.retriever
+    reader = retriever.reader
+    assistant.embedder.embed(["warm-up"])
+    questions = [json.loads(line)["question"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
+    stages: dict[str, list[float]] = {k: [] for k in ("embed_ms", "dense_ms", "bm25_ms", "fusion_ms", "evidence_ms")}
+    for text in questions:
+        question = parse(text)
+        t0 = time.perf_counter()
+        vector = assistant.embedder.embed_one(question.focus)
+        t1 = time.perf_counter()
+        reader.dense(vector, config.candidates)
+        t2 = time.perf_counter()
+        reader.lexical(question.focus, config.candidates)
+        t3 = time.perf_counter()
+        passages = retriever.search(question.focus, config.evidence_passages, query_vector=vector)
+        t4 = time.perf_counter()
+        scored = evidence.score_sentences(question, vector, passages, reader)
+        chosen = evidence.select(scored, config.evidence_sentences)
+        verdict = answerability.judge(question, chosen, config.abstain_threshold)
+        conflicts.detect(question, chosen)
+        t5 = time.perf_counter()
+        stages["embed_ms"].append(_ms(t1 - t0))
+        stages["dense_ms"].append(_ms(t2 - t1))
+        stages["bm25_ms"].append(_ms(t3 - t2))
+        # search() repeats dense and lexical search: what it adds beyond them is fusion and metadata.
+        stages["fusion_ms"].append(max(_ms(t4 - t3) - stages["dense_ms"][-1] - stages["bm25_ms"][-1], 0.0))
+        stages["evidence_ms"].append(_ms(t5 - t4))
+        del verdict
+    result = {k: {"p50": _p(v, 50), "p95": _p(v, 95)} for k, v in stages.items()}
+    if generative_questions:
+        generator = assistant.generator()
+        prompts, first, speed, totals, verify_ms = [], [], [], [], []
+        for text in questions[:generative_questions]:
+            question = parse(text)
+            vector = assistant.embedder.embed_one(question.focus)
+            passages = retriever.search(question.focus, config.evidence_passages, query_vector=vector)
+            chosen = evidence.select(evidence.score_sentences(question, vector, passages, reader),
+                                     config.evidence_sentences)
+            draft = generator.generate(question.focus, [(e.n, e.text) for e in chosen])
+            started = time.perf_counter()
+            verify(draft.text, chosen, config.support_threshold, question.terms, question.focus)
+            verify_ms.append(_ms(time.perf_counter() - started))
+            prompts.append(draft.prompt_tokens)
+            first.append(draft.first_token_ms)
+            totals.append(draft.total_ms)
+            writing = (draft.total_ms - draft.first_token_ms) / 1000
+            if draft.completion_tokens > 1 and writing > 0:
+                speed.append((draft.completion_tokens - 1) / writing)
+        result["generation"] = {
+            "model": generator.name, "questions": len(prompts),
+            "prompt_tokens_p50": _p(prompts, 50), "prompt_tokens_p95": _p(prompts, 95),
+            "time_to_first_token_ms_p50": _p(first, 50), "time_to_first_token_ms_p95": _p(first, 95),
+            "generate_ms_p50": _p(totals, 50), "tokens_per_s_p50": _p(speed, 50),
+            "verification_ms_p50": _p(verify_ms, 50),
+        }
+    return result
+
+
+def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int = 0) -> list[dict]:
+    """Exact (flat) vs approximate (HNSW, M=32, efSearch=128) inner-product search on random unit vectors."""
+    import faiss
+
+    from rag.store import HNSW_EF_SEARCH, HNSW_M
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in sizes:
+        data = rng.standard_normal((size, 384), dtype=np.float32)
+        data /= np.linalg.norm(data, axis=1, keepdims=True)
+        query = data[rng.choice(size, queries, replace=False)] + 0.1 * rng.standard_normal((queries, 384),
+                                                                                         dtype=np.float32)
+        query /= np.linalg.norm(query, axis=1, keepdims=True)
+        flat = faiss.IndexFlatIP(384)
+        flat.add(data)
+        started = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(384, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.add(data)
+        build_s = time.perf_counter() - started
+        hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+        times: dict[str, list[float]] = {"flat": [], "hnsw": []}
+        found: dict[str, list[np.ndarray]] = {"flat": [], "hnsw": []}
+        for name, index in (("flat", flat), ("hnsw", hnsw)):
+            for row in query:
+                started = time.perf_counter()
+                _, ids = index.search(row.reshape(1, -1), k)
+                times[name].append((time.perf_counter() - started) * 1000)
+                found[name].append(ids[0])
+        recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found["flat"], found["hnsw"], strict=True)]))
+        rows.append({"vectors": size, "flat_ms_p50": _p(times["flat"], 50), "flat_ms_p95": _p(times["flat"], 95),
+                     "hnsw_ms_p50": _p(times["hnsw"], 50), "hnsw_ms_p95": _p(times["hnsw"], 95),
+                     f"hnsw_recall@{k}": round(recall, 3), "hnsw_build_s": round(build_s, 1)})
+        del flat, hnsw, data
+    return rows
+
+
+def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int) -> dict:
+    corpora = {"bundled": [Path("data/articles")]}
+    if benchmarks_dir is not None and benchmarks_dir.is_dir():
+        from evals.benchmarks import _corpus
+
+        cache = Path(tempfile.mkdtemp(prefix="rag-bench-corpus-"))
+        corpora["benchmark_passages"] = [_corpus(name, benchmarks_dir, cache) for name in ("rgb", "squad2")]
+    report = {
+        "machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]},
+        "startup": startup(config.index_dir),
+        "indexing": indexing(corpora, config),
+        "query": query_stages(config, generative_questions),
+        "dense_scaling": dense_scaling(sizes),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return report
+
+
+def render(report: dict) -> str:
+    lines = ["start-up"]
+    lines += [f"  {k:34} {v:>10}" for k, v in report["startup"].items()]
+    lines.append("indexing")
+    for name, row in report["indexing"].items():
+        lines.append(f"  {name:18} {row['documents']:>6} docs {row['chunks']:>6} chunks {row['seconds']:>7} s "
+                     f"{row['documents_per_s']:>7} docs/s {row['chunks_per_s']:>7} chunks/s")
+    lines.append("query stages (ms)            p50        p95")
+    for name, row in report["query"].items():
+        if name != "generation":
+            lines.append(f"  {name:24} {row['p50']:>8} {row['p95']:>10}")
+    for k, v in report["query"].get("generation", {}).items():
+        lines.append(f"  {k:34} {v:>10}")
+    lines.append("dense search scaling (synthetic 384-d vectors, k=10)")
+    for row in report["dense_scaling"]:
+        lines.append("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    lines.append(f"peak RSS {report['peak_rss_mb']} MB")
+    return "\n".join(lines)
