@@ -182,7 +182,9 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
         from evals.benchmarks import _corpus
 
         cache = Path(tempfile.mkdtemp(prefix="rag-bench-corpus-"))
-        corpora["benchmark_passages"] = [_corpus(name, benchmarks_dir, cache) for name in ("rgb", "squad2")]
+        for name in ("rgb", "squad2"):
+            _corpus(name, benchmarks_dir, cache)
+        corpora["benchmark_passages"] = [cache]  # ids relative to it stay distinct: rgb-corpus/..., squad2-corpus/...
     report = {
         "machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]},
         "startup": startup(config.index_dir),

@@ -11,6 +11,7 @@ import html
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 from rag import models
@@ -88,6 +89,14 @@ class ChatApp:
             return NO_CITATION
         text = self.assistant.retriever.reader.document_text(citation["doc"])
         return source_html(citation, text)
+
+    def warm_up(self) -> None:
+        try:
+            self.assistant.ask("warm-up", mode="extractive")
+            if self.config.mode == "generative":
+                self.assistant.generator()
+        except Exception as exc:  # an empty or damaged index: the first question will say so
+            print(f"warm-up skipped: {exc}", flush=True)
 
     def api_ask(self, question: str, mode: str = "extractive", k: int = 8) -> dict:
         """The same answer as JSON, for scripts (``gradio_client``): ``Answer.to_dict()``."""
@@ -235,6 +244,8 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple
         raise ValueError(f"refusing to serve on {host} without a username and password: set RAG_AUTH=user:password")
     app = ChatApp(config)
     demo = build(app)
+    # Load the models while the page comes up, so the first question does not wait for them.
+    threading.Thread(target=app.warm_up, daemon=True).start()
     demo.queue(default_concurrency_limit=4).launch(
         server_name=host, server_port=port, auth=auth, css=CSS, show_error=True, inbrowser=False,
         allowed_paths=[], footer_links=[],
