@@ -38,8 +38,9 @@ def safe_upload_name(name: str) -> str:
     """A file name that cannot leave the uploads folder: base name only, plain characters."""
     base = os.path.basename(name.replace("\\", "/"))
     stem, dot, suffix = base.rpartition(".")
+    suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix).lower() if dot else ""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem if dot else base).strip("._") or "upload"
-    return f"{stem[:80]}.{suffix.lower()}" if dot else stem[:80]
+    return f"{stem[:80]}.{suffix}" if suffix else stem[:80]
 
 
 class ChatApp:
