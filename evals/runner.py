@@ -9,6 +9,7 @@ from pathlib import Path
 
 from evals import metrics
 from rag.config import Config
+from rag.question import read_questions
 
 RECALL_K = 5
 MODES = ("generative", "extractive", "naive")
@@ -16,18 +17,11 @@ MODES = ("generative", "extractive", "naive")
 
 def load_dataset(path: str | Path) -> list[dict]:
     items = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {line_no}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                raise ValueError(f"{path}: line {line_no}: expected an object with a string 'question'")
-            item.setdefault("id", f"q{line_no}")
-            items.append(item)
+    for line_no, item in read_questions(str(path)):
+        if isinstance(item, str):
+            raise ValueError(f"{path}: line {line_no}: {item}")
+        item.setdefault("id", f"q{line_no}")
+        items.append(item)
     return items
 
 

@@ -131,6 +131,7 @@ def _search(args: argparse.Namespace, config) -> int:
 
 def _ask(args: argparse.Namespace, config) -> int:
     from rag.pipeline import Assistant, BadQuestion
+    from rag.question import read_questions
 
     if bool(args.question) == bool(args.questions):
         raise ValueError("give either a question or --questions FILE.jsonl")
@@ -141,7 +142,7 @@ def _ask(args: argparse.Namespace, config) -> int:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if args.json else _render(result))
         return 0
     failed = 0
-    for line_no, item in _read_questions(args.questions):
+    for line_no, item in read_questions(args.questions):
         if isinstance(item, str):
             failed += 1
             print(json.dumps({"id": None, "error": f"{args.questions}: line {line_no}: {item}"}), flush=True)
@@ -155,29 +156,6 @@ def _ask(args: argparse.Namespace, config) -> int:
         record = result.to_dict()
         print(json.dumps(record, ensure_ascii=False) if args.json else _render(result), flush=True)
     return EXIT_BAD_INPUT if failed else 0
-
-
-def _read_questions(path: str):
-    """(line number, {"question", "id"}) per line, or (line number, problem) for a bad line."""
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror})") from exc
-    with handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield line_no, f"invalid JSON ({exc.msg})"
-                continue
-            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                yield line_no, "expected an object with a string 'question'"
-                continue
-            if item.get("id") is not None:
-                item["id"] = str(item["id"])
-            yield line_no, item
 
 
 def _render(result) -> str:

@@ -3,7 +3,9 @@ kind of answer it expects, and the terms that evidence must speak to."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from rag.text import STOPWORDS, content_terms
@@ -94,3 +96,27 @@ def in_context(question: str, previous: str | None) -> str:
     if _FOLLOW_UP.search(question) or len(content_terms(question)) < 3:
         return f"{previous.strip()} {question.strip()}"
     return question
+
+
+def read_questions(path: str) -> Iterator[tuple[int, dict | str]]:
+    """A JSON Lines file of questions: (line number, the object) per line with a string ``question``, or
+    (line number, what is wrong) for a bad line. Blank lines are skipped; ids are made strings."""
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from exc
+    with handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield line_no, f"invalid JSON ({exc.msg})"
+                continue
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                yield line_no, "expected an object with a string 'question'"
+                continue
+            if item.get("id") is not None:
+                item["id"] = str(item["id"])
+            yield line_no, item
