@@ -178,3 +178,39 @@ def test_twenty_concurrent_and_two_hundred_sequential_questions_are_all_answered
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_oversized_file_is_refused_by_name_without_being_read(tmp_path):
+    from rag import ingest
+
+    huge = tmp_path / "huge.txt"
+    with open(huge, "wb") as handle:
+        handle.truncate(100 * 1024 * 1024)
+    with pytest.raises(ingest.BadInput, match="100.0 MB, over the 50 MB limit"):
+        list(ingest.load_file(huge, "huge.txt"))
+
+
+def test_a_symlink_loop_in_a_folder_does_not_hang_the_walk(tmp_path):
+    from rag import ingest
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The council approved the new budget for the city on Tuesday evening.\n")
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    found, errors = ingest.discover([folder])
+    assert [doc_id for _, doc_id in found] == ["a.txt"] and errors == []
+
+
+def test_malformed_html_is_either_extracted_or_refused_with_one_line(tmp_path):
+    from rag import ingest
+
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><div><p>The harbour reopened on Tuesday after a three day storm, the council "
+                    "said in a statement.<p>Crews worked through the night <b>to clear the docks</div>",
+                    encoding="utf-8")
+    try:
+        [doc] = list(ingest.load_file(page, "broken.html"))
+    except ingest.BadInput as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert "harbour reopened" in doc.text
