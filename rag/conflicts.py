@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from itertools import combinations
 
 from rag.evidence import Evidence
@@ -18,6 +19,8 @@ from rag.question import Question
 from rag.text import STOPWORDS, content_terms, fold, stem
 
 RELATIVE_RELEVANCE = 0.6
+ALIGNED_SIMILARITY = 0.6
+MAX_DIFFERENT_WORDS = 6
 MIN_COVERAGE = 0.2
 MAX_QUOTE_WORDS = 8
 
@@ -50,23 +53,55 @@ def detect(question: Question, evidence: list[Evidence]) -> list[Conflict]:
         return []
     top = max(e.score for e in evidence)
     relevant = [e for e in evidence if e.score >= RELATIVE_RELEVANCE * top and e.coverage >= MIN_COVERAGE]
-    extract = {"date": _dates, "number": _numbers, "quote": _quotes(question), "label": None}.get(question.kind)
-    if question.kind == "label":
-        stated = _differing_modifiers(question, relevant)
-    elif extract is not None:
-        stated = {}
-        for e in relevant:
-            for key, shown in extract(e.text):
-                stated.setdefault(key, (shown, []))[1].append(e)
-        if question.kind == "quote":
-            stated = _merge_contained(stated)
-    else:
-        return []
-    values = _disagreeing(stated)
+    values = _disagreeing(_typed_values(question, relevant)) or _disagreeing(_aligned_differences(question, relevant))
     if not values:
         return []
     about = question.focus.rstrip("?").strip()
     return [Conflict(about, tuple(values))]
+
+
+def _span(words: list[str], start: int, end: int) -> str:
+    return " ".join(words[start:end]).strip(" ,.;:()\"“”")
+
+
+def _typed_values(question: Question, relevant: list[Evidence]) -> dict[str, tuple[str, list[Evidence]]]:
+    """Values of the kind the question asks for, with the evidence stating each."""
+    if question.kind == "label":
+        return _differing_modifiers(question, relevant)
+    extract = {"date": _dates, "number": _numbers, "quote": _quotes(question)}.get(question.kind)
+    if extract is None:
+        return {}
+    stated: dict[str, tuple[str, list[Evidence]]] = {}
+    for e in relevant:
+        for key, shown in extract(e.text):
+            stated.setdefault(key, (shown, []))[1].append(e)
+    return _merge_contained(stated) if question.kind == "quote" else stated
+
+
+def _aligned_differences(question: Question, relevant: list[Evidence]) -> dict[str, tuple[str, list[Evidence]]]:
+    """Two articles telling the same sentence with different words in one place (a syndicated copy with an
+    edited fact: "played in Tampa, Florida" / "played in Glendale, Arizona"): the differing words are the
+    values. Only for nearly identical sentences, and only where the words differ in meaning."""
+    asked = set(question.terms)
+    stated: dict[str, tuple[str, list[Evidence]]] = {}
+    for a, b in combinations(relevant, 2):
+        if a.doc == b.doc:
+            continue
+        words_a, words_b = a.text.split(), b.text.split()
+        matcher = SequenceMatcher(a=[fold(w) for w in words_a], b=[fold(w) for w in words_b], autojunk=False)
+        if matcher.ratio() < ALIGNED_SIMILARITY:
+            continue
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag != "replace" or not (i2 - i1 <= MAX_DIFFERENT_WORDS and j2 - j1 <= MAX_DIFFERENT_WORDS):
+                continue
+            spans = [(_span(words_a, i1, i2), a), (_span(words_b, j1, j2), b)]
+            if any(not set(content_terms(text)) - asked for text, _ in spans):
+                continue
+            for text, item in spans:
+                entry = stated.setdefault(f"span:{' '.join(fold(text).split())}", (text, []))
+                if item not in entry[1]:
+                    entry[1].append(item)
+    return stated
 
 
 def _disagreeing(stated: dict[str, tuple[str, list[Evidence]]]) -> list[ConflictValue]:

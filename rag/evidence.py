@@ -15,7 +15,7 @@ import numpy as np
 from rag.question import Question
 from rag.retrieval import Passage
 from rag.store import IndexReader, SentenceRecord
-from rag.text import content_terms, has_time_expression, numbers
+from rag.text import content_terms, fold, has_time_expression, numbers
 
 DENSE_WEIGHT = 0.5
 LEXICAL_WEIGHT = 0.5
@@ -65,13 +65,17 @@ def score_sentences(
     """Every sentence of the passages, scored, best first (unnumbered: ``n`` is 0)."""
     weights = reader.idf(question.terms)
     seen: set[tuple[str, int]] = set()
+    seen_texts: set[str] = set()
     scored = []
     for passage in passages:
         for sentence in reader.sentences_in(passage.chunk):
             key = (sentence.doc, sentence.start)
-            if key in seen:
+            # The same sentence in two copies of a story is one piece of evidence (the better-ranked copy's).
+            text_key = " ".join(fold(sentence.text).split())
+            if key in seen or text_key in seen_texts:
                 continue
             seen.add(key)
+            seen_texts.add(text_key)
             dense = float(np.dot(sentence.vector, query_vector))
             cover = coverage(weights, sentence.text)
             score = DENSE_WEIGHT * dense + LEXICAL_WEIGHT * cover

@@ -159,14 +159,16 @@ class Assistant:
         question = parse(text)
         search_text = in_context(question.focus, _clean_question(context) if context else None)
         query_vector = self.embedder.embed_one(search_text)
-        pool = retriever.search(search_text, max(k, self.config.evidence_passages), query_vector=query_vector)
-        passages = pool[:k]
+        ranked = retriever.ranked(search_text, max(k, self.config.evidence_passages), query_vector)
+        passages = retriever.select(ranked, k)
+        # Near-duplicate copies stay in the evidence pool: a copy that changes a fact is a disagreement.
+        pool = retriever.select(ranked, max(k, self.config.evidence_passages), collapse=False)
         scoped = self._articles_named_in(question)
         if scoped:
             question = question.without_terms_of(" ".join(retriever.reader.document(d).title for d in scoped))
             pool = [p for p in pool if p.doc in scoped] or pool
             pool += self._other_chunks_of(scoped, pool, query_vector)
-            passages = pool[:k]
+            passages = [p for p in passages if p.doc in scoped] or pool[:k]
         scored = evidence.score_sentences(question, query_vector, pool, retriever.reader)
         chosen = evidence.select(scored, self.config.evidence_sentences)
         chosen = self._with_antecedent(question, chosen)

@@ -60,8 +60,15 @@ class Retriever:
     def open(cls, config: Config, embedder: Embedder | None = None) -> Retriever:
         return cls(IndexReader(config.index_dir, expected_model=model_id()), embedder or Embedder(), config)
 
-    def search(self, query: str, k: int | None = None, query_vector: np.ndarray | None = None) -> list[Passage]:
+    def search(self, query: str, k: int | None = None, query_vector: np.ndarray | None = None,
+               collapse: bool = True) -> list[Passage]:
+        """The ``k`` best passages. With ``collapse`` (the default) near-duplicate copies of one story count
+        once; without it every copy stays, for readers that compare copies (conflict detection)."""
         k = k or self.config.k
+        return self.select(self.ranked(query, k, query_vector), k, collapse)
+
+    def ranked(self, query: str, k: int, query_vector: np.ndarray | None = None) -> list[Passage]:
+        """Every candidate passage (all copies), best fused rank first."""
         if query_vector is None:
             query_vector = self.embedder.embed_one(query)
         n = max(self.config.candidates, k)
@@ -71,14 +78,14 @@ class Retriever:
         dense_scores = dict(dense)
         ranked = sorted(fused, key=lambda i: (-fused[i], i))
         records = self.reader.chunks(ranked)
-        missing = [i for i in ranked if i not in dense_scores]
-        if missing:
-            # Lexical-only hits still get a dense score, for abstention and display.
-            for chunk_id in missing:
-                vector = self.reader.chunk_vector(chunk_id)
-                dense_scores[chunk_id] = float(np.dot(vector, query_vector))
-        passages = [Passage(records[i], fused[i], dense_scores[i]) for i in ranked if i in records]
-        return self._diversify(self._collapse_duplicates(passages), k)
+        for chunk_id in ranked:
+            if chunk_id not in dense_scores:  # lexical-only hits still get a dense score
+                dense_scores[chunk_id] = float(np.dot(self.reader.chunk_vector(chunk_id), query_vector))
+        return [Passage(records[i], fused[i], dense_scores[i]) for i in ranked if i in records]
+
+    def select(self, ranked: list[Passage], k: int, collapse: bool = True) -> list[Passage]:
+        """The ``k`` passages shown: near-duplicates collapsed (unless ``collapse`` is off), articles diversified."""
+        return self._diversify(self._collapse_duplicates(ranked) if collapse else ranked, k)
 
     @staticmethod
     def _collapse_duplicates(passages: list[Passage]) -> list[Passage]:

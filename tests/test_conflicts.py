@@ -60,3 +60,20 @@ def test_numbers_only_disagree_when_they_count_the_same_thing():
     )
     found = detect(parse("How many warships did the navy send?"), evidence)
     assert values(found) == [[("12 warships", (1,)), ("15 warships", (2,))]]
+
+
+def test_a_copy_of_a_sentence_with_one_fact_changed_is_a_conflict_on_that_fact():
+    evidence = evidence_from(
+        ("copy1.txt", "The game was played on February 7 at the stadium in Tampa, Florida, the home of the team."),
+        ("copy2.txt", "The game was played on February 7 at the stadium in Glendale, Arizona, the home of the team."),
+    )
+    found = detect(parse("Super Bowl 2021 location"), evidence)
+    assert values(found) == [[("Tampa, Florida", (1,)), ("Glendale, Arizona", (2,))]]
+
+
+def test_different_sentences_about_the_same_event_are_not_aligned_into_a_conflict():
+    evidence = evidence_from(
+        ("a.txt", "The storm closed the harbour for three days, the council said on Tuesday."),
+        ("b.txt", "Fishermen returned to the docks at dawn after the harbour reopened."),
+    )
+    assert detect(parse("What happened to the harbour?"), evidence) == []
