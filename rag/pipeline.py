@@ -110,11 +110,7 @@ class Assistant:
                       searched=tuple(_searched(p) for p in prepared.passages))
         if not prepared.verdict.answerable:
             timings["total_ms"] = (time.perf_counter() - started) * 1000
-            yield Event("answer", answer=Answer(
-                answer=f"The articles don't say. I searched {len(prepared.passages)} passages, but "
-                       f"{prepared.verdict.reason}.",
-                abstained=True, citations=(), conflicts=(), timings=timings, model=None,
-                reason=prepared.verdict.reason, **common))
+            yield Event("answer", answer=_abstention(prepared, prepared.verdict.reason, timings, None, 0, common))
             return
         claims: list[citations.VerifiedClaim] = []
         model_name = None
@@ -139,10 +135,8 @@ class Assistant:
                 # Marginal evidence and the model, having read it, finds no answer: abstain.
                 timings["total_ms"] = (time.perf_counter() - started) * 1000
                 reason = "the closest passages do not answer the question"
-                yield Event("answer", answer=Answer(
-                    answer=f"The articles don't say. I searched {len(prepared.passages)} passages, but {reason}.",
-                    abstained=True, citations=(), conflicts=(), timings=timings, model=model_name, reason=reason,
-                    prompt_tokens=draft.prompt_tokens, **common))
+                yield Event("answer", answer=_abstention(prepared, reason, timings, model_name,
+                                                         draft.prompt_tokens, common))
                 return
         fallback = mode == "generative" and not claims
         if not claims:
@@ -179,15 +173,10 @@ class Assistant:
 
     def _articles_named_in(self, question: Question) -> set[str]:
         """Articles whose headline the question quotes ("in the 'Sovereignty or Sanctuary' report")."""
-        if not question.quoted:
-            return set()
         named = set()
-        for doc in self.retriever.reader.documents():
-            title = " ".join(fold(doc.title).split())
-            for phrase in question.quoted:
-                phrase = " ".join(fold(phrase).split())
-                if len(phrase.split()) >= 2 and phrase in title:
-                    named.add(doc.id)
+        for phrase in question.quoted:
+            if len(phrase.split()) >= 2:
+                named.update(self.retriever.reader.documents_titled(phrase))
         return named
 
     def _other_chunks_of(self, docs: set[str], have: list[Passage], query_vector) -> list[Passage]:
@@ -261,6 +250,14 @@ def _refers_back(text: str, question: Question) -> bool:
 def _quoted(text: str) -> str:
     text = " ".join(text.split())
     return text if text.startswith(("“", '"')) else f"“{text}”"
+
+
+def _abstention(prepared: _Prepared, reason: str, timings: dict, model: str | None, prompt_tokens: int,
+                common: dict) -> Answer:
+    return Answer(
+        answer=f"The articles don't say. I searched {len(prepared.passages)} passages, but {reason}.",
+        abstained=True, citations=(), conflicts=(), timings=timings, model=model, reason=reason,
+        prompt_tokens=prompt_tokens, **common)
 
 
 def _names_someone_new(text: str, question: Question) -> bool:

@@ -291,6 +291,16 @@ class IndexReader:
         ).fetchall()
         return [DocumentRecord(*row) for row in rows]
 
+    def documents_titled(self, phrase: str) -> list[str]:
+        """Ids of documents whose title contains ``phrase`` (case, accents and quote style aside)."""
+        from rag.text import fold
+
+        wanted = " ".join(fold(phrase).split())
+        words = [w for w in wanted.split() if w.isascii() and w.isalnum()]
+        pattern = "%" + "%".join(words) + "%" if words else "%"
+        rows = self.db.execute("SELECT id, title FROM documents WHERE title LIKE ?", (pattern,))
+        return [doc_id for doc_id, title in rows if wanted in " ".join(fold(title).split())]
+
     def document_text(self, doc_id: str) -> str:
         """The text every offset of ``doc_id`` points into."""
         return self.text_of_content(self.document(doc_id).content_hash)
