@@ -139,8 +139,20 @@ def query_stages(config: Config, generative_questions: int) -> dict:
     return result
 
 
+def _clustered_unit_vectors(rng: np.random.Generator, size: int, spread: float = 0.6) -> np.ndarray:
+    """Synthetic stand-ins for sentence embeddings: unit vectors around many topic centres (uniformly random
+    vectors have no neighbourhood structure at all, which no real corpus looks like)."""
+    centres = rng.standard_normal((max(size // 100, 10), 384), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    noise = rng.standard_normal((size, 384), dtype=np.float32)
+    noise *= spread / np.linalg.norm(noise, axis=1, keepdims=True)
+    data = centres[rng.integers(0, len(centres), size)] + noise
+    return data / np.linalg.norm(data, axis=1, keepdims=True)
+
+
 def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int = 0) -> list[dict]:
-    """Exact (flat) vs approximate (HNSW, M=32, efSearch=128) inner-product search on random unit vectors."""
+    """Exact (flat) vs approximate (HNSW, M=32, efSearch=128) inner-product search on clustered unit vectors;
+    queries are perturbed copies of stored vectors."""
     import faiss
 
     from rag.store import HNSW_EF_SEARCH, HNSW_M
@@ -148,10 +160,10 @@ def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int =
     rng = np.random.default_rng(seed)
     rows = []
     for size in sizes:
-        data = rng.standard_normal((size, 384), dtype=np.float32)
-        data /= np.linalg.norm(data, axis=1, keepdims=True)
-        query = data[rng.choice(size, queries, replace=False)] + 0.1 * rng.standard_normal((queries, 384),
-                                                                                         dtype=np.float32)
+        data = _clustered_unit_vectors(rng, size)
+        noise = rng.standard_normal((queries, 384), dtype=np.float32)
+        noise *= 0.3 / np.linalg.norm(noise, axis=1, keepdims=True)
+        query = data[rng.choice(size, queries, replace=False)] + noise
         query /= np.linalg.norm(query, axis=1, keepdims=True)
         flat = faiss.IndexFlatIP(384)
         flat.add(data)

@@ -18,7 +18,7 @@ class Config:
     chunk_chars: int = 700
     chunk_overlap_sentences: int = 1
     # Above this many chunks the dense index switches from exact (flat) to approximate (HNSW); see `rag bench`.
-    hnsw_threshold: int = 200_000
+    hnsw_threshold: int = 50_000
     # Retrieval.
     k: int = 8
     candidates: int = 50
