@@ -21,10 +21,11 @@ from rag.embedding import Embedder
 from rag.evidence import Evidence
 from rag.question import Question, in_context, parse
 from rag.retrieval import Passage, Retriever
-from rag.text import fold, proper_names, tokens
+from rag.text import fold, has_specific_date, has_time_expression, numbers, proper_names, tokens
 
 MAX_QUESTION_CHARS = 2000
 EXTRACTIVE_SECOND_SENTENCE = 0.9
+EXTRACTIVE_SAME_KIND = 0.8
 MODES = ("generative", "extractive")
 
 
@@ -206,7 +207,8 @@ class Assistant:
         """The best evidence sentence, quoted, and the next one when it is nearly as relevant (from
         another article if one qualifies); for "who" questions, the sentence that names the person."""
         ranked = sorted(prepared.evidence, key=lambda e: -e.score)
-        best = ranked[0]
+        best = _best_of_the_expected_kind(prepared.question, ranked) or ranked[0]
+        ranked = [best] + [e for e in ranked if e is not best]
         close = [e for e in ranked[1:] if e.score >= EXTRACTIVE_SECOND_SENTENCE * best.score]
         chosen = [best] + sorted(close, key=lambda e: e.doc == best.doc)[:1]
         if prepared.question.kind == "person" and _refers_back(best.text, prepared.question):
@@ -215,6 +217,18 @@ class Assistant:
             if earlier:
                 chosen.insert(0, max(earlier, key=lambda e: e.sentence.start))
         return [citations.VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
+
+
+def _best_of_the_expected_kind(question: Question, ranked: list[Evidence]) -> Evidence | None:
+    """For "when" and "how many" questions, the most relevant sentence that holds a date (a calendar date
+    first) or a number, among those nearly as relevant as the best."""
+    close = [e for e in ranked if e.score >= EXTRACTIVE_SAME_KIND * ranked[0].score]
+    if question.kind == "date":
+        return next((e for e in close if has_specific_date(e.text)), None) or \
+            next((e for e in close if has_time_expression(e.text)), None)
+    if question.kind == "number":
+        return next((e for e in close if numbers(e.text) - numbers(question.focus)), None)
+    return None
 
 
 def _name_the_person(prepared: _Prepared, claims: list[citations.VerifiedClaim]) -> list[citations.VerifiedClaim]:

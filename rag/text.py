@@ -96,3 +96,16 @@ _TIME = re.compile(
 def has_time_expression(text: str) -> bool:
     """A date, month, weekday, year or relative time ("last week")."""
     return bool(_TIME.search(text))
+
+
+_SPECIFIC_DATE = re.compile(
+    r"\b(?:(?:January|February|March|April|May|June|July|August|September|October|November|December)\.? "
+    r"\d{1,2}\b|\d{1,2} (?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\b|\d{4}-\d{2}-\d{2})",
+    re.IGNORECASE,
+)
+
+
+def has_specific_date(text: str) -> bool:
+    """A calendar date with its day ("November 21", "21 November", "2025-11-21"), not just a month or weekday."""
+    return bool(_SPECIFIC_DATE.search(text))
