@@ -7,7 +7,8 @@ of evidence sentences when
 - every proper name it states (a capitalized word that is not just sentence-initial) appears in them,
 - every quotation it contains appears in them verbatim (case, accents and quote style aside), and
 - at least ``support_threshold`` of its content words (stemmed, stop words removed) appear in them, and
-- at least 75% of the content words it adds to the question's own appear in them.
+- at least 75% of the content words it adds to the question's own appear in them;
+- a claim that states a number is supported by one sentence, never by a combination.
 The model's own markers are tried first; if they fail, the smallest set of one or two evidence sentences
 that passes is cited instead; a sentence nothing supports is dropped.
 """
@@ -111,16 +112,21 @@ def verify(draft: str, evidence: Sequence[Evidence], threshold: float, asked: Se
     for claim in split_claims(draft):
         if is_refusal(claim.text):
             continue
+        # A number must be supported together with what it counts, by one sentence: "the standoff lasted four
+        # months" is not supported by "a four-month build-up" plus "the standoff" from another sentence.
+        sizes = (1,) if numbers(claim.text) - numbers(question) else (1, 2)
         cited = tuple(n for n in claim.cited if n in by_n)
-        score = support(claim.text, [by_n[n].text for n in cited], threshold, asked, question) if cited else None
-        if score is not None and len(cited) > 1:
+        score = None
+        if cited and len(cited) <= max(sizes):
+            score = support(claim.text, [by_n[n].text for n in cited], threshold, asked, question)
+        if len(cited) > 1:
             # Cite only what is needed: one sentence that supports the claim alone beats several.
             alone, alone_score = _best_support(claim.text, [by_n[n] for n in cited], threshold, asked, question,
                                                sizes=(1,))
             if alone_score is not None:
                 cited, score = alone, alone_score
         if score is None:
-            cited, score = _best_support(claim.text, evidence, threshold, asked, question)
+            cited, score = _best_support(claim.text, evidence, threshold, asked, question, sizes)
         if score is not None:
             kept.append(VerifiedClaim(claim.text, cited, score))
     return kept

@@ -47,3 +47,11 @@ def test_citations_that_are_not_needed_are_pruned():
 
 def test_refusals_written_by_the_model_are_not_claims():
     assert verify("The evidence does not mention the budget [1].", EVIDENCE, THRESHOLD) == []
+
+
+def test_a_number_is_not_supported_by_stitching_two_sentences_together():
+    evidence = evidence_from(
+        ("a.txt", "The ultimatum comes amid a four-month-long naval build-up in the Caribbean."),
+        ("a.txt", "The exchange marks a new phase in the five-year standoff."),
+    )
+    assert verify("The standoff has lasted four months [1][2].", evidence, THRESHOLD) == []
