@@ -12,18 +12,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.text import MONTH_PATTERN
+
 _WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 # Sentence-final punctuation, optionally followed by closing quotes or brackets.
 _ENDS_LIKE_SENTENCE = re.compile(r"[.!?…][\"'”’»)\]]*$")
 MIN_PROSE_WORDS = 8
 LONG_LINE_WORDS = 25
-_MONTHS = (
-    "January|February|March|April|May|June|July|August|September|October|November|December|"
-    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
-)
 _DATE = re.compile(
-    rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
-    rf"\d{{1,2}} (?:{_MONTHS})\.? \d{{4}})\b"
+    rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|(?:{MONTH_PATTERN})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|"
+    rf"\d{{1,2}} (?:{MONTH_PATTERN})\.? \d{{4}})\b"
 )
 
 

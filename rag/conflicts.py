@@ -16,7 +16,7 @@ from itertools import combinations
 
 from rag.evidence import Evidence
 from rag.question import Question
-from rag.text import STOPWORDS, content_terms, fold, stem
+from rag.text import MONTH_PATTERN, MONTHS, STOPWORDS, content_terms, fold, stem
 
 RELATIVE_RELEVANCE = 0.6
 ALIGNED_SIMILARITY = 0.6
@@ -24,10 +24,7 @@ MAX_DIFFERENT_WORDS = 6
 MIN_COVERAGE = 0.2
 MAX_QUOTE_WORDS = 8
 
-_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december"]
-_MONTH_RE = (r"(January|February|March|April|May|June|July|August|September|October|November|December|"
-             r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?")
+_MONTH_RE = rf"({MONTH_PATTERN})\.?"
 _DATE_PATTERNS = [
     re.compile(rf"\b{_MONTH_RE}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*(?:,\s*)?\d{{3}})?"),
     re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}\b"),
@@ -135,8 +132,8 @@ def _dates(text: str) -> list[tuple[str, str]]:
 
 def _month_number(name: str) -> int | None:
     name = name.lower().rstrip(".")
-    for i, month in enumerate(_MONTHS, start=1):
-        if month.startswith(name) and len(name) >= 3:
+    for i, month in enumerate(MONTHS, start=1):
+        if month.lower().startswith(name) and len(name) >= 3:
             return i
     return None
 

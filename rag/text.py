@@ -85,8 +85,13 @@ def _capitalized(text: str):
             yield at_start, word
 
 
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+# Full month names, then their common abbreviations: a regular-expression alternation.
+MONTH_PATTERN = "|".join(MONTHS) + "|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+
 _TIME = re.compile(
-    r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
+    rf"\b({'|'.join(MONTHS)}|"
     r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|\d{4}|\d{1,2}/\d{1,2}|yesterday|today|"
     r"tomorrow|last (?:week|month|year)|this (?:week|month|year)|ago|earlier|later)\b",
     re.IGNORECASE,
@@ -99,9 +104,7 @@ def has_time_expression(text: str) -> bool:
 
 
 _SPECIFIC_DATE = re.compile(
-    r"\b(?:(?:January|February|March|April|May|June|July|August|September|October|November|December)\.? "
-    r"\d{1,2}\b|\d{1,2} (?:January|February|March|April|May|June|July|August|September|October|November|"
-    r"December)\b|\d{4}-\d{2}-\d{2})",
+    rf"\b(?:(?:{'|'.join(MONTHS)})\.? \d{{1,2}}\b|\d{{1,2}} (?:{'|'.join(MONTHS)})\b|\d{{4}}-\d{{2}}-\d{{2}})",
     re.IGNORECASE,
 )
 
