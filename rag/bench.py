@@ -114,11 +114,7 @@ def query_stages(config: Config, generative_questions: int) -> dict:
         generator = assistant.generator()
         prompts, first, speed, totals, verify_ms = [], [], [], [], []
         for text in questions[:generative_questions]:
-            question = parse(text)
-            vector = assistant.embedder.embed_one(question.focus)
-            passages = retriever.search(question.focus, config.evidence_passages, query_vector=vector)
-            chosen = evidence.select(evidence.score_sentences(question, vector, passages, reader),
-                                     config.evidence_sentences)
+            question, chosen = _evidence_for(assistant, text)
             draft = generator.generate(question.focus, [(e.n, e.text) for e in chosen])
             started = time.perf_counter()
             verify(draft.text, chosen, config.support_threshold, question.terms, question.focus)
@@ -132,11 +128,7 @@ def query_stages(config: Config, generative_questions: int) -> dict:
         # The same questions with llama.cpp's cache emptied first: what reusing the fixed prefix saves.
         cold_first = []
         for text in questions[:generative_questions]:
-            question = parse(text)
-            vector = assistant.embedder.embed_one(question.focus)
-            passages = retriever.search(question.focus, config.evidence_passages, query_vector=vector)
-            chosen = evidence.select(evidence.score_sentences(question, vector, passages, reader),
-                                     config.evidence_sentences)
+            question, chosen = _evidence_for(assistant, text)
             generator.llm.reset()
             cold_first.append(generator.generate(question.focus, [(e.n, e.text) for e in chosen]).first_token_ms)
         result["generation"] = {
@@ -159,6 +151,18 @@ def _clustered_unit_vectors(rng: np.random.Generator, size: int, spread: float =
     noise *= spread / np.linalg.norm(noise, axis=1, keepdims=True)
     data = centres[rng.integers(0, len(centres), size)] + noise
     return data / np.linalg.norm(data, axis=1, keepdims=True)
+
+
+def _evidence_for(assistant, text: str):
+    from rag import evidence
+    from rag.question import parse
+
+    config = assistant.config
+    question = parse(text)
+    vector = assistant.embedder.embed_one(question.focus)
+    passages = assistant.retriever.search(question.focus, config.evidence_passages, query_vector=vector)
+    scored = evidence.score_sentences(question, vector, passages, assistant.retriever.reader)
+    return question, evidence.select(scored, config.evidence_sentences)
 
 
 def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int = 0) -> list[dict]:
