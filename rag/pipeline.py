@@ -212,10 +212,9 @@ class Assistant:
         close = [e for e in ranked[1:] if e.score >= EXTRACTIVE_SECOND_SENTENCE * best.score]
         chosen = [best] + sorted(close, key=lambda e: e.doc == best.doc)[:1]
         if prepared.question.kind == "person" and _refers_back(best.text, prepared.question):
-            earlier = [e for e in prepared.evidence if e.doc == best.doc and e.sentence.end <= best.sentence.start
-                       and _names_someone_new(e.text, prepared.question)]
-            if earlier:
-                chosen.insert(0, max(earlier, key=lambda e: e.sentence.start))
+            naming = _naming_sentence_before(best, prepared)
+            if naming is not None:
+                chosen.insert(0, naming)
         return [citations.VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
 
 
@@ -241,12 +240,17 @@ def _name_the_person(prepared: _Prepared, claims: list[citations.VerifiedClaim])
     cited = {n for c in claims for n in c.cited}
     by_n = {e.n: e for e in prepared.evidence}
     for n in sorted(cited):
-        earlier = [e for e in prepared.evidence if e.doc == by_n[n].doc and e.sentence.end <= by_n[n].sentence.start
-                   and _names_someone_new(e.text, question)]
-        if earlier:
-            naming = max(earlier, key=lambda e: e.sentence.start)
+        naming = _naming_sentence_before(by_n[n], prepared)
+        if naming is not None:
             return claims + [citations.VerifiedClaim(_quoted(naming.text), (naming.n,), 1.0)]
     return claims
+
+
+def _naming_sentence_before(item: Evidence, prepared: _Prepared) -> Evidence | None:
+    """The closest evidence sentence before ``item`` in its article that names someone the question does not."""
+    earlier = [e for e in prepared.evidence if e.doc == item.doc and e.sentence.end <= item.sentence.start
+               and _names_someone_new(e.text, prepared.question)]
+    return max(earlier, key=lambda e: e.sentence.start) if earlier else None
 
 
 _REFERRING = re.compile(

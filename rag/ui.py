@@ -77,7 +77,7 @@ class ChatApp:
                     history[-1] = {"role": "assistant", "content": answer.answer}
                     choices = [(citation_label(c), c.n) for c in answer.citations]
                     yield (history, callout_html(answer), gr.update(choices=choices, value=None),
-                           NO_CITATION, sources_html(answer), answer_state(answer))
+                           NO_CITATION, sources_html(answer), answer.to_dict())
         except BadQuestion as exc:
             history[-1] = {"role": "assistant", "content": f"Sorry: {exc}."}
             yield history, "", empty_choices, NO_CITATION, "", None
@@ -147,10 +147,6 @@ class ChatApp:
 def citation_label(citation) -> str:
     quote = " ".join(citation.quote.split())
     return f"[{citation.n}] {citation.doc}: “{quote[:70]}{'…' if len(quote) > 70 else ''}”"
-
-
-def answer_state(answer: Answer) -> dict:
-    return answer.to_dict()
 
 
 def callout_html(answer: Answer) -> str:
