@@ -16,6 +16,10 @@ EXIT_INDEX_PROBLEM = 2
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-dir", help="index folder (default: index, or $RAG_INDEX_DIR)")
+    parser.add_argument("--store", choices=["faiss", "milvus"],
+                        help="where chunk vectors live: faiss files in the index folder (default) or Milvus")
+    parser.add_argument("--milvus-uri", metavar="URI",
+                        help="Milvus Lite file (e.g. index/milvus.db) or http://host:19530 ($RAG_MILVUS_URI)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--prune", action="store_true", help="remove indexed documents not among PATHs")
     index.add_argument("--rebuild", action="store_true", help="start from an empty index")
     index.add_argument("--chunk-chars", type=int, help="target chunk size in characters (default 700)")
+    index.add_argument("--engine", choices=["local", "ray"],
+                       help="local (default) or a Ray Data pipeline (read, clean, chunk, embed in an actor pool)")
+    index.add_argument("--ray-address", metavar="ADDR",
+                       help="join this Ray cluster (or $RAY_ADDRESS); without it a local Ray is started")
 
     search = commands.add_parser("search", help="show the passages retrieved for a query")
     search.add_argument("query")
@@ -85,7 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from rag.config import Config
 
-    config = Config.from_env(index_dir=getattr(args, "index_dir", None))
+    config = Config.from_env(
+        index_dir=getattr(args, "index_dir", None), store=getattr(args, "store", None),
+        milvus_uri=getattr(args, "milvus_uri", None), engine=getattr(args, "engine", None),
+        ray_address=getattr(args, "ray_address", None),
+    )
     handler = {"index": _index, "search": _search, "ask": _ask, "eval": _eval, "serve": _serve, "bench": _bench,
                "models": _models}[args.command]
     try:

@@ -12,6 +12,14 @@ from typing import Any
 @dataclass(frozen=True)
 class Config:
     index_dir: Path = Path("index")
+    # Where chunk vectors and the lexical index live: "faiss" (files under index_dir, the default) or
+    # "milvus" (a collection at milvus_uri: a local file for Milvus Lite, or http://host:19530).
+    store: str = "faiss"
+    milvus_uri: str | None = None
+    # How `rag index` reads, chunks and embeds: "local" (this process) or "ray" (a Ray Data pipeline on a
+    # local Ray, or on the cluster at ray_address / $RAY_ADDRESS).
+    engine: str = "local"
+    ray_address: str | None = None
     # Where the UI stores uploaded articles (document ids are relative to its parent folder).
     uploads_dir: Path = Path("data/uploads")
     # Chunking: chunks are whole sentences up to about this many characters, sharing this many sentences.
