@@ -170,7 +170,7 @@ def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int =
     queries are perturbed copies of stored vectors."""
     import faiss
 
-    from rag.store import HNSW_EF_SEARCH, HNSW_M
+    from rag.chunk_index import HNSW_EF_SEARCH, HNSW_M
 
     rng = np.random.default_rng(seed)
     rows = []

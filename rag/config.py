@@ -49,6 +49,12 @@ class Config:
     # appears in the spans it cites.
     support_threshold: float = 0.6
 
+    def __post_init__(self) -> None:
+        for name, allowed in (("store", ("faiss", "milvus")), ("engine", ("local", "ray")),
+                              ("mode", ("generative", "extractive"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+
     def replace(self, **overrides: Any) -> Config:
         """Return a copy with the given fields replaced; ``None`` values are ignored (unset CLI flags)."""
         known = {f.name for f in fields(self)}

@@ -20,6 +20,7 @@ def index_settings(config: Config) -> dict:
         "dimension": DIMENSION,
         "chunk_chars": config.chunk_chars,
         "chunk_overlap_sentences": config.chunk_overlap_sentences,
+        "store": config.store,
     }
 
 
@@ -47,7 +48,8 @@ def build_index(
     for error in errors:
         report.errors.append(str(error))
     embedder = embedder or Embedder()
-    with IndexWriter(config.index_dir, index_settings(config), rebuild=rebuild) as writer:
+    with IndexWriter(config.index_dir, index_settings(config), rebuild=rebuild,
+                     milvus_uri=config.milvus_uri) as writer:
         known = writer.document_hashes()
         seen: set[str] = set()
         pending: dict[str, ingest.Document] = {}

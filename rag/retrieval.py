@@ -58,7 +58,9 @@ class Retriever:
 
     @classmethod
     def open(cls, config: Config, embedder: Embedder | None = None) -> Retriever:
-        return cls(IndexReader(config.index_dir, expected_model=model_id()), embedder or Embedder(), config)
+        reader = IndexReader(config.index_dir, expected_model=model_id(), store=config.store,
+                             milvus_uri=config.milvus_uri)
+        return cls(reader, embedder or Embedder(), config)
 
     def search(self, query: str, k: int | None = None, query_vector: np.ndarray | None = None,
                collapse: bool = True) -> list[Passage]:

@@ -4,7 +4,10 @@ Layout of an index folder::
 
     index/CURRENT        name of the live generation, replaced atomically (write aside, then rename)
     index/.lock          held by a writer, so two builds never interleave
-    index/gen-<n>/       one complete generation: manifest.json, meta.sqlite, dense.faiss, bm25/
+    index/gen-<n>/       one complete generation: manifest.json, meta.sqlite, and the chunk index:
+                         dense.faiss + bm25/ (store "faiss"), or lexical_df.json + a Milvus collection
+                         named in the manifest (store "milvus"; see rag.chunk_index)
+    index/INDEX_ID       (Milvus only) names this folder's collections, so one server can hold many
 
 A build copies the live generation's metadata into a new folder, applies the changes, writes the vector
 and lexical indexes, and only then points CURRENT at it. A crash at any point leaves the old generation
@@ -13,6 +16,7 @@ live; the next build removes the half-written folder. Nobody outside this module
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,17 +25,18 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rag.chunk_index import ChunkIndex, ChunkRow
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
 MANIFEST = "manifest.json"
 SQLITE = "meta.sqlite"
-DENSE = "dense.faiss"
-LEXICAL = "bm25"
-HNSW_M = 32
-HNSW_EF_SEARCH = 128
+INDEX_ID = "INDEX_ID"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -65,6 +70,10 @@ class IndexCorrupt(IndexError_):
 
 class IndexMismatch(IndexError_):
     pass
+
+
+class IndexUnavailable(IndexError_):
+    """The engine holding the chunks (a Milvus server or Milvus Lite file) cannot be opened right now."""
 
 
 @dataclass(frozen=True)
@@ -148,11 +157,20 @@ def read_manifest(index_dir: Path) -> dict:
         raise IndexCorrupt(f"{path}: unreadable manifest ({exc}); rebuild with: rag index PATH --rebuild") from exc
 
 
-def _tokenize(texts: list[str]):
-    import bm25s
-    import Stemmer
+def default_milvus_uri(index_dir: Path) -> str:
+    """Without --milvus-uri, a Milvus Lite database file inside the index folder."""
+    return str((Path(index_dir) / "milvus.db").resolve())
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+
+def open_chunk_index(generation: Path, manifest: dict, milvus_uri: str | None = None) -> ChunkIndex:
+    """The chunk index a generation's manifest points at (FAISS files in it, or a Milvus collection)."""
+    if manifest.get("store", "faiss") == "milvus":
+        from rag.milvus_index import MilvusChunkIndex
+
+        return MilvusChunkIndex(milvus_uri or manifest["milvus_uri"], manifest["milvus_collection"], generation)
+    from rag.chunk_index import FaissChunkIndex
+
+    return FaissChunkIndex(generation)
 
 
 class IndexReader:
@@ -162,7 +180,10 @@ class IndexReader:
     under a reader; call :meth:`is_stale` to learn that a newer generation exists.
     """
 
-    def __init__(self, index_dir: str | Path, expected_model: str | None = None) -> None:
+    def __init__(self, index_dir: str | Path, expected_model: str | None = None, store: str | None = None,
+                 milvus_uri: str | None = None) -> None:
+        """``store``: refuse an index whose chunks live elsewhere (None: wherever its manifest says).
+        ``milvus_uri``: where the Milvus collection is now, if not where the manifest recorded it."""
         self.index_dir = Path(index_dir)
         self.manifest = read_manifest(self.index_dir)
         self.generation = current_generation(self.index_dir)
@@ -177,10 +198,16 @@ class IndexReader:
                 f"{self.index_dir}: built with embedding model '{self.manifest.get('embedding_model')}', "
                 f"but this installation embeds with '{expected_model}'; rebuild with: rag index PATH --rebuild"
             )
-        self._load()
+        built_store = self.manifest.get("store", "faiss")
+        if store is not None and store != built_store:
+            raise IndexMismatch(
+                f"{self.index_dir}: its chunks are in {built_store}, not {store}; use --store {built_store}, "
+                f"or rebuild with: rag index PATH --store {store} --rebuild"
+            )
+        self._load(milvus_uri)
 
-    def _load(self) -> None:
-        import faiss
+    def _load(self, milvus_uri: str | None) -> None:
+        from rag.chunk_index import ChunkIndexDamaged, ChunkStoreUnavailable
 
         gen = self.generation
         assert gen is not None
@@ -190,29 +217,16 @@ class IndexReader:
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"{gen / SQLITE}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
         try:
-            self.dense_index = faiss.read_index(str(gen / DENSE))
-        except RuntimeError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-            raise IndexCorrupt(f"{gen / DENSE}: damaged ({reason}); rebuild with: rag index PATH --rebuild") from exc
-        if self.dense_index.ntotal != chunk_count or chunk_count != self.manifest.get("chunks"):
+            self.chunk_index = open_chunk_index(gen, self.manifest, milvus_uri)
+        except ChunkIndexDamaged as exc:
+            raise IndexCorrupt(f"{exc}; rebuild with: rag index PATH --rebuild") from exc
+        except ChunkStoreUnavailable as exc:
+            raise IndexUnavailable(str(exc)) from exc
+        if self.chunk_index.count != chunk_count or chunk_count != self.manifest.get("chunks"):
             raise IndexCorrupt(
-                f"{gen}: vector count {self.dense_index.ntotal} does not match {chunk_count} chunks; "
+                f"{gen}: vector count {self.chunk_index.count} does not match {chunk_count} chunks; "
                 "rebuild with: rag index PATH --rebuild"
             )
-        if hasattr(self.dense_index, "index") and hasattr(faiss.downcast_index(self.dense_index.index), "hnsw"):
-            faiss.downcast_index(self.dense_index.index).hnsw.efSearch = HNSW_EF_SEARCH
-        self._lexical = None
-        self._lexical_ids: list[int] = []
-        if chunk_count:
-            import bm25s
-
-            try:
-                self._lexical = bm25s.BM25.load(str(gen / LEXICAL))
-                self._lexical_ids = json.loads((gen / LEXICAL / "chunk_ids.json").read_text())
-            except (OSError, ValueError) as exc:
-                raise IndexCorrupt(
-                    f"{gen / LEXICAL}: damaged ({exc}); rebuild with: rag index PATH --rebuild"
-                ) from exc
         self._texts: dict[str, str] = {}
 
     def is_stale(self) -> bool:
@@ -223,39 +237,19 @@ class IndexReader:
 
     @property
     def chunk_count(self) -> int:
-        return int(self.dense_index.ntotal)
+        return self.chunk_index.count
 
     def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        if self.chunk_count == 0:
-            return []
-        scores, ids = self.dense_index.search(query_vector.reshape(1, -1).astype(np.float32), min(n, self.chunk_count))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        """Chunk ids and inner products of the ``n`` chunks nearest ``query_vector``."""
+        return self.chunk_index.dense(query_vector, n) if self.chunk_count else []
 
     def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
-        if self._lexical is None:
-            return []
-        tokens = _tokenize([query])
-        if not tokens.ids or not tokens.ids[0]:
-            return []
-        k = min(n, len(self._lexical_ids))
-        docs, scores = self._lexical.retrieve(tokens, k=k, show_progress=False, n_threads=1)
-        return [
-            (self._lexical_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0
-        ]
+        """Chunk ids and BM25 scores of the ``n`` best lexical matches (only chunks sharing a term)."""
+        return self.chunk_index.lexical(query, n) if self.chunk_count else []
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25 inverse document frequency over chunks of stemmed ``terms`` (unseen terms weigh most)."""
-        import math
-
-        n = max(self.chunk_count, 1)
-        vocab = self._lexical.vocab_dict if self._lexical is not None else {}
-        pointers = self._lexical.scores["indptr"] if self._lexical is not None else None
-        weights = {}
-        for term in terms:
-            index = vocab.get(term)
-            df = 0 if index is None or pointers is None else int(pointers[index + 1] - pointers[index])
-            weights[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-        return weights
+        return self.chunk_index.idf(terms)
 
     def chunk_ids_of(self, doc_id: str) -> list[int]:
         rows = self.db.execute(
@@ -364,6 +358,7 @@ class IndexReader:
 
     def close(self) -> None:
         self.db.close()
+        self.chunk_index.close()
 
 
 @dataclass
@@ -392,13 +387,19 @@ class IndexWriter:
     """Builds the next generation of an index folder. Use as a context manager; :meth:`commit` makes
     it live, leaving without commit discards it."""
 
-    def __init__(self, index_dir: str | Path, settings: dict, rebuild: bool = False) -> None:
+    def __init__(self, index_dir: str | Path, settings: dict, rebuild: bool = False,
+                 milvus_uri: str | None = None) -> None:
+        """``settings`` (see ``rag.indexing.index_settings``) bind the index; ``settings["store"]`` says where
+        its chunks go, and ``milvus_uri`` which Milvus (default: a Milvus Lite file in the index folder)."""
         from filelock import FileLock
 
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.rebuild = rebuild
+        self.milvus_uri = milvus_uri
+        self._kept_collection: str | None = None
+        self._new_collection: str | None = None
         self._lock = FileLock(str(self.index_dir / ".lock"))
         self.generation: Path | None = None
         self.db: sqlite3.Connection | None = None
@@ -420,14 +421,18 @@ class IndexWriter:
                 raise
             previous = None  # a broken CURRENT pointer: --rebuild starts from an empty index, as advised
         self._remove_stale(keep=previous)
+        if previous is not None:
+            with contextlib.suppress(IndexError_):
+                self._kept_collection = read_manifest(self.index_dir).get("milvus_collection")
         if previous is not None and not self.rebuild:
-            old = read_manifest(self.index_dir)
+            old = {"store": "faiss", **read_manifest(self.index_dir)}
             for key, value in self.settings.items():
                 if old.get(key) != value:
                     raise IndexMismatch(
                         f"{self.index_dir}: index was built with {key}={old.get(key)!r}, now {value!r}; "
                         "rebuild with: rag index PATH --rebuild"
                     )
+
         self.generation = self.index_dir / f"gen-{time.time_ns()}"
         self.generation.mkdir()
         self.db = sqlite3.connect(str(self.generation / SQLITE))
@@ -448,6 +453,11 @@ class IndexWriter:
                 self.db.close()
             if exc_type is not None and self.generation is not None and self.generation.exists():
                 shutil.rmtree(self.generation, ignore_errors=True)
+                if self._new_collection is not None:
+                    from rag.milvus_index import drop_collection
+
+                    with contextlib.suppress(Exception):  # best effort: the next build drops it too
+                        drop_collection(self._milvus_uri(), self._new_collection)
         finally:
             self._lock.release()
 
@@ -506,46 +516,64 @@ class IndexWriter:
         self.db.execute(f"DELETE FROM sentences WHERE content_hash {orphan}")
         self.db.execute(f"DELETE FROM contents WHERE hash {orphan}")
 
-    def commit(self, hnsw_threshold: int, extra: dict | None = None) -> dict:
-        """Write the vector and lexical indexes and the manifest, then make this generation live."""
-        import faiss
+    def _chunk_rows(self) -> list[ChunkRow]:
+        from rag.chunk_index import ChunkRow
 
+        assert self.db is not None
+        # A text stored under several names is indexed once, under its first name.
+        names = dict(self.db.execute(
+            "SELECT content_hash, MIN(id) FROM documents GROUP BY content_hash"))
+        documents = {row[0]: row for row in self.db.execute("SELECT id, title, date FROM documents")}
+        contents = {h: (t, g) for h, t, g in self.db.execute("SELECT hash, text, dup_group FROM contents")}
+        rows = []
+        for chunk_id, vector, start, end, content in self.db.execute(
+                'SELECT id, vector, start, "end", content_hash FROM chunks ORDER BY id'):
+            _, title, date = documents[names[content]]
+            text, group = contents[content]
+            rows.append(ChunkRow(chunk_id, _vector(vector), f"{title}\n{text[start:end]}", names[content], start,
+                                 end, title, date, content, group))
+        return rows
+
+    def _write_chunk_index(self, rows: list[ChunkRow], hnsw_threshold: int) -> dict:
+        """Write the chunk index for this generation; returns what the manifest records about it."""
+        assert self.generation is not None
+        dimension = int(self.settings["dimension"])
+        if self.settings.get("store", "faiss") == "milvus":
+            from rag.milvus_index import MilvusChunkIndex
+
+            uri = self._milvus_uri()
+            collection = f"{self._collection_prefix()}{self.generation.name.replace('-', '_')}"
+            self._new_collection = collection
+            kind = MilvusChunkIndex.write(uri, collection, rows, dimension, hnsw_threshold, self.generation)
+            return {"dense_index": kind, "milvus_uri": uri, "milvus_collection": collection}
+        from rag.chunk_index import FaissChunkIndex
+
+        return {"dense_index": FaissChunkIndex.write(self.generation, rows, dimension, hnsw_threshold)}
+
+    def _collection_prefix(self) -> str:
+        """Collections of this index folder are named ``rag_<id>_gen_<n>``: a Milvus server may hold many."""
+        path = self.index_dir / INDEX_ID
+        if not path.exists():
+            path.write_text(os.urandom(6).hex(), encoding="utf-8")
+        return f"rag_{path.read_text(encoding='utf-8').strip()}_"
+
+    def commit(self, hnsw_threshold: int, extra: dict | None = None) -> dict:
+        """Write the chunk index (vectors and lexical) and the manifest, then make this generation live."""
         assert self.db is not None and self.generation is not None
         self._drop_orphans()
         self.db.commit()
-        rows = self.db.execute(
-            'SELECT c.id, c.vector, c.start, c."end", c.content_hash FROM chunks c ORDER BY c.id'
-        ).fetchall()
-        dim = int(self.settings["dimension"])
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vectors = np.vstack([_vector(r[1]) for r in rows]) if rows else np.zeros((0, dim), dtype=np.float32)
-        kind = "hnsw" if len(rows) >= hnsw_threshold else "flat"
-        if kind == "hnsw":
-            base = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        else:
-            base = faiss.IndexFlatIP(dim)
-        dense = faiss.IndexIDMap2(base)
-        if rows:
-            dense.add_with_ids(vectors, ids)
-        faiss.write_index(dense, str(self.generation / DENSE))
-        if rows:
-            import bm25s
+        rows = self._chunk_rows()
+        from rag.chunk_index import ChunkStoreUnavailable
 
-            titles = dict(self.db.execute(
-                "SELECT content_hash, title FROM documents GROUP BY content_hash HAVING id = MIN(id)"
-            ))
-            texts = {h: t for h, t in self.db.execute("SELECT hash, text FROM contents")}
-            # The headline is indexed lexically with each chunk so that "the X report" finds its article.
-            corpus = [f"{titles.get(h, '')}\n{texts[h][s:e]}" for _, _, s, e, h in rows]
-            lexical = bm25s.BM25()
-            lexical.index(_tokenize(corpus), show_progress=False)
-            lexical.save(str(self.generation / LEXICAL))
-            (self.generation / LEXICAL / "chunk_ids.json").write_text(json.dumps(ids.tolist()))
+        try:
+            where = self._write_chunk_index(rows, hnsw_threshold)
+        except ChunkStoreUnavailable as exc:
+            raise IndexUnavailable(str(exc)) from exc
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         manifest = {
             "format_version": FORMAT_VERSION,
             **self.settings,
-            "dense_index": kind,
+            **where,
             "chunks": len(rows),
             "documents": documents,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -563,7 +591,20 @@ class IndexWriter:
         os.replace(pointer_tmp, self.index_dir / CURRENT_FILE)
         _fsync_dir(self.index_dir)
         self._remove_stale(keep=self.generation)
+        # The previous collection stays one generation longer: readers in other processes may still be on it.
+        self._drop_collections(keep={manifest.get("milvus_collection"), self._kept_collection})
         return manifest
+
+    def _drop_collections(self, keep: set[str | None]) -> None:
+        """Drop this index folder's Milvus collections except ``keep`` (half-written or superseded ones)."""
+        if self.settings.get("store", "faiss") != "milvus" or not (self.index_dir / INDEX_ID).exists():
+            return
+        from rag.milvus_index import drop_collections
+
+        drop_collections(self._milvus_uri(), self._collection_prefix(), keep={k for k in keep if k})
+
+    def _milvus_uri(self) -> str:
+        return self.milvus_uri or default_milvus_uri(self.index_dir)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -11,6 +11,7 @@ folders are temporary. Fixtures that answer tests reuse:
 - ``sample_index``: a small index of SAMPLE_ARTICLES; ``copy_index(config)`` copies an index to change it.
 - ``make_corpus``: writes small synthetic corpora into temporary folders.
 - ``dev_qa``: the public dev questions.
+- ``store_name``: "faiss" and "milvus" in turn; ``store_config(store_name, index_dir)`` makes a Config.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from store_helpers import STORES
 
 from rag import store
 from rag.config import Config
@@ -60,6 +62,11 @@ SAMPLE_ARTICLES: dict[str, str] = {
         "by February if its icy nucleus survives the approach to the Sun.\n"
     ),
 }
+
+
+@pytest.fixture(params=STORES)
+def store_name(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from rag import store
+from rag import chunk_index, store
 from rag.embedding import model_id
 from rag.store import IndexReader
 
@@ -122,7 +122,7 @@ def test_search_on_a_damaged_or_mismatched_index_fails_with_one_line(copy_index,
     config = copy_index(sample_index)
     generation = store.current_generation(config.index_dir)
     if damage == "truncated dense.faiss":
-        dense = generation / store.DENSE
+        dense = generation / chunk_index.DENSE
         dense.write_bytes(dense.read_bytes()[:100])
     else:
         manifest = json.loads((generation / store.MANIFEST).read_text())

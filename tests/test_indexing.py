@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 
 import pytest
+from store_helpers import store_config
 
 from rag import store
 from rag.config import Config
@@ -38,8 +39,9 @@ def corpus(make_corpus):
 
 
 @pytest.fixture
-def config(tmp_path) -> Config:
-    return Config(index_dir=tmp_path / "index")
+def config(tmp_path, store_name) -> Config:
+    """An empty index folder, once with chunks in FAISS and once in Milvus (Lite)."""
+    return store_config(store_name, tmp_path / "index")
 
 
 def test_the_first_build_adds_and_embeds_every_document(corpus, config, embedder, sample_articles):

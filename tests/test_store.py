@@ -9,8 +9,9 @@ import shutil
 import faiss
 import numpy as np
 import pytest
+from store_helpers import store_config
 
-from rag import store
+from rag import chunk_index, store
 from rag.config import Config
 from rag.embedding import DIMENSION, model_id
 from rag.indexing import build_index, index_settings
@@ -131,8 +132,8 @@ def test_above_the_hnsw_threshold_the_dense_index_is_hnsw_and_finds_the_same_pas
     assert report.dense_index == "hnsw" and report.embedded_chunks == 0
     assert store.read_manifest(config.index_dir)["dense_index"] == "hnsw"
     hnsw = Retriever.open(config, embedder)
-    inner = faiss.downcast_index(hnsw.reader.dense_index.index)
-    assert isinstance(inner, faiss.IndexHNSWFlat) and inner.hnsw.efSearch == store.HNSW_EF_SEARCH
+    inner = faiss.downcast_index(hnsw.reader.chunk_index.dense_index.index)
+    assert isinstance(inner, faiss.IndexHNSWFlat) and inner.hnsw.efSearch == chunk_index.HNSW_EF_SEARCH
     def spans(retriever, question):
         return [(p.doc, p.chunk.start, p.chunk.end) for p in retriever.search(question, k=5)]
 
@@ -166,12 +167,12 @@ def truncate(path, keep: float) -> None:
 
 
 CORRUPTIONS = {
-    "truncated dense.faiss": lambda gen: truncate(gen / store.DENSE, 0.5),
-    "empty dense.faiss": lambda gen: truncate(gen / store.DENSE, 0),
-    "missing dense.faiss": lambda gen: (gen / store.DENSE).unlink(),
+    "truncated dense.faiss": lambda gen: truncate(gen / chunk_index.DENSE, 0.5),
+    "empty dense.faiss": lambda gen: truncate(gen / chunk_index.DENSE, 0),
+    "missing dense.faiss": lambda gen: (gen / chunk_index.DENSE).unlink(),
     "garbage meta.sqlite": lambda gen: (gen / store.SQLITE).write_bytes(b"this is not a database" * 100),
     "truncated manifest": lambda gen: truncate(gen / store.MANIFEST, 0.5),
-    "missing bm25 folder": lambda gen: shutil.rmtree(gen / store.LEXICAL),
+    "missing bm25 folder": lambda gen: shutil.rmtree(gen / chunk_index.LEXICAL),
     "CURRENT names a missing generation": lambda gen: (gen.parent / store.CURRENT_FILE).write_text("gen-0"),
 }
 
@@ -252,3 +253,43 @@ def test_a_reader_keeps_its_generation_while_a_new_one_is_built(
     assert sorted(d.id for d in reader.documents()) == sorted(sample_articles)
     passages = Retriever(reader, embedder, config).search("record apple harvest", k=2)
     assert passages and passages[0].doc == "orchard.txt"
+
+
+# --- both chunk stores: FAISS files and a Milvus (Lite) collection ----------------------------------------
+@pytest.fixture
+def built(store_name, tmp_path, make_corpus, embedder):
+    """The sample corpus indexed into ``store_name``: (config, corpus folder)."""
+    corpus = make_corpus()
+    config = store_config(store_name, tmp_path / "index")
+    report = build_index([corpus], config, embedder=embedder)
+    assert report.documents == 3 and not report.errors
+    return config, corpus
+
+
+def test_either_store_returns_chunks_that_are_exact_slices_of_the_files(built, embedder):
+    config, corpus = built
+    retriever = Retriever.open(config, embedder)
+    assert retriever.reader.manifest["store"] == config.store
+    passages = retriever.search("harbour reopened after the storm", k=10)
+    assert passages and passages[0].doc == "harbour.txt"
+    for passage in passages:
+        file_text = (corpus / passage.doc).read_text(encoding="utf-8")
+        assert passage.text == file_text[passage.chunk.start : passage.chunk.end]
+
+
+def test_either_store_refuses_an_index_built_with_another_embedding_model(built, embedder):
+    config, corpus = built
+    edit_manifest(config, embedding_model="other-embedder (other-package 9.9)")
+    with pytest.raises(IndexMismatch, match="other-embedder"):
+        Retriever.open(config, embedder)
+    with pytest.raises(IndexMismatch, match="embedding_model"):
+        build_index([corpus], config, embedder=embedder)
+
+
+def test_an_index_is_refused_when_asked_for_from_the_other_store(built, embedder):
+    config, corpus = built
+    other = "milvus" if config.store == "faiss" else "faiss"
+    with pytest.raises(IndexMismatch, match=f"--store {config.store}"):
+        Retriever.open(config.replace(store=other), embedder)
+    with pytest.raises(IndexMismatch, match="store"):
+        build_index([corpus], config.replace(store=other), embedder=embedder)

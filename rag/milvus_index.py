@@ -1,0 +1,182 @@
+"""The chunk index in Milvus: one collection per index generation, with dense vectors and Milvus' own BM25.
+
+``uri`` is a local file for Milvus Lite (embedded; what the tests use) or ``http://host:19530`` for a Milvus
+server or cluster. Each collection holds, per chunk, its vector, the analysed text BM25 indexes, and the
+metadata that returns an exact span (doc, start, end, title, date, content hash, duplicate group).
+
+Lexical search is Milvus' full-text search (a BM25 function over a VARCHAR field, scored by a sparse
+inverted index). The text it indexes is already analysed by :func:`rag.chunk_index.analyze`, the
+tokenizer of the FAISS path, and split on whitespace by Milvus, and BM25's k1 and b are bm25s', so both
+backends rank lexical matches alike. Inverse document frequencies for evidence selection come from the
+same analysis, kept beside the catalog (``lexical_df.json``), because Milvus does not expose them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.chunk_index import (
+    BM25_B,
+    BM25_K1,
+    ChunkIndexDamaged,
+    ChunkRow,
+    ChunkStoreUnavailable,
+    analyze,
+    bm25_idf,
+    dense_kind,
+    document_frequencies,
+)
+
+LEXICAL_DF = "lexical_df.json"
+INSERT_BATCH = 1000
+# Milvus' VARCHAR limit; the analysed text of a chunk is far shorter.
+MAX_TEXT = 65_535
+OUTPUT_FIELDS = ["doc", "start", "end"]
+
+# pymilvus keeps one connection per (uri, alias); Milvus Lite allows one server per database file and
+# process, so every index in this process that uses a URI shares one client.
+_clients: dict[str, object] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(uri: str):
+    with _clients_lock:
+        if uri not in _clients:
+            from pymilvus import MilvusClient
+
+            if "://" not in uri:
+                Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                _clients[uri] = MilvusClient(uri=uri)
+            except Exception as exc:  # pymilvus raises MilvusException and plain errors alike
+                hint = ("; Milvus Lite lets one process at a time open a database file: stop the other rag "
+                        "process (e.g. rag serve), or use a Milvus server") if "://" not in uri else ""
+                raise ChunkStoreUnavailable(f"{uri}: cannot open Milvus ({_one_line(exc)}){hint}") from exc
+        return _clients[uri]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def drop_collections(uri: str, prefix: str, keep: set[str]) -> None:
+    """Drop the collections named ``prefix...`` except ``keep``."""
+    client = client_for(uri)
+    for name in client.list_collections():
+        if name.startswith(prefix) and name not in keep:
+            client.drop_collection(name)
+
+
+def drop_collection(uri: str, name: str) -> None:
+    client = client_for(uri)
+    if client.has_collection(name):
+        client.drop_collection(name)
+
+
+class MilvusChunkIndex:
+    def __init__(self, uri: str, collection: str, generation: Path) -> None:
+        self.uri = uri
+        self.collection = collection
+        self.client = client_for(uri)
+        if not self.client.has_collection(collection):
+            raise ChunkIndexDamaged(f"{uri}: Milvus collection {collection} is missing")
+        self.client.load_collection(collection)
+        stats = self.client.get_collection_stats(collection)
+        self._count = int(stats.get("row_count", 0))
+        description = self.client.describe_index(collection, "vector")
+        self.kind = "hnsw" if str(description.get("index_type", "")).upper() == "HNSW" else "flat"
+        try:
+            self._df = json.loads((generation / LEXICAL_DF).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ChunkIndexDamaged(f"{generation / LEXICAL_DF}: damaged ({exc})") from exc
+
+    @staticmethod
+    def write(uri: str, collection: str, rows: Sequence[ChunkRow], dimension: int, hnsw_threshold: int,
+              generation: Path | None = None) -> str:
+        from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+        client = client_for(uri)
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
+        schema.add_field("terms", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
+                         analyzer_params={"tokenizer": "standard"})
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("doc", DataType.VARCHAR, max_length=4096)
+        schema.add_field("start", DataType.INT64)
+        schema.add_field("end", DataType.INT64)
+        schema.add_field("title", DataType.VARCHAR, max_length=4096)
+        schema.add_field("date", DataType.VARCHAR, max_length=64)
+        schema.add_field("content_hash", DataType.VARCHAR, max_length=128)
+        schema.add_field("dup_group", DataType.VARCHAR, max_length=128)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
+                                     output_field_names=["sparse"]))
+        kind = dense_kind(len(rows), hnsw_threshold)
+        index_params = client.prepare_index_params()
+        if kind == "hnsw":
+            index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
+                                   params={"M": 32, "efConstruction": 40})
+        else:
+            index_params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+        index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                               params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
+        if client.has_collection(collection):
+            client.drop_collection(collection)
+        client.create_collection(collection, schema=schema, index_params=index_params, consistency_level="Strong")
+        tokenized = analyze([r.lexical_text for r in rows]) if rows else []
+        for begin in range(0, len(rows), INSERT_BATCH):
+            batch = rows[begin : begin + INSERT_BATCH]
+            client.insert(collection, [
+                {"id": r.id, "vector": np.asarray(r.vector, dtype=np.float32).tolist(),
+                 "terms": " ".join(tokens)[:MAX_TEXT], "doc": r.doc, "start": r.start, "end": r.end,
+                 "title": r.title[:4096], "date": r.date or "", "content_hash": r.content_hash,
+                 "dup_group": r.dup_group}
+                for r, tokens in zip(batch, tokenized[begin : begin + INSERT_BATCH], strict=True)
+            ])
+        client.flush(collection)
+        if generation is not None:
+            (generation / LEXICAL_DF).write_text(json.dumps(document_frequencies(tokenized)), encoding="utf-8")
+        return kind
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        if not self._count:
+            return []
+        hits = self.client.search(
+            self.collection, data=[np.asarray(query_vector, dtype=np.float32).tolist()], anns_field="vector",
+            limit=min(n, self._count), search_params={"metric_type": "IP", "params": {"ef": 128}},
+            output_fields=["id"],
+        )[0]
+        return [(int(hit["id"]), float(hit["distance"])) for hit in hits]
+
+    def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
+        tokens = analyze([query])[0]
+        if not self._count or not tokens:
+            return []
+        hits = self.client.search(
+            self.collection, data=[" ".join(tokens)], anns_field="sparse", limit=min(n, self._count),
+            search_params={"metric_type": "BM25"}, output_fields=["id"],
+        )[0]
+        # Milvus Lite reports BM25 scores negated (as distances); a server reports them positive.
+        return [(int(hit["id"]), abs(float(hit["distance"]))) for hit in hits if hit["distance"] != 0]
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        return {term: bm25_idf(max(self._count, 1), int(self._df.get(term, 0))) for term in terms}
+
+    def spans(self, chunk_ids: Sequence[int]) -> dict[int, tuple[str, int, int]]:
+        """(doc, start, end) of chunks, straight from the collection."""
+        rows = self.client.query(self.collection, filter=f"id in {list(map(int, chunk_ids))}",
+                                 output_fields=OUTPUT_FIELDS)
+        return {int(r["id"]): (r["doc"], int(r["start"]), int(r["end"])) for r in rows}
+
+    def close(self) -> None:
+        pass

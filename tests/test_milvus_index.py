@@ -1,0 +1,116 @@
+"""The Milvus chunk store (Milvus Lite here): what the collection holds, how generations replace each other,
+and that retrieval over it finds what the FAISS store finds."""
+
+from __future__ import annotations
+
+import pytest
+from store_helpers import store_config
+
+from rag import store
+from rag.chunk_index import BM25_K1
+from rag.indexing import build_index
+from rag.milvus_index import client_for
+from rag.retrieval import Retriever
+from rag.store import IndexReader
+
+
+@pytest.fixture(scope="module")
+def milvus_bundled(tmp_path_factory, articles_dir, embedder):
+    config = store_config("milvus", tmp_path_factory.mktemp("milvus-bundled") / "index")
+    report = build_index([articles_dir], config, embedder=embedder)
+    assert report.documents == 5 and not report.errors
+    return config
+
+
+def collections(config) -> list[str]:
+    manifest = store.read_manifest(config.index_dir)
+    prefix = manifest["milvus_collection"].rsplit("gen_", 1)[0]
+    return sorted(n for n in client_for(manifest["milvus_uri"]).list_collections() if n.startswith(prefix))
+
+
+def test_without_a_uri_the_collection_lives_in_a_milvus_lite_file_in_the_index_folder(milvus_bundled):
+    manifest = store.read_manifest(milvus_bundled.index_dir)
+    assert manifest["store"] == "milvus"
+    assert manifest["milvus_uri"] == str((milvus_bundled.index_dir / "milvus.db").resolve())
+    assert manifest["milvus_collection"] in collections(milvus_bundled)
+    assert not list(store.current_generation(milvus_bundled.index_dir).glob("dense.faiss"))
+
+
+def test_the_collection_holds_the_exact_span_of_every_chunk(milvus_bundled, articles_dir):
+    reader = IndexReader(milvus_bundled.index_dir)
+    ids = [row[0] for row in reader.db.execute("SELECT id FROM chunks")]
+    assert reader.chunk_count == len(ids) == reader.manifest["chunks"] > 0
+    spans = reader.chunk_index.spans(ids)
+    records = reader.chunks(ids)
+    assert sorted(spans) == sorted(ids)
+    for chunk_id, (doc, start, end) in spans.items():
+        assert (doc, start, end) == (records[chunk_id].doc, records[chunk_id].start, records[chunk_id].end)
+        assert (articles_dir / doc).read_text(encoding="utf-8")[start:end] == records[chunk_id].text
+
+
+def test_milvus_finds_the_same_top_passages_as_faiss_on_the_dev_set(milvus_bundled, bundled_retriever, embedder,
+                                                                   dev_qa):
+    milvus = Retriever.open(milvus_bundled, embedder)
+
+    def top(retriever, question):
+        return [(p.doc, p.chunk.start, p.chunk.end) for p in retriever.search(question, k=5)]
+
+    for item in dev_qa:
+        vector = embedder.embed_one(item["question"])
+        dense_faiss = bundled_retriever.reader.dense(vector, 10)
+        dense_milvus = milvus.reader.dense(vector, 10)
+        assert [round(s, 4) for _, s in dense_milvus] == [round(s, 4) for _, s in dense_faiss]
+        assert top(milvus, item["question"]) == top(bundled_retriever, item["question"]), item["question"]
+
+
+def test_lexical_scores_and_idf_match_the_faiss_store(milvus_bundled, bundled_reader):
+    milvus = IndexReader(milvus_bundled.index_dir)
+    for query in ("naval build-up Caribbean", "Nicolas Maduro deadline", "oil tanker seized"):
+        faiss_hits = bundled_reader.lexical(query, 5)
+        milvus_hits = milvus.lexical(query, 5)
+        assert [i for i, _ in milvus_hits] == [i for i, _ in faiss_hits] and faiss_hits
+        # Milvus multiplies every BM25 term score by (k1 + 1), bm25s does not: same ranking, scaled scores.
+        scale = BM25_K1 + 1
+        assert [s for _, s in milvus_hits] == pytest.approx([s * scale for _, s in faiss_hits], rel=1e-3)
+    terms = ["maduro", "naval", "venezuela", "nosuchterm"]
+    assert milvus.idf(terms) == pytest.approx(bundled_reader.idf(terms))
+
+
+def test_a_new_generation_gets_a_new_collection_and_one_previous_is_kept(tmp_path, make_corpus, embedder):
+    corpus = make_corpus()
+    config = store_config("milvus", tmp_path / "index")
+    names = []
+    for round_ in range(3):
+        (corpus / "harbour.txt").write_text(f"Harbour Update {round_}\n\nThe harbour master said on Tuesday that "
+                                            f"repairs to the outer pier will take {round_ + 2} more weeks.\n")
+        build_index([corpus], config, embedder=embedder)
+        names.append(store.read_manifest(config.index_dir)["milvus_collection"])
+    assert len(set(names)) == 3
+    assert collections(config) == sorted(names[1:])
+
+
+def test_a_collection_left_by_a_crashed_build_is_dropped_by_the_next_build(tmp_path, make_corpus, embedder):
+    corpus = make_corpus()
+    config = store_config("milvus", tmp_path / "index")
+    build_index([corpus], config, embedder=embedder)
+    manifest = store.read_manifest(config.index_dir)
+    crashed = manifest["milvus_collection"].rsplit("gen_", 1)[0] + "gen_1"
+    client_for(manifest["milvus_uri"]).create_collection(crashed, dimension=4)
+    assert crashed in collections(config)
+    # The crashed collection is never read: the manifest names the live one.
+    assert Retriever.open(config, embedder).search("record apple harvest", k=1)[0].doc == "orchard.txt"
+
+    (corpus / "orchard.txt").unlink()
+    build_index([corpus], config, embedder=embedder, prune=True)
+    assert crashed not in collections(config)
+    assert manifest["milvus_collection"] in collections(config)  # the previous generation, kept one more round
+
+
+def test_an_explicit_uri_puts_the_collection_there(tmp_path, make_corpus, embedder):
+    uri = str(tmp_path / "elsewhere" / "vectors.db")
+    config = store_config("milvus", tmp_path / "index").replace(milvus_uri=uri)
+    build_index([make_corpus()], config, embedder=embedder)
+    assert store.read_manifest(config.index_dir)["milvus_uri"] == uri
+    assert not (config.index_dir / "milvus.db").exists()
+    passages = Retriever.open(config, embedder).search("comet inside the orbit of Mars", k=1)
+    assert passages[0].doc == "observatory.txt"
