@@ -203,6 +203,62 @@ def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int =
     return rows
 
 
+def _synthetic_rows(rng: np.random.Generator, size: int, words: int = 80) -> list:
+    """Chunk rows with clustered vectors and Zipf-distributed words, for the store comparison."""
+    from rag.chunk_index import ChunkRow
+
+    vocabulary = np.array([f"w{n}" for n in range(20_000)])
+    vectors = _clustered_unit_vectors(rng, size)
+    ranks = np.minimum(rng.zipf(1.2, (size, words)), len(vocabulary)) - 1
+    return [ChunkRow(i + 1, vectors[i], " ".join(vocabulary[ranks[i]]), f"doc{i // 4}", 0, 100, "", None, "h", "g")
+            for i in range(size)]
+
+
+def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: int = 1) -> list[dict]:
+    """Retrieval (dense + BM25 + fusion) latency from the FAISS store and from Milvus Lite on the same rows.
+    Both use the index kind ``rag index`` would choose at that size (exact below ``hnsw_threshold``)."""
+    from rag.chunk_index import FaissChunkIndex
+    from rag.milvus_index import MilvusChunkIndex, close_client
+    from rag.retrieval import reciprocal_rank_fusion
+
+    rng = np.random.default_rng(seed)
+    results = []
+    for size in sizes:
+        rows = _synthetic_rows(rng, size)
+        folder = Path(tempfile.mkdtemp(prefix="rag-bench-stores-"))
+        try:
+            stores = {}
+            for name in ("faiss", "milvus"):
+                generation = folder / name
+                generation.mkdir()
+                started = time.perf_counter()
+                if name == "faiss":
+                    FaissChunkIndex.write(generation, rows, 384, config.hnsw_threshold)
+                    stores[name] = FaissChunkIndex(generation)
+                else:
+                    uri = str(folder / "milvus.db")
+                    MilvusChunkIndex.write(uri, "bench", rows, 384, config.hnsw_threshold, generation)
+                    stores[name] = MilvusChunkIndex(uri, "bench", generation)
+                write_s = time.perf_counter() - started
+                picks = rng.choice(size, queries, replace=False)
+                times = []
+                for i in picks:
+                    vector, text = rows[i].vector, " ".join(rows[i].lexical_text.split()[:6])
+                    started = time.perf_counter()
+                    dense = stores[name].dense(vector, config.candidates)
+                    lexical = stores[name].lexical(text, config.candidates)
+                    reciprocal_rank_fusion([[c for c, _ in dense], [c for c, _ in lexical]])
+                    times.append((time.perf_counter() - started) * 1000)
+                results.append({"store": name, "chunks": size, "index": stores[name].kind,
+                                "write_s": round(write_s, 1), "retrieval_ms_p50": _p(times, 50),
+                                "retrieval_ms_p95": _p(times, 95)})
+            stores["milvus"].client.drop_collection("bench")
+            close_client(stores["milvus"].uri)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
 def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int) -> dict:
     corpora = {"bundled": [Path("data/articles")]}
     if benchmarks_dir is not None and benchmarks_dir.is_dir():

@@ -60,6 +60,14 @@ def client_for(uri: str):
         return _clients[uri]
 
 
+def close_client(uri: str) -> None:
+    """Close this process's client for ``uri`` (Milvus Lite then releases the database file)."""
+    with _clients_lock:
+        client = _clients.pop(uri, None)
+    if client is not None:
+        client.close()
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[-1] if text else type(exc).__name__
