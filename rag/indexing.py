@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rag import chunking, dedup, ingest
@@ -41,24 +41,26 @@ def build_index(
     id_base: Path | None = None,
 ) -> BuildReport:
     """Index ``paths`` into ``config.index_dir`` incrementally. Files that fail are reported and skipped;
-    the rest are indexed, and the previous generation stays live until the new one is complete."""
+    the rest are indexed, and the previous generation stays live until the new one is complete.
+
+    ``config.engine`` chooses who reads, chunks and embeds: this process ("local", with ``embedder``) or a
+    Ray Data pipeline ("ray", see :mod:`rag.ray_ingest`; ``embedder`` is not used). Either way this function
+    decides what is new and writes it, so both engines build the same index."""
     started = time.perf_counter()
     report = BuildReport()
     files, errors = ingest.discover(paths, id_base)
     for error in errors:
         report.errors.append(str(error))
-    embedder = embedder or Embedder()
+    engine = _engine(config, embedder, progress)
+    # The writer first: an index that cannot be extended is refused before any engine starts.
     with IndexWriter(config.index_dir, index_settings(config), rebuild=rebuild,
-                     milvus_uri=config.milvus_uri) as writer:
+                     milvus_uri=config.milvus_uri) as writer, engine:
         known = writer.document_hashes()
         seen: set[str] = set()
         pending: dict[str, ingest.Document] = {}
-        iterator = _progress(files, progress, "reading")
-        for path, doc_id in iterator:
-            try:
-                documents = list(ingest.load_file(path, doc_id))
-            except ingest.BadInput as exc:
-                report.errors.append(f"{path}: {exc}")
+        for path, documents in engine.read(files):
+            if isinstance(documents, str):
+                report.errors.append(f"{path}: {documents}")
                 continue
             for doc in documents:
                 seen.add(doc.id)
@@ -70,7 +72,7 @@ def build_index(
                 writer.put_document(doc.id, doc.path, doc.title, doc.date, doc.url, doc.source, doc.content_hash)
                 if not writer.has_content(doc.content_hash):
                     pending.setdefault(doc.content_hash, doc)
-        for content in _embed(list(pending.values()), config, embedder, progress):
+        for content in engine.embed(list(pending.values())):
             writer.put_content(content)
             report.embedded_chunks += len(content.chunks)
         if prune:
@@ -87,6 +89,42 @@ def build_index(
         for line in report.errors:
             on_error(line)
     return report
+
+
+def _engine(config: Config, embedder: Embedder | None, progress: bool):
+    if config.engine == "ray":
+        from rag.ray_ingest import RayEngine
+
+        return RayEngine(config, progress)
+    if config.engine == "local":
+        return LocalEngine(config, embedder or Embedder(), progress)
+    raise ValueError(f"unknown indexing engine '{config.engine}' (choose local or ray)")
+
+
+class LocalEngine:
+    """Reads, chunks and embeds in this process. :class:`rag.ray_ingest.RayEngine` has the same surface."""
+
+    def __init__(self, config: Config, embedder: Embedder, progress: bool = False) -> None:
+        self.config = config
+        self.embedder = embedder
+        self.progress = progress
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def read(self, files: Sequence[tuple[Path, str]]) -> Iterator[tuple[Path, list[ingest.Document] | str]]:
+        """Each file's documents, or the message of the BadInput that made it fail."""
+        for path, doc_id in _progress(files, self.progress, "reading"):
+            try:
+                yield path, list(ingest.load_file(path, doc_id))
+            except ingest.BadInput as exc:
+                yield path, str(exc)
+
+    def embed(self, docs: list[ingest.Document]) -> list[NewContent]:
+        return _embed(docs, self.config, self.embedder, self.progress)
 
 
 def _embed(docs: list[ingest.Document], config: Config, embedder: Embedder, progress: bool) -> list[NewContent]:

@@ -14,6 +14,7 @@ same analysis, kept beside the catalog (``lexical_df.json``), because Milvus doe
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -44,12 +45,22 @@ _clients: dict[str, object] = {}
 _clients_lock = threading.Lock()
 
 
+def _is_server(uri: str) -> bool:
+    return "://" in uri
+
+
 def client_for(uri: str):
     with _clients_lock:
         if uri not in _clients:
+            import logging
+
+            # Failed calls print tracebacks and idle gRPC channels warn; the one-line errors we raise suffice.
+            os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+            for name in ("pymilvus", "milvus_lite"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
             from pymilvus import MilvusClient
 
-            if "://" not in uri:
+            if not _is_server(uri):
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
             try:
                 _clients[uri] = MilvusClient(uri=uri)
@@ -66,6 +77,11 @@ def close_client(uri: str) -> None:
         client = _clients.pop(uri, None)
     if client is not None:
         client.close()
+        if not _is_server(uri):
+            # Closing a client leaves Milvus Lite's embedded server holding the file; release it for other processes.
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(uri)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -125,7 +141,9 @@ class MilvusChunkIndex:
         schema.add_field("dup_group", DataType.VARCHAR, max_length=128)
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
                                      output_field_names=["sparse"]))
-        kind = dense_kind(len(rows), hnsw_threshold)
+        # Milvus Lite scans every row per search whatever the index (about 3 us a row), and its HNSW build takes
+        # minutes at 1e5 rows: it gains nothing there, so Lite stays exact. A server gets HNSW above the threshold.
+        kind = dense_kind(len(rows), hnsw_threshold) if _is_server(uri) else "flat"
         index_params = client.prepare_index_params()
         if kind == "hnsw":
             index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP",

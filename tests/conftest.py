@@ -64,6 +64,10 @@ SAMPLE_ARTICLES: dict[str, str] = {
 }
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "slow: takes minutes; still part of `make test` (skip with -m 'not slow')")
+
+
 @pytest.fixture(params=STORES)
 def store_name(request) -> str:
     return request.param

@@ -16,6 +16,7 @@ from rag.store import IndexReader
 
 HEAVY_MODULES = [
     "torch", "sentence_transformers", "transformers", "faiss", "llama_cpp", "bm25s", "trafilatura",
+    "pymilvus", "ray", "onnxruntime",
 ]
 
 
@@ -137,3 +138,22 @@ def test_index_with_other_chunk_size_on_an_existing_index_fails_with_one_line(co
     corpus = sample_index.index_dir.parent / "corpus"
     line = one_line_error(rag("index", corpus, "--index-dir", config.index_dir, "--chunk-chars", "300"))
     assert "chunk_chars" in line and "--rebuild" in line
+
+
+def test_the_scale_out_example_indexes_with_ray_into_milvus_and_answers_with_verified_citations(
+        tmp_path, articles_dir):
+    """The README's example: `rag index --store milvus --engine ray`, then `rag ask --store milvus`."""
+    index_dir, uri = tmp_path / "index", tmp_path / "milvus" / "news.db"
+    milvus = ["--index-dir", index_dir, "--store", "milvus", "--milvus-uri", uri]
+    built = rag("index", articles_dir, *milvus, "--engine", "ray")
+    assert built.returncode == 0, built.stderr
+    assert "5 added" in built.stdout
+    asked = rag("ask", *milvus, "--mode", "extractive", "--json", "In which region is the US naval build-up?")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert not answer["abstained"] and answer["citations"]
+    for citation in answer["citations"]:
+        text = (articles_dir / citation["doc"]).read_text(encoding="utf-8")
+        assert text[citation["start"] : citation["end"]] == citation["quote"]
+    refused = rag("ask", "--index-dir", index_dir, "--mode", "extractive", "anything")
+    assert "--store milvus" in one_line_error(refused)

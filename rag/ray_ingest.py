@@ -1,0 +1,355 @@
+"""The Ray engine of ``rag index``: read → clean → chunk → embed as Ray Data pipelines.
+
+:func:`rag.indexing.build_index` drives both engines the same way: it asks the engine to *read* every file
+(documents, or one error per bad file), decides itself which documents are new and which contents are not
+in the index yet, asks the engine to *embed* only those, and writes everything through the same
+IndexWriter calls. This module is the Ray side of those two steps:
+
+- read: files → ``load_file`` (decode, clean, extract) in Ray tasks. A file that fails comes back as an
+  error row naming the problem, exactly the text the local engine reports; it never fails the job.
+- embed: new contents → chunk (``indexing.chunk_document`` and ``dedup.signature``) in Ray tasks → embed
+  in a pool of actors that load the model once each and embed whole batches of documents.
+
+Results come back to the driver in the order they were asked for, so the index is the same as the local
+engine's (same documents, spans and row ids; vectors equal within float tolerance).
+
+Without an address a private Ray is started on this machine (sized for 2 cores, no dashboard, a small
+object store) and shut down afterwards; with ``--ray-address`` / ``$RAG_RAY_ADDRESS`` / ``$RAY_ADDRESS``
+the job joins that cluster, whose nodes need this project installed and the files at the same paths.
+Only this module imports ray, and only ``build_index`` with ``engine="ray"`` imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag import dedup, ingest
+from rag.config import Config
+from rag.embedding import DIMENSION
+from rag.store import NewContent
+
+# A local Ray sized for this 2-core machine: two logical CPUs. Reading runs first, one task per core; then
+# chunk tasks (half a CPU) feed two embedding actors (0.75 CPU each, so both fit beside a chunk task). Ray
+# gives an actor OMP_NUM_THREADS = max(1, floor(num_cpus)), so each embeds on one thread: two such actors
+# beat one actor on two threads here.
+LOCAL_CPUS = 2
+LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
+READ_TASK_CPUS = 1
+CHUNK_TASK_CPUS = 0.5
+EMBED_ACTORS = 2
+EMBED_ACTOR_CPUS = 0.75
+# Granularity: files per read task, documents per chunk task / embedding call (one block each).
+FILES_PER_BLOCK = 8
+DOCS_PER_BLOCK = 32
+
+_DOC_FIELDS = ("id", "title", "date", "url", "source", "text", "hash", "blocks")
+
+
+class RayEngine:
+    """``with RayEngine(config): engine.read(files); engine.embed(docs)``. Joins or starts Ray on entry
+    (a Ray already initialised in this process is used as it is) and stops the Ray it started on exit."""
+
+    def __init__(self, config: Config, progress: bool = False) -> None:
+        self.config = config
+        self.progress = progress
+        self._started = False
+        self._saved: dict = {}
+        self._cluster = False
+
+    # --- Ray's lifetime ---------------------------------------------------------------------------------
+    def __enter__(self) -> RayEngine:
+        if not is_running():
+            start(self.config.ray_address)
+            self._started = True
+        self._cluster = not _is_local()
+        self._quiet_ray_data()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import ray
+        from ray.data import DataContext
+
+        context = DataContext.get_current()
+        for name, value in self._saved.get("context", {}).items():
+            setattr(context, name, value)
+        for handler, level in self._saved.get("handlers", []):
+            handler.setLevel(level)
+        self._saved = {}
+        if self._started:
+            ray.shutdown()
+
+    def _quiet_ray_data(self) -> None:
+        """Ray Data's progress bars only on a terminal (``progress``), and none of its INFO lines ("execution
+        finished …") on the console; its log file in the Ray session folder keeps everything."""
+        from ray.data import DataContext
+
+        context = DataContext.get_current()
+        wanted = {"enable_progress_bars": self.progress, "print_on_execution_start": False,
+                  "enable_auto_log_stats": False}
+        self._saved["context"] = {name: getattr(context, name) for name in wanted}
+        for name, value in wanted.items():
+            setattr(context, name, value)
+        console = [h for h in logging.getLogger("ray.data").handlers
+                   if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+        self._saved["handlers"] = [(h, h.level) for h in console]
+        for handler in console:
+            handler.setLevel(logging.ERROR)
+
+    # --- the two steps build_index asks for -------------------------------------------------------------
+    def read(self, files: Sequence[tuple[Path, str]]) -> Iterator[tuple[Path, list[ingest.Document] | str]]:
+        """Each file's documents in file order, or the message of the BadInput that made it fail."""
+        import pyarrow as pa
+        import ray
+
+        if not files:
+            return
+        rows = [{"index": i, "path": str(path.absolute()), "doc_id": doc_id}
+                for i, (path, doc_id) in enumerate(files)]
+        tables = [pa.Table.from_pylist(rows[i : i + FILES_PER_BLOCK]) for i in range(0, len(rows), FILES_PER_BLOCK)]
+        dataset = ray.data.from_arrow(tables).map_batches(
+            read_files, batch_format="pyarrow", batch_size=None, num_cpus=READ_TASK_CPUS,
+        )
+        # Files come back in any order; they are handed on in file order as soon as each is complete.
+        waiting: dict[int, list[dict]] = {}
+        done = 0
+        for table in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in table.to_pylist():
+                waiting.setdefault(row["index"], []).append(row)
+            while done < len(files) and len(waiting.get(done, ())) == _expected_rows(waiting.get(done)):
+                found = sorted(waiting.pop(done), key=lambda r: r["ord"])
+                path = files[done][0]
+                error = found[0]["error"]
+                yield path, error if error is not None else [_document(r, path) for r in found if r["id"] is not None]
+                done += 1
+        if done < len(files):
+            raise RuntimeError(f"the Ray read stage returned nothing for {files[done][0]}")
+
+    def embed(self, docs: Sequence[ingest.Document]) -> Iterator[NewContent]:
+        """NewContent for each document (its text's chunks, sentences, vectors, MinHash), in input order."""
+        import pyarrow as pa
+        import ray
+
+        if not docs:
+            return
+        rows = [{"key": i, "hash": d.content_hash, "text": d.text, "blocks": _spans_bytes(d.blocks)}
+                for i, d in enumerate(docs)]
+        tables = [pa.Table.from_pylist(rows[i : i + DOCS_PER_BLOCK]) for i in range(0, len(rows), DOCS_PER_BLOCK)]
+        dataset = (
+            ray.data.from_arrow(tables)
+            .map_batches(
+                chunk_texts, batch_format="pyarrow", batch_size=None, num_cpus=CHUNK_TASK_CPUS,
+                fn_kwargs={"config": self.config},
+            )
+            .map_batches(
+                EmbedBatch, batch_format="pyarrow", batch_size=DOCS_PER_BLOCK, num_cpus=EMBED_ACTOR_CPUS,
+                compute=self._actor_pool(len(tables)),
+            )
+        )
+        # Results come back in any order; they are handed on (and written) in input order as they complete,
+        # so the writer assigns the same row ids as with the local engine.
+        waiting: dict[int, dict] = {}
+        done = 0
+        for table in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in table.to_pylist():
+                waiting[row["key"]] = row
+            while done in waiting:
+                row, doc = waiting.pop(done), docs[done]
+                yield NewContent(
+                    hash=doc.content_hash,
+                    text=doc.text,
+                    chunks=_spans(row["chunks"]),
+                    chunk_vectors=_vectors(row["chunk_vectors"]),
+                    sentences=_spans(row["sentences"]),
+                    sentence_vectors=_vectors(row["sentence_vectors"]),
+                    minhash=row["minhash"],
+                )
+                done += 1
+        if done < len(docs):
+            raise RuntimeError(f"the Ray embedding stage returned nothing for {docs[done].id}")
+
+    def _actor_pool(self, blocks: int):
+        """A fixed pool of EMBED_ACTORS on one machine (fewer for fewer blocks of work); on a cluster, a pool
+        that grows with the work up to what its CPUs allow."""
+        import ray
+        from ray.data import ActorPoolStrategy
+
+        if not self._cluster:
+            return ActorPoolStrategy(size=max(1, min(EMBED_ACTORS, blocks)))
+        cpus = ray.cluster_resources().get("CPU", LOCAL_CPUS)
+        most = max(1, min(blocks, int((cpus - CHUNK_TASK_CPUS) // EMBED_ACTOR_CPUS)))
+        return ActorPoolStrategy(min_size=1, max_size=most)
+
+
+# --- starting Ray ----------------------------------------------------------------------------------------
+
+def address(config_address: str | None) -> str | None:
+    """The cluster to join: ``--ray-address`` / ``$RAG_RAY_ADDRESS``, else ``$RAY_ADDRESS``, else none."""
+    return config_address or os.environ.get("RAY_ADDRESS") or None
+
+
+def is_running() -> bool:
+    """Whether this process is already connected to a Ray (without importing ray if it is not imported)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+def start(config_address: str | None = None) -> None:
+    """Join the cluster at ``address(config_address)``, or start a private local Ray sized for 2 cores."""
+    target = address(config_address)
+    if not target:
+        # A private Ray listens on the loopback interface only. Ray reads this when it is first imported, so
+        # it only helps if nothing imported ray before (the CLI does not; tests take care not to).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    import rag
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False,
+             "configure_logging": True}
+    if target:
+        # Ship this package to the cluster's workers (its dependencies must be installed there).
+        ray.init(address=target, runtime_env={"py_modules": [str(Path(rag.__file__).parent)]}, **quiet)
+        return
+    # A new local Ray turns on token authentication (token in ~/.ray/auth_token) and warns that it did.
+    auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    level = auth.level
+    auth.setLevel(logging.ERROR)
+    try:
+        ray.init(address="local", num_cpus=LOCAL_CPUS, num_gpus=0, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                 **quiet)
+    finally:
+        auth.setLevel(level)
+
+
+def _is_local() -> bool:
+    import ray
+
+    return len([n for n in ray.nodes() if n.get("Alive")]) <= 1
+
+
+# --- the stages (run in Ray workers) -----------------------------------------------------------------------
+
+def read_files(batch):
+    """Read stage: rows (index, path, doc_id) → one row per document, or one error row per bad file."""
+    import pyarrow as pa
+
+    out: dict[str, list] = {name: [] for name in ("index", "ord", "count", "error", *_DOC_FIELDS)}
+
+    def add(index: int, ord_: int, count: int, error: str | None, doc: ingest.Document | None) -> None:
+        out["index"].append(index)
+        out["ord"].append(ord_)
+        out["count"].append(count)
+        out["error"].append(error)
+        out["id"].append(doc.id if doc else None)
+        out["title"].append(doc.title if doc else None)
+        out["date"].append(doc.date if doc else None)
+        out["url"].append(doc.url if doc else None)
+        out["source"].append(doc.source if doc else None)
+        out["text"].append(doc.text if doc else None)
+        out["hash"].append(doc.content_hash if doc else None)
+        out["blocks"].append(_spans_bytes(doc.blocks) if doc else None)
+
+    for row in batch.to_pylist():
+        try:
+            documents = list(ingest.load_file(Path(row["path"]), row["doc_id"]))
+        except ingest.BadInput as exc:
+            add(row["index"], 0, 1, str(exc), None)
+            continue
+        except Exception as exc:  # any failure of one file is that file's error; the job goes on
+            add(row["index"], 0, 1, f"cannot index file ({type(exc).__name__}: {exc})", None)
+            continue
+        if not documents:  # cannot happen today (load_file yields a document or raises): a row all the same
+            add(row["index"], 0, 1, None, None)
+        for ord_, doc in enumerate(documents):
+            add(row["index"], ord_, len(documents), None, doc)
+    schema = pa.schema([
+        ("index", pa.int64()), ("ord", pa.int64()), ("count", pa.int64()), ("error", pa.string()), ("id", pa.string()),
+        ("title", pa.string()), ("date", pa.string()), ("url", pa.string()), ("source", pa.string()),
+        ("text", pa.large_string()), ("hash", pa.string()), ("blocks", pa.binary()),
+    ])
+    return pa.Table.from_pydict(out, schema=schema)
+
+
+def chunk_texts(batch, config: Config):
+    """Chunk stage: (key, hash, text, blocks) → plus chunk and sentence spans and the MinHash signature,
+    computed by the very functions the local engine uses."""
+    import pyarrow as pa
+
+    from rag.indexing import chunk_document
+
+    chunks, sentences, minhashes = [], [], []
+    for row in batch.select(["hash", "text", "blocks"]).to_pylist():
+        blocks = _spans(row["blocks"])
+        doc = ingest.Document(id=row["hash"], path="", title="", date=None, text=row["text"],
+                              content_hash=row["hash"], blocks=blocks)
+        doc_chunks, doc_sentences = chunk_document(doc, config)
+        chunks.append(_spans_bytes([(c.start, c.end) for c in doc_chunks]))
+        sentences.append(_spans_bytes([(s.start, s.end) for s in doc_sentences]))
+        minhashes.append(dedup.signature(doc.text, doc.blocks))
+    return (batch.append_column("chunks", pa.array(chunks, pa.binary()))
+            .append_column("sentences", pa.array(sentences, pa.binary()))
+            .append_column("minhash", pa.array(minhashes, pa.binary())))
+
+
+class EmbedBatch:
+    """Embed stage, one per actor: loads the model once, then embeds every chunk and sentence of a batch of
+    documents in one call. Returns the spans with float32 vectors (raw bytes, row-major) and drops the text."""
+
+    def __init__(self) -> None:
+        from rag.embedding import Embedder
+
+        self.embedder = Embedder()
+        self.embedder.embed(["warm-up"])
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        rows = batch.select(["text", "chunks", "sentences"]).to_pylist()
+        spans = [(_spans(r["chunks"]), _spans(r["sentences"])) for r in rows]
+        texts = [r["text"][a:b] for r, (chunks, sentences) in zip(rows, spans, strict=True)
+                 for a, b in [*chunks, *sentences]]
+        vectors = self.embedder.embed(texts).astype(np.float32, copy=False)
+        chunk_blobs, sentence_blobs = [], []
+        cursor = 0
+        for chunks, sentences in spans:
+            chunk_blobs.append(vectors[cursor : cursor + len(chunks)].tobytes())
+            cursor += len(chunks)
+            sentence_blobs.append(vectors[cursor : cursor + len(sentences)].tobytes())
+            cursor += len(sentences)
+        return (batch.drop_columns(["text", "blocks"])
+                .append_column("chunk_vectors", pa.array(chunk_blobs, pa.large_binary()))
+                .append_column("sentence_vectors", pa.array(sentence_blobs, pa.large_binary())))
+
+
+# --- row encodings -----------------------------------------------------------------------------------------
+
+def _spans_bytes(spans: Sequence[tuple[int, int]]) -> bytes:
+    return np.asarray(spans, dtype=np.int64).reshape(-1, 2).tobytes()
+
+
+def _spans(blob: bytes) -> tuple[tuple[int, int], ...]:
+    return tuple((int(a), int(b)) for a, b in np.frombuffer(blob, dtype=np.int64).reshape(-1, 2))
+
+
+def _vectors(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32).reshape(-1, DIMENSION)
+
+
+def _expected_rows(rows: list[dict] | None) -> int:
+    """How many rows a file yields (its documents, or one error row); -1 while none has arrived."""
+    return rows[0]["count"] if rows else -1
+
+
+def _document(row: dict, path: Path) -> ingest.Document:
+    return ingest.Document(
+        id=row["id"], path=str(path), title=row["title"], date=row["date"], text=row["text"],
+        content_hash=row["hash"], blocks=_spans(row["blocks"]), url=row["url"], source=row["source"],
+    )

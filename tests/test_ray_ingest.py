@@ -1,0 +1,234 @@
+"""The Ray engine of ``rag index`` (a real local Ray, the real model, real indexes on disk) builds the same
+index as the local engine, reports bad files one by one, and embeds nothing that is already indexed.
+
+Ray is started once for this module (2 CPUs, as ``rag index --engine ray`` starts it); ``build_index`` uses
+the running Ray instead of starting its own. ``ray`` is only imported after ``ray_ingest.start`` so that the
+private Ray listens on the loopback interface (see ``rag.ray_ingest.start``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import dedup, ingest, ray_ingest, store
+from rag.config import Config
+from rag.indexing import build_index, chunk_document
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    """A local Ray for this module's tests; its address lets a second process join it."""
+    started = not ray_ingest.is_running()
+    if started:
+        ray_ingest.start()
+    import ray
+
+    yield ray.get_runtime_context().gcs_address
+    if started:
+        ray.shutdown()
+
+
+def ray_config(index_dir: Path) -> Config:
+    return Config(index_dir=index_dir, engine="ray")
+
+
+def index_rows(index_dir: Path) -> dict:
+    """Everything a build writes, straight from SQLite: documents, contents (text, MinHash, duplicate group),
+    chunk and sentence rows (ids, spans) and their vectors."""
+    generation = store.current_generation(Path(index_dir))
+    assert generation is not None
+    db = sqlite3.connect(f"file:{generation / store.SQLITE}?mode=ro", uri=True)
+    try:
+        rows = {
+            "documents": db.execute(
+                "SELECT id, path, title, date, url, source, content_hash FROM documents ORDER BY id").fetchall(),
+            "contents": db.execute("SELECT hash, text, dup_group, minhash FROM contents ORDER BY hash").fetchall(),
+        }
+        for table in ("chunks", "sentences"):
+            query = f'SELECT id, content_hash, ord, start, "end", vector FROM {table} ORDER BY id'
+            found = db.execute(query).fetchall()
+            rows[table] = [r[:5] for r in found]
+            rows[f"{table}_vectors"] = np.vstack([np.frombuffer(r[5], dtype=np.float32) for r in found])
+        return rows
+    finally:
+        db.close()
+
+
+def assert_same_index(ray_dir: Path, local_dir: Path) -> None:
+    ray_rows, local_rows = index_rows(ray_dir), index_rows(local_dir)
+    for key in ("documents", "contents", "chunks", "sentences"):
+        assert ray_rows[key] == local_rows[key], key
+    for key in ("chunks_vectors", "sentences_vectors"):
+        assert ray_rows[key].shape == local_rows[key].shape
+        assert np.abs(ray_rows[key] - local_rows[key]).max() <= TOLERANCE, key
+
+
+def test_the_bundled_articles_give_the_same_index_as_the_local_engine(
+        ray_address, bundled_build, articles_dir, tmp_path, read_spans):
+    local_config, local_report = bundled_build
+    report = build_index([articles_dir], ray_config(tmp_path / "index"))
+    assert not report.errors
+    assert report.added == local_report.added and len(report.added) == 5
+    assert (report.chunks, report.documents, report.embedded_chunks) == (
+        local_report.chunks, local_report.documents, local_report.embedded_chunks)
+    assert read_spans(tmp_path / "index") == read_spans(local_config.index_dir)
+    assert_same_index(tmp_path / "index", local_config.index_dir)
+    assert store.read_manifest(tmp_path / "index")["chunks"] == report.chunks
+
+
+BAD_FILES: dict[str, str | bytes] = {
+    "empty.txt": "",
+    "broken.json": '{"text": ',
+    "binary.txt": b"\x00\x01\x02 not text" * 20,
+    "records.jsonl": '{"text": "A fine first record about the harbour."}\n{"title": "no text here"}\n',
+}
+
+
+def test_bad_files_are_reported_one_by_one_as_the_local_engine_does_and_the_rest_is_indexed(
+        ray_address, make_corpus, tmp_path, embedder, sample_articles):
+    corpus = make_corpus(dict(sample_articles, **BAD_FILES))
+    (corpus / "dangling.txt").symlink_to(corpus / "gone.txt")
+    local = build_index([corpus], Config(index_dir=tmp_path / "local"), embedder=embedder)
+    assert len(local.errors) == 5
+    # json.loads raises RecursionError, not a JSON error, on a deeply nested array: the local engine would
+    # stop there; a Ray worker reports it as that file's error like any other.
+    (corpus / "deep.json").write_text("[" * 100_000, encoding="utf-8")
+    report = build_index([corpus], ray_config(tmp_path / "ray"))
+    deep = (f"{corpus / 'deep.json'}: cannot index file (RecursionError: maximum recursion depth exceeded "
+            "while decoding a JSON array from a unicode string)")
+    assert deep in report.errors
+    assert [line for line in report.errors if line != deep] == local.errors
+    assert any(line.startswith(f"{corpus / 'dangling.txt'}: cannot read file") for line in report.errors)
+    assert sorted(report.added) == sorted(sample_articles) == sorted(local.added)
+    assert_same_index(tmp_path / "ray", tmp_path / "local")
+
+
+def test_re_indexing_with_the_ray_engine_embeds_only_what_changed(
+        ray_address, make_corpus, tmp_path, sample_articles, read_spans):
+    corpus = make_corpus(dict(sample_articles, **{"mirror/harbour-copy.txt": sample_articles["harbour.txt"]}))
+    config = ray_config(tmp_path / "index")
+    first = build_index([corpus], config)
+    harbour_chunks = sum(1 for s in read_spans(config.index_dir) if s.doc == "harbour.txt" and s.kind == "chunk")
+    assert first.embedded_chunks == first.chunks and len(first.added) == 4
+    assert first.chunks == sum(1 for s in read_spans(config.index_dir) if s.kind == "chunk") - harbour_chunks
+    spans = read_spans(config.index_dir)
+
+    again = build_index([corpus], config)
+    assert again.embedded_chunks == 0 and sorted(again.unchanged) == sorted(first.added)
+    assert again.added == again.updated == again.errors == []
+    assert read_spans(config.index_dir) == spans
+
+    orchard = corpus / "orchard.txt"
+    orchard.write_text(orchard.read_text(encoding="utf-8") + "\nPickers arrived from three towns in October.\n",
+                       encoding="utf-8")
+    (corpus / "observatory.txt").rename(corpus / "comet.txt")
+    changed = build_index([corpus], config, prune=True)
+    assert changed.updated == ["orchard.txt"] and changed.added == ["comet.txt"]
+    assert changed.removed == ["observatory.txt"]
+    orchard_chunks = [s for s in read_spans(config.index_dir) if s.doc == "orchard.txt" and s.kind == "chunk"]
+    assert changed.embedded_chunks == len(orchard_chunks) > 0
+
+
+def run_rag(*args: str, env: dict | None = None, code: str | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "rag.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def test_rag_index_engine_ray_starts_its_own_ray_and_stops_it(make_corpus, tmp_path, sample_articles):
+    corpus = make_corpus(dict(sample_articles, **{"empty.txt": ""}))
+    env = {"RAY_ADDRESS": "", "RAG_RAY_ADDRESS": ""}
+    result = run_rag("index", str(corpus), "--index-dir", str(tmp_path / "index"), "--engine", "ray", env=env)
+    assert result.returncode == 1, result.stderr  # a bad file: exit code 1, the rest indexed
+    assert "3 added" in result.stdout and "1 failed" in result.stdout
+    assert f"error: {corpus / 'empty.txt'}: empty file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert store.read_manifest(tmp_path / "index")["documents"] == 3
+
+
+def test_rag_index_joins_a_running_ray_given_its_address(ray_address, make_corpus, tmp_path, sample_articles):
+    corpus = make_corpus()
+    result = run_rag("index", str(corpus), "--index-dir", str(tmp_path / "index"), "--engine", "ray",
+                     "--ray-address", ray_address)
+    assert result.returncode == 0, result.stderr
+    assert "3 added" in result.stdout
+    again = run_rag("index", str(corpus), "--index-dir", str(tmp_path / "index"), env={
+        "RAY_ADDRESS": ray_address, "RAG_ENGINE": "ray"})
+    assert again.returncode == 0, again.stderr
+    assert "3 unchanged" in again.stdout and "(0 embedded" in again.stdout
+
+
+# Runs the CLI, then fails if anything imported ray on the way.
+NO_RAY = """
+import sys
+from rag.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+assert "ray" not in sys.modules, "ray was imported"
+sys.exit(code)
+"""
+
+
+def test_help_and_the_local_engine_never_import_ray(make_corpus, tmp_path):
+    helped = run_rag("--help", code=NO_RAY)
+    assert helped.returncode == 0, helped.stderr
+    assert "index" in helped.stdout
+    indexed = run_rag("index", str(make_corpus()), "--index-dir", str(tmp_path / "index"), code=NO_RAY,
+                      env={"RAG_ENGINE": "local"})
+    assert indexed.returncode == 0, indexed.stderr
+    assert "3 added" in indexed.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="needs ../shared/benchmarks")
+def test_the_benchmark_passages_give_the_same_documents_spans_and_vectors(ray_address, tmp_path, embedder):
+    """The ~2,000 benchmark passages through the Ray engine, checked against the local engine's own
+    functions: every document, chunk and sentence span and MinHash, and vectors of a sample of spans."""
+    from evals.benchmarks import _corpus
+
+    cache = tmp_path / "corpus"
+    for name in ("rgb", "squad2"):
+        _corpus(name, BENCHMARKS, cache)
+    config = ray_config(tmp_path / "index")
+    report = build_index([cache], config)
+    assert not report.errors and report.documents > 2000
+
+    files, _ = ingest.discover([cache])
+    docs = [doc for path, doc_id in files for doc in ingest.load_file(path, doc_id)]
+    rows = index_rows(config.index_dir)
+    assert rows["documents"] == sorted((d.id, d.path, d.title, d.date, d.url, d.source, d.content_hash) for d in docs)
+    first = {}
+    for doc in docs:
+        first.setdefault(doc.content_hash, doc)
+    assert [h for h, *_ in rows["contents"]] == sorted(first)
+    assert report.embedded_chunks == report.chunks == len(rows["chunks"])
+    # Row ids follow the local engine's order: contents in order of first appearance, spans in text order.
+    expected_chunks, expected_sentences = [], []
+    for doc in first.values():
+        chunks, sentences = chunk_document(doc, config)
+        expected_chunks += [(doc.content_hash, i, c.start, c.end) for i, c in enumerate(chunks)]
+        expected_sentences += [(doc.content_hash, i, s.start, s.end) for i, s in enumerate(sentences)]
+    assert [r[1:] for r in rows["chunks"]] == expected_chunks
+    assert [r[1:] for r in rows["sentences"]] == expected_sentences
+    texts = {h: text for h, text, _, _ in rows["contents"]}
+    assert {h: m for h, _, _, m in rows["contents"]} == {
+        h: dedup.signature(d.text, d.blocks) for h, d in first.items()}
+    for kind, step in (("chunks", 10), ("sentences", 40)):
+        sample = rows[kind][::step]
+        expected = embedder.embed([texts[h][s:e] for _, h, _, s, e in sample])
+        assert np.abs(rows[f"{kind}_vectors"][::step] - expected).max() <= TOLERANCE, kind
