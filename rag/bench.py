@@ -41,15 +41,57 @@ def _timed_command(args: list[str], repeat: int) -> float:
     return _ms(statistics.median(times))
 
 
+STARTUP_QUESTION = "In which region is the US naval build-up?"
+
+
 def startup(index_dir: Path) -> dict:
     rag = [sys.executable, "-m", "rag.cli"]
-    question = "In which region is the US naval build-up?"
+    question = STARTUP_QUESTION
     return {
         "help_ms": _timed_command(rag + ["--help"], 5),
         "first_extractive_answer_ms": _timed_command(
             rag + ["ask", "--mode", "extractive", "--index-dir", str(index_dir), question], 1),
         "first_generative_answer_ms": _timed_command(rag + ["ask", "--index-dir", str(index_dir), question], 1),
+        "make_run_to_first_ui_answer_ms": first_ui_answer(index_dir),
     }
+
+
+def first_ui_answer(index_dir: Path, timeout_s: float = 300) -> float | None:
+    """From ``make run`` (an installed checkout with its index) to the app's first generative answer, asked
+    through its API as soon as the page is served. ``None`` where there is no Makefile (not a checkout)."""
+    import os
+    import signal
+    import socket
+    import urllib.request
+
+    from gradio_client import Client
+
+    if not Path("Makefile").is_file():
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    started = time.perf_counter()
+    server = subprocess.Popen(["make", "-s", "run", f"PORT={port}", f"INDEX_DIR={index_dir}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while True:
+            if server.poll() is not None or time.perf_counter() - started > timeout_s:
+                raise RuntimeError(f"make run did not serve {url} (exit code {server.returncode})")
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        answer = Client(url, verbose=False).predict(STARTUP_QUESTION, "generative", 8, api_name="/ask")
+        elapsed = time.perf_counter() - started
+        if not answer.get("citations"):
+            raise RuntimeError(f"the first UI answer came back without citations: {answer.get('answer')!r}")
+        return _ms(elapsed)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def indexing(corpora: dict[str, list[Path]], config: Config) -> dict:
@@ -108,6 +150,73 @@ def ingestion_engines(paths: list[Path], config: Config) -> dict:
             shutil.rmtree(folder, ignore_errors=True)
     result["ray_speedup"] = round(result["local"]["seconds"] / result["ray"]["seconds"], 2)
     return result
+
+
+def embedding_throughput(paths: list[Path], config: Config, rounds: int = 2) -> dict:
+    """Our embedder against plain ``SentenceTransformer.encode`` on the texts ``rag index`` embeds for
+    ``paths`` (every chunk and every sentence), side by side in this process: models loaded and warmed first,
+    then the rounds alternate between the two so that a busy spell on the machine hits both alike; the best
+    round of each counts. Also checks that both give the same vectors and the same dev-set retrieval."""
+    from sentence_transformers import SentenceTransformer
+
+    from rag import ingest
+    from rag.embedding import Embedder, _model_path
+    from rag.indexing import _embed_batched, chunk_document
+
+    files, _ = ingest.discover(paths)
+    texts: list[str] = []
+    for path, doc_id in files:
+        for doc in ingest.load_file(path, doc_id):
+            chunks, sentences = chunk_document(doc, config)
+            texts += [doc.text[c.start : c.end] for c in chunks] + [doc.text[s.start : s.end] for s in sentences]
+    plain = SentenceTransformer(str(_model_path()), device="cpu")
+    ours = Embedder()
+    plain.encode(["warm-up"])
+    ours.embed(["warm-up"])
+    seconds: dict[str, list[float]] = {"sentence_transformers": [], "rag": []}
+    for _ in range(rounds):
+        started = time.perf_counter()
+        reference = plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+        seconds["sentence_transformers"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        vectors = _embed_batched(texts, ours, progress=False)
+        seconds["rag"].append(time.perf_counter() - started)
+    best = {name: min(times) for name, times in seconds.items()}
+    return {
+        "texts": len(texts), "backend": ours.backend,
+        **{f"{name}_texts_per_s": round(len(texts) / best[name], 1) for name in best},
+        "rounds_s": {name: [round(t, 2) for t in times] for name, times in seconds.items()},
+        "speedup": round(best["sentence_transformers"] / best["rag"], 2),
+        "max_vector_difference": float(np.abs(reference - vectors).max()),
+        "dev_retrieval": _dev_retrieval_by_backend(config),
+    }
+
+
+def _dev_retrieval_by_backend(config: Config, k: int = 5) -> dict:
+    """The bundled articles indexed and searched once with each embedding backend: on how many dev questions
+    the top ``k`` passages (document and span, in order) are the same."""
+    from rag.embedding import Embedder
+    from rag.indexing import build_index
+    from rag.retrieval import Retriever
+
+    questions = [json.loads(line)["question"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
+    tops: dict[str, list[list[tuple[str, int, int]]]] = {}
+    for backend in ("torch", "onnx"):
+        folder = Path(tempfile.mkdtemp(prefix=f"rag-bench-{backend}-"))
+        try:
+            embedder = Embedder(backend=backend)
+            settings = config.replace(index_dir=folder, store="faiss", engine="local")
+            build_index([Path("data/articles")], settings, embedder=embedder)
+            retriever = Retriever.open(settings, embedder)
+            try:
+                tops[backend] = [[(p.doc, p.chunk.start, p.chunk.end) for p in retriever.search(q, k)]
+                                 for q in questions]
+            finally:
+                retriever.reader.close()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    same = sum(a == b for a, b in zip(tops["torch"], tops["onnx"], strict=True))
+    return {"questions": len(questions), "same_top_k": same, "k": k}
 
 
 def _throughput(report, seconds: float) -> dict:
@@ -229,12 +338,14 @@ def _evidence_for(assistant, text: str):
     return question, evidence.select(scored, config.evidence_sentences)
 
 
-def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int = 0) -> list[dict]:
-    """Exact (flat) vs approximate (HNSW, M=32, efSearch=128) inner-product search on clustered unit vectors;
-    queries are perturbed copies of stored vectors."""
+def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int = 0,
+                  ef_values: tuple[int, ...] = (64, 128, 256, 512, 1024)) -> list[dict]:
+    """Exact (flat) vs approximate (HNSW built as ``rag index`` builds it) inner-product search on clustered
+    unit vectors, the graph searched at each of ``ef_values`` and at the efSearch ``rag`` uses for that size;
+    queries are perturbed copies of stored vectors. Recall is against the exact top ``k``."""
     import faiss
 
-    from rag.chunk_index import HNSW_EF_SEARCH, HNSW_M
+    from rag.chunk_index import HNSW_EF_CONSTRUCTION, HNSW_M, hnsw_ef_search
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -248,23 +359,32 @@ def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int =
         flat.add(data)
         started = time.perf_counter()
         hnsw = faiss.IndexHNSWFlat(384, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         hnsw.add(data)
         build_s = time.perf_counter() - started
-        hnsw.hnsw.efSearch = HNSW_EF_SEARCH
-        times: dict[str, list[float]] = {"flat": [], "hnsw": []}
-        found: dict[str, list[np.ndarray]] = {"flat": [], "hnsw": []}
-        for name, index in (("flat", flat), ("hnsw", hnsw)):
-            for row in query:
-                started = time.perf_counter()
-                _, ids = index.search(row.reshape(1, -1), k)
-                times[name].append((time.perf_counter() - started) * 1000)
-                found[name].append(ids[0])
-        recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found["flat"], found["hnsw"], strict=True)]))
-        rows.append({"vectors": size, "flat_ms_p50": _p(times["flat"], 50), "flat_ms_p95": _p(times["flat"], 95),
-                     "hnsw_ms_p50": _p(times["hnsw"], 50), "hnsw_ms_p95": _p(times["hnsw"], 95),
-                     f"hnsw_recall@{k}": round(recall, 3), "hnsw_build_s": round(build_s, 1)})
+        exact, flat_ms = _timed_searches(flat, query, k)
+        row: dict = {"vectors": size, "flat_ms_p50": _p(flat_ms, 50), "flat_ms_p95": _p(flat_ms, 95),
+                     "hnsw_build_s": round(build_s, 1), "rag_ef_search": hnsw_ef_search(size), "hnsw": []}
+        for ef in sorted({*ef_values, hnsw_ef_search(size)}):
+            hnsw.hnsw.efSearch = ef
+            found, times = _timed_searches(hnsw, query, k)
+            recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(exact, found, strict=True)]))
+            row["hnsw"].append({"ef_search": ef, "ms_p50": _p(times, 50), "ms_p95": _p(times, 95),
+                                f"recall@{k}": round(recall, 3)})
+        rows.append(row)
         del flat, hnsw, data
     return rows
+
+
+def _timed_searches(index, queries: np.ndarray, k: int) -> tuple[list[np.ndarray], list[float]]:
+    """Each query searched on its own, as a user's question is: the ids found and milliseconds taken."""
+    found, times = [], []
+    for row in queries:
+        started = time.perf_counter()
+        _, ids = index.search(row.reshape(1, -1), k)
+        times.append((time.perf_counter() - started) * 1000)
+        found.append(ids[0])
+    return found, times
 
 
 def _synthetic_rows(rng: np.random.Generator, size: int, words: int = 80) -> list:
@@ -278,7 +398,8 @@ def _synthetic_rows(rng: np.random.Generator, size: int, words: int = 80) -> lis
             for i in range(size)]
 
 
-def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: int = 1) -> list[dict]:
+def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: int = 1,
+                  stores: tuple[str, ...] = ("faiss", "milvus")) -> list[dict]:
     """Retrieval (dense + BM25 + fusion) latency from the FAISS store and from Milvus Lite on the same rows.
     Both use the index kind ``rag index`` would choose at that size (exact below ``hnsw_threshold``)."""
     from rag.chunk_index import FaissChunkIndex
@@ -291,46 +412,48 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
         rows = _synthetic_rows(rng, size)
         folder = Path(tempfile.mkdtemp(prefix="rag-bench-stores-"))
         try:
-            stores = {}
-            for name in ("faiss", "milvus"):
+            opened = {}
+            for name in stores:
                 generation = folder / name
                 generation.mkdir()
                 started = time.perf_counter()
                 if name == "faiss":
                     FaissChunkIndex.write(generation, rows, 384, config.hnsw_threshold)
-                    stores[name] = FaissChunkIndex(generation)
+                    opened[name] = FaissChunkIndex(generation)
                 else:
                     uri = str(folder / "milvus.db")
                     MilvusChunkIndex.write(uri, "bench", rows, 384, config.hnsw_threshold, generation)
-                    stores[name] = MilvusChunkIndex(uri, "bench", generation)
+                    opened[name] = MilvusChunkIndex(uri, "bench", generation)
                 write_s = time.perf_counter() - started
                 picks = rng.choice(size, queries, replace=False)
                 times = []
                 for i in picks:
                     vector, text = rows[i].vector, " ".join(rows[i].lexical_text.split()[:6])
                     started = time.perf_counter()
-                    dense = stores[name].dense(vector, config.candidates)
-                    lexical = stores[name].lexical(text, config.candidates)
+                    dense = opened[name].dense(vector, config.candidates)
+                    lexical = opened[name].lexical(text, config.candidates)
                     reciprocal_rank_fusion([[c for c, _ in dense], [c for c, _ in lexical]])
                     times.append((time.perf_counter() - started) * 1000)
-                results.append({"store": name, "chunks": size, "index": stores[name].kind,
+                results.append({"store": name, "chunks": size, "index": opened[name].kind,
                                 "write_s": round(write_s, 1), "retrieval_ms_p50": _p(times, 50),
                                 "retrieval_ms_p95": _p(times, 95)})
-            stores["milvus"].client.drop_collection("bench")
-            close_client(stores["milvus"].uri)
+            if "milvus" in opened:
+                opened["milvus"].client.drop_collection("bench")
+                close_client(opened["milvus"].uri)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     return results
 
 
-SECTIONS = ("startup", "indexing", "engines", "query", "scaling", "stores")
+SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "scaling", "stores")
 
 
 def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int,
-        sections: tuple[str, ...] = SECTIONS, store_sizes: tuple[int, ...] = (10_000, 100_000)) -> dict:
+        sections: tuple[str, ...] = SECTIONS, store_sizes: tuple[int, ...] = (10_000, 100_000),
+        stores: tuple[str, ...] = ("faiss", "milvus")) -> dict:
     """Measure the chosen ``sections`` and write them as JSON to ``out``."""
     corpora = {"bundled": [Path("data/articles")]}
-    if benchmarks_dir is not None and benchmarks_dir.is_dir() and {"indexing", "engines"} & set(sections):
+    if benchmarks_dir is not None and benchmarks_dir.is_dir() and {"indexing", "embedding", "engines"} & set(sections):
         from evals.benchmarks import _corpus
 
         cache = Path(tempfile.mkdtemp(prefix="rag-bench-corpus-"))
@@ -340,13 +463,15 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
     measure = {
         "startup": lambda: startup(config.index_dir),
         "indexing": lambda: indexing(corpora, config),
+        "embedding_throughput": lambda: (embedding_throughput(corpora["benchmark_passages"], config)
+                                         if "benchmark_passages" in corpora else None),
         "ingestion_engines": lambda: (ingestion_engines(corpora["benchmark_passages"], config)
                                       if "benchmark_passages" in corpora else None),
         "query": lambda: query_stages(config, generative_questions),
         "dense_scaling": lambda: dense_scaling(sizes),
-        "stores": lambda: store_latency(list(store_sizes), config),
+        "stores": lambda: store_latency(list(store_sizes), config, stores=stores),
     }
-    chosen = {"engines": "ingestion_engines", "scaling": "dense_scaling"}
+    chosen = {"embedding": "embedding_throughput", "engines": "ingestion_engines", "scaling": "dense_scaling"}
     report: dict = {"machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]}}
     for section in sections:
         key = chosen.get(section, section)
@@ -367,6 +492,16 @@ def render(report: dict) -> str:
         for name, row in report["indexing"].items():
             lines.append(f"  {name:18} {row['documents']:>6} docs {row['chunks']:>6} chunks {row['seconds']:>7} s "
                          f"{row['documents_per_s']:>7} docs/s {row['chunks_per_s']:>7} chunks/s")
+    speed = report.get("embedding_throughput")
+    if speed:
+        lines.append(f"embedding (benchmark passages: {speed['texts']} chunk and sentence texts, best of "
+                     f"{len(speed['rounds_s']['rag'])} alternating rounds)")
+        lines.append(f"  SentenceTransformer.encode {speed['sentence_transformers_texts_per_s']:>8} texts/s")
+        lines.append(f"  rag Embedder ({speed['backend']:5})      {speed['rag_texts_per_s']:>8} texts/s   "
+                     f"{speed['speedup']}x, max vector difference {speed['max_vector_difference']:.1e}")
+        dev = speed["dev_retrieval"]
+        lines.append(f"  dev set, bundled articles indexed and searched with each backend: same top {dev['k']} "
+                     f"on {dev['same_top_k']}/{dev['questions']} questions")
     engines = report.get("ingestion_engines")
     if engines:
         lines.append("ingestion engines (benchmark passages, whole build incl. model loading)")
@@ -385,9 +520,12 @@ def render(report: dict) -> str:
         for k, v in report["query"].get("generation", {}).items():
             lines.append(f"  {k:34} {v:>10}")
     if "dense_scaling" in report:
-        lines.append("dense search scaling (synthetic 384-d vectors, k=10)")
+        lines.append("dense search scaling (synthetic 384-d vectors, k=10; ms p50/p95)")
         for row in report["dense_scaling"]:
-            lines.append("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+            lines.append(f"  {row['vectors']:>9} vectors  flat {row['flat_ms_p50']}/{row['flat_ms_p95']}  "
+                         f"HNSW built in {row['hnsw_build_s']} s, rag uses efSearch {row['rag_ef_search']}")
+            for ef in row["hnsw"]:
+                lines.append("    HNSW " + "  ".join(f"{k}={v}" for k, v in ef.items()))
     if "stores" in report:
         lines.append("retrieval from each store (dense + BM25 + fusion, synthetic chunks)")
         for row in report["stores"]:

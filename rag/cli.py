@@ -82,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="vector counts for the scaling table (e.g. 10000,100000,1000000)")
     bench.add_argument("--generative-questions", type=int, default=5, help="questions answered with the default model")
     bench.add_argument("--benchmarks-dir", default="../shared/benchmarks", help="adds the ~2,000 benchmark passages")
-    bench.add_argument("--sections", default="startup,indexing,engines,query,scaling,stores",
+    bench.add_argument("--sections", default="startup,indexing,embedding,engines,query,scaling,stores",
                        help="what to measure (comma-separated; default all)")
     bench.add_argument("--store-sizes", default="10000,100000",
                        help="chunk counts for the FAISS vs Milvus Lite retrieval table")
+    bench.add_argument("--compare-stores", default="faiss,milvus",
+                       help="which stores the retrieval table measures (Milvus Lite is slow past 1e5 chunks)")
 
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
@@ -244,8 +246,11 @@ def _bench(args: argparse.Namespace, config) -> int:
         raise ValueError(f"unknown bench section(s) {', '.join(sorted(unknown))}; "
                          f"choose from {', '.join(bench.SECTIONS)}")
     store_sizes = tuple(int(float(s)) for s in args.store_sizes.split(",") if s.strip())
+    stores = tuple(s.strip() for s in args.compare_stores.split(",") if s.strip())
+    if not stores or set(stores) - {"faiss", "milvus"}:
+        raise ValueError(f"--compare-stores takes faiss and/or milvus, not {args.compare_stores!r}")
     report = bench.run(config, Path(args.out), sizes, Path(args.benchmarks_dir), args.generative_questions,
-                       sections, store_sizes)
+                       sections, store_sizes, stores)
     print(bench.render(report))
     print(f"json: {args.out}")
     return 0

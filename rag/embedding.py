@@ -51,6 +51,13 @@ def model_id() -> str:
     return f"{MODEL_NAME} ({MODEL_PACKAGE} {version(MODEL_PACKAGE)})"
 
 
+def distinct(texts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The distinct texts in first-seen order, and for each input text the row of its distinct text."""
+    row: dict[str, int] = {}
+    rows = [row.setdefault(text, len(row)) for text in texts]
+    return list(row), rows
+
+
 class ExportFailed(RuntimeError):
     """The ONNX export of the packaged model could not be written or loaded."""
 
@@ -246,8 +253,16 @@ class Embedder:
         return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalized vector per text, in input order. A text that occurs more than once is embedded once:
+        an index repeats many (a one-sentence chunk is also its sentence; wire copies share sentences)."""
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
+        unique, rows = distinct(texts)
+        if len(unique) == len(texts):
+            return self._embed_distinct(texts)
+        return self._embed_distinct(unique)[rows]
+
+    def _embed_distinct(self, texts: Sequence[str]) -> np.ndarray:
         model = self.model
         if isinstance(model, OnnxModel):
             return model.encode(texts, self.batch_tokens, max_batch=max(self.batch_size, 256))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rag import chunking, dedup, ingest
 from rag.config import Config
-from rag.embedding import DIMENSION, Embedder, model_id
+from rag.embedding import DIMENSION, Embedder, distinct, model_id
 from rag.store import BuildReport, IndexWriter, NewContent
 
 
@@ -155,13 +155,16 @@ def _embed(docs: list[ingest.Document], config: Config, embedder: Embedder, prog
 
 
 def _embed_batched(texts: list[str], embedder: Embedder, progress: bool, batch: int = 512):
+    """Vectors for ``texts`` in input order, each distinct text embedded once (a one-sentence chunk is also
+    its own sentence), in batches for the progress bar."""
     import numpy as np
 
+    unique, rows = distinct(texts)
     parts = []
-    bar = _progress(range(0, len(texts), batch), progress and len(texts) > batch, "embedding", unit="batch")
+    bar = _progress(range(0, len(unique), batch), progress and len(unique) > batch, "embedding", unit="batch")
     for start in bar:
-        parts.append(embedder.embed(texts[start : start + batch]))
-    return np.vstack(parts)
+        parts.append(embedder.embed(unique[start : start + batch]))
+    return np.vstack(parts)[rows]
 
 
 def _progress(items, enabled: bool, label: str, unit: str = "file"):

@@ -181,11 +181,15 @@ def _from_json(text: str, path: Path, doc_id: str) -> Iterator[Document]:
                     records.append((f"{doc_id}#{line_no}", json.loads(line), f"line {line_no}"))
                 except json.JSONDecodeError as exc:
                     raise BadInput(f"line {line_no}: invalid JSON ({exc.msg})") from exc
+                except RecursionError as exc:
+                    raise BadInput(f"line {line_no}: JSON nested too deeply") from exc
     else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BadInput(f"invalid JSON ({exc.msg} at line {exc.lineno})") from exc
+        except RecursionError as exc:  # json.loads recurses once per nesting level
+            raise BadInput("JSON nested too deeply") from exc
         items = data if isinstance(data, list) else [data]
         single = not isinstance(data, list)
         records = [

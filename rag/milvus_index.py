@@ -24,6 +24,8 @@ import numpy as np
 from rag.chunk_index import (
     BM25_B,
     BM25_K1,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
     ChunkIndexDamaged,
     ChunkRow,
     ChunkStoreUnavailable,
@@ -147,7 +149,7 @@ class MilvusChunkIndex:
         index_params = client.prepare_index_params()
         if kind == "hnsw":
             index_params.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
-                                   params={"M": 32, "efConstruction": 40})
+                                   params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION})
         else:
             index_params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
         index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",

@@ -119,6 +119,16 @@ def test_vectors_come_back_in_input_order_whatever_the_batching(onnx_embedder):
     assert float(forward[0] @ forward[1]) < 0.9
 
 
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_repeated_texts_get_one_row_each_in_input_order(backend, onnx_embedder):
+    embedder = onnx_embedder if backend == "onnx" else Embedder(backend="torch")
+    repeated = [TEXTS[1], TEXTS[0], TEXTS[1], TEXTS[6], TEXTS[0]]
+    vectors = embedder.embed(repeated)
+    distinct = embedder.embed([TEXTS[1], TEXTS[0], TEXTS[6]])
+    assert vectors.shape == (5, DIMENSION)
+    np.testing.assert_allclose(vectors, distinct[[0, 1, 0, 2, 1]], atol=1e-6)
+
+
 def test_empty_input_gives_an_empty_matrix():
     # No model is loaded for it.
     embedder = Embedder(backend="onnx", cache_dir="/nonexistent/never-created")

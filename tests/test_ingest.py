@@ -176,6 +176,9 @@ def test_latin1_bytes_that_are_not_valid_windows_1252_still_decode(tmp_path):
     ("not_objects.json", json.dumps(["just a string"]).encode(), "object"),
     ("empty_list.json", b"[]", "no records"),
     ("bad_line.jsonl", (json.dumps(RECORD) + "\n{oops\n").encode(), "line 2"),
+    ("nested.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ("nested_line.jsonl", (json.dumps(RECORD) + "\n" + "[" * 100_000 + "]" * 100_000).encode(),
+     "line 2: JSON nested too deeply"),
 ])
 def test_bad_files_raise_bad_input_with_a_one_line_reason(tmp_path, name, content, message):
     path = tmp_path / name

@@ -133,7 +133,8 @@ def test_above_the_hnsw_threshold_the_dense_index_is_hnsw_and_finds_the_same_pas
     assert store.read_manifest(config.index_dir)["dense_index"] == "hnsw"
     hnsw = Retriever.open(config, embedder)
     inner = faiss.downcast_index(hnsw.reader.chunk_index.dense_index.index)
-    assert isinstance(inner, faiss.IndexHNSWFlat) and inner.hnsw.efSearch == chunk_index.HNSW_EF_SEARCH
+    assert isinstance(inner, faiss.IndexHNSWFlat)
+    assert inner.hnsw.efSearch == chunk_index.hnsw_ef_search(inner.ntotal) == 128
     def spans(retriever, question):
         return [(p.doc, p.chunk.start, p.chunk.end) for p in retriever.search(question, k=5)]
 

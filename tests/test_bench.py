@@ -1,0 +1,80 @@
+"""``rag bench``: what each section measures and reports. Speed itself is never asserted here (this machine
+is noisy); these tests hold the measurements to being about the right things and the checks inside them to
+being real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from rag import bench, ingest
+from rag.config import Config
+from rag.indexing import chunk_document
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_embedding_throughput_times_both_encoders_on_what_rag_index_embeds():
+    config = Config()
+    report = bench.embedding_throughput([ROOT / "data" / "articles"], config, rounds=1)
+
+    files, _ = ingest.discover([ROOT / "data" / "articles"])
+    expected = 0
+    for path, doc_id in files:
+        for doc in ingest.load_file(path, doc_id):
+            chunks, sentences = chunk_document(doc, config)
+            expected += len(chunks) + len(sentences)
+    assert report["texts"] == expected
+    assert report["backend"] == "onnx"
+    assert report["sentence_transformers_texts_per_s"] > 0 and report["rag_texts_per_s"] > 0
+    # The two encoders were run on the same texts and agree: a faster but different embedder would fail here.
+    assert report["max_vector_difference"] < 1e-5
+    dev = report["dev_retrieval"]
+    assert dev["questions"] == sum(1 for line in (ROOT / bench.DEV_SET).read_text().splitlines() if line)
+    assert dev["same_top_k"] == dev["questions"]
+
+
+def test_dense_scaling_reports_exact_and_approximate_latency_and_recall_at_each_ef_search():
+    (row,) = bench.dense_scaling([3000], queries=20, ef_values=(16, 64))
+    assert row["vectors"] == 3000 and row["flat_ms_p50"] <= row["flat_ms_p95"]
+    assert [ef["ef_search"] for ef in row["hnsw"]] == [16, 64, 128]  # 128: what rag searches 3,000 vectors with
+    assert row["rag_ef_search"] == 128
+    recalls = [ef["recall@10"] for ef in row["hnsw"]]
+    assert recalls == sorted(recalls) and 0.9 <= recalls[-1] <= 1.0  # a wider search never finds less here
+    assert all(ef["ms_p50"] <= ef["ms_p95"] for ef in row["hnsw"])
+
+
+def test_hnsw_ef_search_grows_with_the_index():
+    from rag.chunk_index import hnsw_ef_search
+
+    sizes = [1_000, 100_000, 1_000_000, 10_000_000]
+    efs = [hnsw_ef_search(n) for n in sizes]
+    assert efs == sorted(efs) and efs[0] == 128 and efs[-1] > efs[1]
+
+
+def test_make_run_serves_a_first_generative_answer_with_citations(bundled_index, monkeypatch):
+    """What the start-up figure times: `make run` on this installed checkout with its index, then one
+    generative answer with the default model through the app's API (the function raises on an answer
+    without citations, and stops the server either way)."""
+    monkeypatch.chdir(ROOT)
+    assert bench.first_ui_answer(bundled_index.index_dir) > 0
+
+
+def test_the_cli_prints_a_table_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "rag.cli", "bench", "--sections", "scaling", "--sizes", "2000",
+                             "--out", str(out)], capture_output=True, text=True, cwd=ROOT, check=True)
+    report = json.loads(out.read_text())
+    assert [row["vectors"] for row in report["dense_scaling"]] == [2000]
+    assert "dense search scaling" in result.stdout and "peak RSS" in result.stdout
+
+
+def test_an_unknown_section_is_one_line_and_a_non_zero_exit(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "rag.cli", "bench", "--sections", "scaling,speed",
+                             "--out", str(tmp_path / "b.json")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode != 0
+    assert "unknown bench section(s) speed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "b.json").exists()
