@@ -445,6 +445,23 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
     return results
 
 
+def machine_speed() -> dict:
+    """Two reference speeds taken at the start of a run, so that figures from runs at different moments of a
+    shared machine can be compared: a pure-Python loop (one core) and float32 matrix products (all cores)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += i
+    loop_ms = time.perf_counter() - started
+    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    a @ a
+    started = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    seconds = time.perf_counter() - started
+    return {"python_loop_1e6_ms": _ms(loop_ms), "float32_matmul_gflops": round(5 * 2 * 1024**3 / seconds / 1e9, 1)}
+
+
 SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "scaling", "stores")
 
 
@@ -472,7 +489,8 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
         "stores": lambda: store_latency(list(store_sizes), config, stores=stores),
     }
     chosen = {"embedding": "embedding_throughput", "engines": "ingestion_engines", "scaling": "dense_scaling"}
-    report: dict = {"machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]}}
+    report: dict = {"machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0],
+                                **machine_speed()}}
     for section in sections:
         key = chosen.get(section, section)
         report[key] = measure[key]()
@@ -483,7 +501,9 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
 
 
 def render(report: dict) -> str:
-    lines = []
+    machine = report.get("machine", {})
+    lines = [f"machine: {machine.get('cpus')} CPUs, Python loop of 1e6 steps {machine.get('python_loop_1e6_ms')} ms, "
+             f"float32 matmul {machine.get('float32_matmul_gflops')} GFLOP/s"]
     if "startup" in report:
         lines.append("start-up")
         lines += [f"  {k:34} {v:>10}" for k, v in report["startup"].items()]
