@@ -23,6 +23,10 @@ from rag.config import Config
 DEV_SET = Path("evals/datasets/dev_qa.jsonl")
 
 
+def _dev_questions() -> list[str]:
+    return [json.loads(line)["question"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
@@ -199,7 +203,7 @@ def _dev_retrieval_by_backend(config: Config, k: int = 5) -> dict:
     from rag.indexing import build_index
     from rag.retrieval import Retriever
 
-    questions = [json.loads(line)["question"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
+    questions = _dev_questions()
     tops: dict[str, list[list[tuple[str, int, int]]]] = {}
     for backend in ("torch", "onnx"):
         folder = Path(tempfile.mkdtemp(prefix=f"rag-bench-{backend}-"))
@@ -257,7 +261,7 @@ def query_stages(config: Config, generative_questions: int) -> dict:
     retriever = assistant.retriever
     reader = retriever.reader
     assistant.embedder.embed(["warm-up"])
-    questions = [json.loads(line)["question"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
+    questions = _dev_questions()
     stages: dict[str, list[float]] = {k: [] for k in ("embed_ms", "dense_ms", "bm25_ms", "fusion_ms", "evidence_ms")}
     for text in questions:
         question = parse(text)
@@ -403,7 +407,6 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
     """Retrieval (dense + BM25 + fusion) latency from the FAISS store and from Milvus Lite on the same rows.
     Both use the index kind ``rag index`` would choose at that size (exact below ``hnsw_threshold``)."""
     from rag.chunk_index import FaissChunkIndex
-    from rag.milvus_index import MilvusChunkIndex, close_client
     from rag.retrieval import reciprocal_rank_fusion
 
     rng = np.random.default_rng(seed)
@@ -421,6 +424,8 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                     FaissChunkIndex.write(generation, rows, 384, config.hnsw_threshold)
                     opened[name] = FaissChunkIndex(generation)
                 else:
+                    from rag.milvus_index import MilvusChunkIndex
+
                     uri = str(folder / "milvus.db")
                     MilvusChunkIndex.write(uri, "bench", rows, 384, config.hnsw_threshold, generation)
                     opened[name] = MilvusChunkIndex(uri, "bench", generation)
@@ -438,6 +443,8 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                                 "write_s": round(write_s, 1), "retrieval_ms_p50": _p(times, 50),
                                 "retrieval_ms_p95": _p(times, 95)})
             if "milvus" in opened:
+                from rag.milvus_index import close_client
+
                 opened["milvus"].client.drop_collection("bench")
                 close_client(opened["milvus"].uri)
         finally:
