@@ -193,7 +193,44 @@ def embedding_throughput(paths: list[Path], config: Config, rounds: int = 2) -> 
         "speedup": round(best["sentence_transformers"] / best["rag"], 2),
         "max_vector_difference": float(np.abs(reference - vectors).max()),
         "dev_retrieval": _dev_retrieval_by_backend(config),
+        "runtimes": _runtime_tokens_per_s(plain, ours.model) if ours.backend == "onnx" else None,
     }
+
+
+def _runtime_tokens_per_s(plain, onnx_model, shapes: tuple[tuple[int, int], ...] = ((128, 32), (16, 256)),
+                          rounds: int = 5) -> list[dict]:
+    """The transformer alone in each runtime, on identical fixed batches (``(texts, tokens)`` per shape,
+    random token ids, no padding): the ceiling either runtime reaches here, free of tokenization, batching
+    and pooling. Rounds alternate; best and median tokens/s of each."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for count, width in shapes:
+        feeds = {"input_ids": rng.integers(1000, 20000, (count, width)),
+                 "attention_mask": np.ones((count, width), dtype=np.int64),
+                 "token_type_ids": np.zeros((count, width), dtype=np.int64)}
+        tensors = {name: torch.from_numpy(array) for name, array in feeds.items()}
+
+        def run_torch(tensors: dict = tensors) -> None:
+            with torch.inference_mode():
+                plain[0].auto_model(**tensors)
+
+        runs = {"torch": run_torch, "onnxruntime": lambda feeds=feeds: onnx_model.session.run(None, feeds)}
+        seconds: dict[str, list[float]] = {name: [] for name in runs}
+        for run in runs.values():
+            run()
+        for _ in range(rounds):
+            for name, run in runs.items():
+                started = time.perf_counter()
+                run()
+                seconds[name].append(time.perf_counter() - started)
+        tokens = count * width
+        rows.append({"batch": f"{count}x{width}",
+                     **{f"{name}_tokens_per_s_best": round(tokens / min(times)) for name, times in seconds.items()},
+                     **{f"{name}_tokens_per_s_median": round(tokens / float(np.median(times)))
+                        for name, times in seconds.items()}})
+    return rows
 
 
 def _dev_retrieval_by_backend(config: Config, k: int = 5) -> dict:
@@ -529,6 +566,10 @@ def render(report: dict) -> str:
         dev = speed["dev_retrieval"]
         lines.append(f"  dev set, bundled articles indexed and searched with each backend: same top {dev['k']} "
                      f"on {dev['same_top_k']}/{dev['questions']} questions")
+        for row in speed.get("runtimes") or []:
+            lines.append(f"  transformer alone, batch {row['batch']:>6}: tokens/s best (median) torch "
+                         f"{row['torch_tokens_per_s_best']} ({row['torch_tokens_per_s_median']}), onnxruntime "
+                         f"{row['onnxruntime_tokens_per_s_best']} ({row['onnxruntime_tokens_per_s_median']})")
     engines = report.get("ingestion_engines")
     if engines:
         lines.append("ingestion engines (benchmark passages, whole build incl. model loading)")

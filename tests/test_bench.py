@@ -34,6 +34,11 @@ def test_embedding_throughput_times_both_encoders_on_what_rag_index_embeds():
     dev = report["dev_retrieval"]
     assert dev["questions"] == sum(1 for line in (ROOT / bench.DEV_SET).read_text().splitlines() if line)
     assert dev["same_top_k"] == dev["questions"]
+    # The runtimes' ceiling on identical fixed batches, both batch shapes measured for both runtimes.
+    assert [row["batch"] for row in report["runtimes"]] == ["128x32", "16x256"]
+    for row in report["runtimes"]:
+        assert row["torch_tokens_per_s_best"] >= row["torch_tokens_per_s_median"] > 0
+        assert row["onnxruntime_tokens_per_s_best"] >= row["onnxruntime_tokens_per_s_median"] > 0
 
 
 def test_dense_scaling_reports_exact_and_approximate_latency_and_recall_at_each_ef_search():
