@@ -79,6 +79,12 @@ class Assistant:
                 self._generators[key] = Generator(key, c.n_ctx, c.n_threads, c.seed, c.max_new_tokens)
             return self._generators[key]
 
+    def warm_up_generator(self, model: str | None = None) -> None:
+        """Load the model and read its fixed instruction into the KV cache, under the lock that every
+        generation takes (llama.cpp must not be run by two threads at once)."""
+        with self._lock:
+            self.generator(model).warm_up()
+
     # --- answering ------------------------------------------------------------------------------------
     def ask(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
             model: str | None = None, context: str | None = None) -> Answer:

@@ -95,7 +95,7 @@ class ChatApp:
         try:
             self.assistant.ask("warm-up", mode="extractive")
             if self.config.mode == "generative":
-                self.assistant.generator()
+                self.assistant.warm_up_generator()
         except Exception as exc:  # an empty or damaged index: the first question will say so
             print(f"warm-up skipped: {exc}", flush=True)
 

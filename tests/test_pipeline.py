@@ -122,6 +122,25 @@ def test_generation_is_deterministic(small_model_assistant):
     assert first.answer == second.answer
 
 
+def test_warming_up_caches_the_instruction_that_every_real_prompt_starts_with(bundled_index, embedder):
+    from rag.generation import INSTRUCTION
+
+    fresh = Assistant(bundled_index.replace(mode="generative", model_path="smollm2-135m"), embedder=embedder)
+    generator = fresh.generator()
+    assert generator.llm.n_tokens == 0
+    fresh.warm_up_generator()
+    warmed = list(generator.llm._input_ids)
+    instruction_tokens = len(generator.llm.tokenize(INSTRUCTION.encode("utf-8"), add_bos=False))
+    assert len(warmed) > instruction_tokens
+    fresh.ask("In which region has the US concentrated its naval build-up?")
+    asked = list(generator.llm._input_ids)
+    shared = 0
+    while shared < min(len(warmed), len(asked)) and warmed[shared] == asked[shared]:
+        shared += 1
+    # llama.cpp reuses the longest cached prefix: the question does not read the instruction again.
+    assert shared > instruction_tokens
+
+
 def test_the_default_model_answers_end_to_end_from_the_command_line(bundled_index, articles_dir):
     """The shipped configuration: `rag ask --json` with Qwen2.5-1.5B, as a user runs it."""
     completed = subprocess.run(
