@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rag import bench, ingest
 from rag.config import Config
 from rag.indexing import chunk_document
@@ -29,6 +31,9 @@ def test_embedding_throughput_times_both_encoders_on_what_rag_index_embeds():
     assert report["texts"] == expected
     assert report["backend"] == "onnx"
     assert report["sentence_transformers_texts_per_s"] > 0 and report["rag_texts_per_s"] > 0
+    assert report["texts"] < report["tokens"] <= report["texts"] * 256  # 256: the model's max_seq_length
+    assert report["rag_tokens_per_s"] == pytest.approx(
+        report["tokens"] * report["rag_texts_per_s"] / report["texts"], rel=0.01)
     # The two encoders were run on the same texts and agree: a faster but different embedder would fail here.
     assert report["max_vector_difference"] < 1e-5
     dev = report["dev_retrieval"]
