@@ -355,8 +355,30 @@ def query_stages(config: Config, generative_questions: int) -> dict:
             "time_to_first_token_ms_p50": _p(first, 50), "time_to_first_token_ms_p95": _p(first, 95),
             "generate_ms_p50": _p(totals, 50), "tokens_per_s_p50": _p(speed, 50),
             "verification_ms_p50": _p(verify_ms, 50),
+            **_llama_speed(generator.llm, " ".join(questions)),
         }
     return result
+
+
+def _llama_speed(llm, text: str, prompt_tokens: int = 256, new_tokens: int = 32) -> dict:
+    """llama.cpp alone on a fixed prompt (``text`` repeated to ``prompt_tokens`` tokens, cache emptied
+    first), then greedy writing: the machine's speed for this model at the time of the run, so that
+    generation figures from different hours can be compared."""
+    tokens = llm.tokenize(text.encode("utf-8"), add_bos=False)
+    tokens = (tokens * (prompt_tokens // max(len(tokens), 1) + 1))[:prompt_tokens]
+    llm.reset()
+    started = first = time.perf_counter()
+    written = 0
+    for _ in llm.generate(tokens, temp=0.0, top_k=1, reset=True):
+        written += 1
+        if written == 1:
+            first = time.perf_counter()
+        if written > new_tokens:
+            break
+    finished = time.perf_counter()
+    llm.reset()
+    return {"llama_read_tokens_per_s": round(prompt_tokens / (first - started), 1),
+            "llama_write_tokens_per_s": round(new_tokens / (finished - first), 1)}
 
 
 def _clustered_unit_vectors(rng: np.random.Generator, size: int, spread: float = 0.6) -> np.ndarray:

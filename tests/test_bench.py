@@ -88,3 +88,12 @@ def test_an_unknown_section_is_one_line_and_a_non_zero_exit(tmp_path):
     assert "unknown bench section(s) speed" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "b.json").exists()
+
+
+def test_llama_speed_reads_a_fixed_prompt_and_writes_then_leaves_the_cache_empty():
+    from rag.generation import Generator
+
+    generator = Generator("smollm2-135m")
+    speed = bench._llama_speed(generator.llm, "How many ships?", prompt_tokens=64, new_tokens=8)
+    assert speed["llama_read_tokens_per_s"] > 0 and speed["llama_write_tokens_per_s"] > 0
+    assert generator.llm.n_tokens == 0  # the next measured question does not reuse the fixed prompt
