@@ -14,7 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -177,14 +179,11 @@ def embedding_throughput(paths: list[Path], config: Config, rounds: int = 2) -> 
     ours = Embedder()
     plain.encode(["warm-up"])
     ours.embed(["warm-up"])
-    seconds: dict[str, list[float]] = {"sentence_transformers": [], "rag": []}
-    for _ in range(rounds):
-        started = time.perf_counter()
-        reference = plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-        seconds["sentence_transformers"].append(time.perf_counter() - started)
-        started = time.perf_counter()
-        vectors = _embed_batched(texts, ours, progress=False)
-        seconds["rag"].append(time.perf_counter() - started)
+    seconds, last = _alternating_rounds({
+        "sentence_transformers": lambda: plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True),
+        "rag": lambda: _embed_batched(texts, ours, progress=False),
+    }, rounds)
+    reference, vectors = last["sentence_transformers"], last["rag"]
     best = {name: min(times) for name, times in seconds.items()}
     # What the transformer reads (after truncation), so the rates compare with the runtimes' fixed batches.
     tokens = int(plain.tokenize(texts)["attention_mask"].sum())
@@ -198,6 +197,20 @@ def embedding_throughput(paths: list[Path], config: Config, rounds: int = 2) -> 
         "dev_retrieval": _dev_retrieval_by_backend(config),
         "runtimes": _runtime_tokens_per_s(plain, ours.model) if ours.backend == "onnx" else None,
     }
+
+
+def _alternating_rounds(runs: dict[str, Callable[[], Any]], rounds: int) -> tuple[dict[str, list[float]],
+                                                                                dict[str, Any]]:
+    """Each run once per round, in turn, so that a busy spell on the machine hits them alike: the seconds of
+    every round by name, and each run's last result."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    last: dict[str, Any] = {}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            last[name] = run()
+            seconds[name].append(time.perf_counter() - started)
+    return seconds, last
 
 
 def _runtime_tokens_per_s(plain, onnx_model, shapes: tuple[tuple[int, int], ...] = ((128, 32), (16, 256)),
@@ -220,14 +233,9 @@ def _runtime_tokens_per_s(plain, onnx_model, shapes: tuple[tuple[int, int], ...]
                 plain[0].auto_model(**tensors)
 
         runs = {"torch": run_torch, "onnxruntime": lambda feeds=feeds: onnx_model.session.run(None, feeds)}
-        seconds: dict[str, list[float]] = {name: [] for name in runs}
         for run in runs.values():
             run()
-        for _ in range(rounds):
-            for name, run in runs.items():
-                started = time.perf_counter()
-                run()
-                seconds[name].append(time.perf_counter() - started)
+        seconds, _ = _alternating_rounds(runs, rounds)
         tokens = count * width
         rows.append({"batch": f"{count}x{width}",
                      **{f"{name}_tokens_per_s_best": round(tokens / min(times)) for name, times in seconds.items()},

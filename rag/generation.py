@@ -65,8 +65,7 @@ class Generator:
         """Read the fixed instruction into llama.cpp's KV cache now (a one-token answer to an empty question),
         so that the first real question only pays for its evidence and question. A server calls this while it
         waits for its first question."""
-        self.llm.create_chat_completion(messages=self.messages("", []), temperature=0.0, top_k=1,
-                                        seed=self.seed, max_tokens=1)
+        self.llm.create_chat_completion(messages=self.messages("", []), max_tokens=1)
 
     def stream(self, question: str, evidence: Sequence[tuple[int, str]]) -> Iterator[str]:
         """Yield the answer's text as it is written; :attr:`last` holds the counts and timings after."""

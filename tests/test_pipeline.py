@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -134,9 +135,7 @@ def test_warming_up_caches_the_instruction_that_every_real_prompt_starts_with(bu
     assert len(warmed) > instruction_tokens
     fresh.ask("In which region has the US concentrated its naval build-up?")
     asked = list(generator.llm._input_ids)
-    shared = 0
-    while shared < min(len(warmed), len(asked)) and warmed[shared] == asked[shared]:
-        shared += 1
+    shared = len(os.path.commonprefix([warmed, asked]))
     # llama.cpp reuses the longest cached prefix: the question does not read the instruction again.
     assert shared > instruction_tokens
 
