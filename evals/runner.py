@@ -149,6 +149,7 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
         "dataset": dataset,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": {"k": config.k, "evidence_sentences": config.evidence_sentences,
+                   "prompt_relevance": config.prompt_relevance,
                    "abstain_threshold": config.abstain_threshold, "support_threshold": config.support_threshold},
         "summary": summary,
         "by_type": {t: {"n": len(rs), "accuracy": _ratio(sum(r["correct"] for r in rs), len(rs))}

@@ -324,6 +324,7 @@ def query_stages(config: Config, generative_questions: int) -> dict:
         t4 = time.perf_counter()
         scored = evidence.score_sentences(question, vector, passages, reader)
         chosen = evidence.select(scored, config.evidence_sentences)
+        evidence.for_prompt(chosen, config.prompt_relevance)
         verdict = answerability.judge(question, chosen, config.abstain_threshold)
         conflicts.detect(question, chosen)
         t5 = time.perf_counter()
@@ -339,10 +340,11 @@ def query_stages(config: Config, generative_questions: int) -> dict:
         generator = assistant.generator()
         prompts, first, speed, totals, verify_ms = [], [], [], [], []
         for text in questions[:generative_questions]:
-            question, chosen = _evidence_for(assistant, text)
-            draft = generator.generate(question.focus, [(e.n, e.text) for e in chosen])
+            prepared = assistant.prepare(text)
+            shown = prepared.prompt_evidence
+            draft = generator.generate(prepared.search_text, [(e.n, e.text) for e in shown])
             started = time.perf_counter()
-            verify(draft.text, chosen, config.support_threshold, question.terms, question.focus)
+            verify(draft.text, shown, config.support_threshold, prepared.question.terms, prepared.question.focus)
             verify_ms.append(_ms(time.perf_counter() - started))
             prompts.append(draft.prompt_tokens)
             first.append(draft.first_token_ms)
@@ -353,9 +355,10 @@ def query_stages(config: Config, generative_questions: int) -> dict:
         # The same questions with llama.cpp's cache emptied first: what reusing the fixed prefix saves.
         cold_first = []
         for text in questions[:generative_questions]:
-            question, chosen = _evidence_for(assistant, text)
+            prepared = assistant.prepare(text)
             generator.llm.reset()
-            cold_first.append(generator.generate(question.focus, [(e.n, e.text) for e in chosen]).first_token_ms)
+            shown = [(e.n, e.text) for e in prepared.prompt_evidence]
+            cold_first.append(generator.generate(prepared.search_text, shown).first_token_ms)
         result["generation"] = {
             "model": generator.name, "questions": len(prompts),
             "time_to_first_token_ms_p50_with_empty_cache": _p(cold_first, 50),
@@ -398,18 +401,6 @@ def _clustered_unit_vectors(rng: np.random.Generator, size: int, spread: float =
     noise *= spread / np.linalg.norm(noise, axis=1, keepdims=True)
     data = centres[rng.integers(0, len(centres), size)] + noise
     return data / np.linalg.norm(data, axis=1, keepdims=True)
-
-
-def _evidence_for(assistant, text: str):
-    from rag import evidence
-    from rag.question import parse
-
-    config = assistant.config
-    question = parse(text)
-    vector = assistant.embedder.embed_one(question.focus)
-    passages = assistant.retriever.search(question.focus, config.evidence_passages, query_vector=vector)
-    scored = evidence.score_sentences(question, vector, passages, assistant.retriever.reader)
-    return question, evidence.select(scored, config.evidence_sentences)
 
 
 def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int = 0,

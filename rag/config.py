@@ -36,6 +36,9 @@ class Config:
     evidence_sentences: int = 6
     # Sentences are scored from this many passages (more than are shown: scoring them is cheap).
     evidence_passages: int = 16
+    # Of those sentences, the model reads only the ones scoring at least this share of the best one's
+    # score (always the best two): prompt length is the wait on a CPU. 0 sends them all.
+    prompt_relevance: float = 0.6
     model_path: str | None = None
     n_ctx: int = 2048
     n_threads: int = 2

@@ -43,11 +43,15 @@ class Event:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
+    """Everything about a question that comes before the model: what was searched, the numbered evidence,
+    whether it answers the question, where sources disagree, and which evidence the model reads."""
+
     question: Question
     search_text: str  # the question, or a follow-up together with the question before it
     passages: list[Passage]
     evidence: list[Evidence]
+    prompt_evidence: list[Evidence]  # the part of ``evidence`` the model reads and may cite
     verdict: answerability.Verdict
     conflicts: list[conflicts.Conflict]
     retrieve_ms: float
@@ -111,7 +115,7 @@ class Assistant:
                 self.generator(model)
         started = time.perf_counter()
         with self._lock:
-            prepared = self._prepare(text, k or self.config.k, context)
+            prepared = self.prepare(text, k or self.config.k, context)
         timings = {"retrieve_ms": prepared.retrieve_ms, "generate_ms": 0.0}
         common = dict(question=question, id=id, mode=mode,
                       searched=tuple(_searched(p) for p in prepared.passages))
@@ -128,13 +132,13 @@ class Assistant:
             with self._lock:
                 generator = self.generator(model)
                 model_name = generator.name
-                numbered = [(e.n, e.text) for e in prepared.evidence]
+                numbered = [(e.n, e.text) for e in prepared.prompt_evidence]
                 for token in generator.stream(prepared.search_text, numbered):
                     yield Event("token", token)
                 draft = generator.last
             timings["generate_ms"] = (time.perf_counter() - gen_started) * 1000
             prompt_tokens = draft.prompt_tokens
-            claims = citations.verify(draft.text, prepared.evidence, self.config.support_threshold,
+            claims = citations.verify(draft.text, prepared.prompt_evidence, self.config.support_threshold,
                                       prepared.question.terms, prepared.question.focus)
             claims = _name_the_person(prepared, claims)
             if not claims and citations.is_refusal(draft.text) and \
@@ -154,7 +158,10 @@ class Assistant:
             answer=answer_text, abstained=False, citations=cited, conflicts=reported, timings=timings,
             model=model_name, prompt_tokens=prompt_tokens, fallback=fallback, **common))
 
-    def _prepare(self, text: str, k: int, context: str | None = None) -> _Prepared:
+    def prepare(self, text: str, k: int | None = None, context: str | None = None) -> Prepared:
+        """Search, select and judge the evidence for a question (``k`` passages shown as searched); no
+        model runs. Not thread-safe on its own: :meth:`stream` calls it under the assistant's lock."""
+        k = k or self.config.k
         retriever = self.retriever
         started = time.perf_counter()
         question = parse(text)
@@ -175,7 +182,8 @@ class Assistant:
         chosen = self._with_antecedent(question, chosen)
         verdict = answerability.judge(question, chosen, self.config.abstain_threshold)
         found = conflicts.detect(question, chosen) if verdict.answerable else []
-        return _Prepared(question, search_text, passages, chosen, verdict, found,
+        shown = evidence.for_prompt(chosen, self.config.prompt_relevance)
+        return Prepared(question, search_text, passages, chosen, shown, verdict, found,
                          (time.perf_counter() - started) * 1000)
 
     def _articles_named_in(self, question: Question) -> set[str]:
@@ -209,7 +217,7 @@ class Assistant:
         extra = Evidence(len(chosen) + 1, before, best.title, best.score * 0.99, best.dense, best.coverage)
         return chosen + [extra]
 
-    def _extractive(self, prepared: _Prepared) -> list[citations.VerifiedClaim]:
+    def _extractive(self, prepared: Prepared) -> list[citations.VerifiedClaim]:
         """The best evidence sentence, quoted, and the next one when it is nearly as relevant (from
         another article if one qualifies); for "who" questions, the sentence that names the person."""
         ranked = sorted(prepared.evidence, key=lambda e: -e.score)
@@ -236,7 +244,7 @@ def _best_of_the_expected_kind(question: Question, ranked: list[Evidence]) -> Ev
     return None
 
 
-def _name_the_person(prepared: _Prepared, claims: list[citations.VerifiedClaim]) -> list[citations.VerifiedClaim]:
+def _name_the_person(prepared: Prepared, claims: list[citations.VerifiedClaim]) -> list[citations.VerifiedClaim]:
     """A "who" answer that only says "the US President wrote it" gets the evidence sentence naming him."""
     question = prepared.question
     if question.kind != "person" or not claims:
@@ -252,7 +260,7 @@ def _name_the_person(prepared: _Prepared, claims: list[citations.VerifiedClaim])
     return claims
 
 
-def _naming_sentence_before(item: Evidence, prepared: _Prepared) -> Evidence | None:
+def _naming_sentence_before(item: Evidence, prepared: Prepared) -> Evidence | None:
     """The closest evidence sentence before ``item`` in its article that names someone the question does not."""
     earlier = [e for e in prepared.evidence if e.doc == item.doc and e.sentence.end <= item.sentence.start
                and _names_someone_new(e.text, prepared.question)]
@@ -276,7 +284,7 @@ def _quoted(text: str) -> str:
     return text if text.startswith(("“", '"')) else f"“{text}”"
 
 
-def _abstention(prepared: _Prepared, reason: str, timings: dict, model: str | None, prompt_tokens: int,
+def _abstention(prepared: Prepared, reason: str, timings: dict, model: str | None, prompt_tokens: int,
                 common: dict) -> Answer:
     return Answer(
         answer=f"The articles don't say. I searched {len(prepared.passages)} passages, but {reason}.",
@@ -305,7 +313,7 @@ def _searched(passage: Passage) -> SearchedPassage:
     return SearchedPassage(c.doc, c.title, c.start, c.end, c.text, passage.score)
 
 
-def _compose(prepared: _Prepared, claims: list[citations.VerifiedClaim]):
+def _compose(prepared: Prepared, claims: list[citations.VerifiedClaim]):
     """Answer text with markers renumbered 1..m in order of appearance, and the matching citations."""
     by_n = {e.n: e for e in prepared.evidence}
     renumber: dict[int, int] = {}

@@ -123,6 +123,29 @@ def test_generation_is_deterministic(small_model_assistant):
     assert first.answer == second.answer
 
 
+def test_the_model_reads_only_the_evidence_near_the_best_ones_relevance(small_model_assistant):
+    question = "How did the United States classify the Cartel de los Soles?"
+    prepared = small_model_assistant.prepare(question)
+    shown = prepared.prompt_evidence
+    dropped = [e for e in prepared.evidence if e not in shown]
+    assert len(shown) >= 2 and dropped
+    best = prepared.evidence[0].score
+    assert all(e.score < small_model_assistant.config.prompt_relevance * best for e in dropped)
+    small_model_assistant.ask(question)
+    llm = small_model_assistant.generator().llm
+    read = " ".join(llm.detokenize(list(llm._input_ids)).decode("utf-8", errors="replace").split())
+    assert all(" ".join(e.text.split()) in read for e in shown)
+    assert not any(" ".join(e.text.split()) in read for e in dropped)
+
+
+def test_sending_every_selected_sentence_makes_a_longer_prompt(small_model_assistant, bundled_index, embedder):
+    question = "How did the United States classify the Cartel de los Soles?"
+    everything = Assistant(bundled_index.replace(mode="generative", model_path="smollm2-135m", prompt_relevance=0),
+                           embedder=embedder)
+    assert everything.prepare(question).prompt_evidence == everything.prepare(question).evidence
+    assert small_model_assistant.ask(question).prompt_tokens < everything.ask(question).prompt_tokens
+
+
 def test_warming_up_caches_the_instruction_that_every_real_prompt_starts_with(bundled_index, embedder):
     from rag.generation import INSTRUCTION
 
