@@ -338,10 +338,11 @@ def query_stages(config: Config, generative_questions: int) -> dict:
     result = {k: {"p50": _p(v, 50), "p95": _p(v, 95)} for k, v in stages.items()}
     if generative_questions:
         generator = assistant.generator()
-        prompts, first, speed, totals, verify_ms = [], [], [], [], []
+        prompts, first, speed, totals, verify_ms, read = [], [], [], [], [], []
         for text in questions[:generative_questions]:
             prepared = assistant.prepare(text)
             shown = prepared.prompt_evidence
+            read.append(len(shown))
             draft = generator.generate(prepared.search_text, [(e.n, e.text) for e in shown])
             started = time.perf_counter()
             verify(draft.text, shown, config.support_threshold, prepared.question.terms, prepared.question.focus)
@@ -362,6 +363,7 @@ def query_stages(config: Config, generative_questions: int) -> dict:
         result["generation"] = {
             "model": generator.name, "questions": len(prompts),
             "time_to_first_token_ms_p50_with_empty_cache": _p(cold_first, 50),
+            "evidence_sentences_read_p50": _p(read, 50),
             "prompt_tokens_p50": _p(prompts, 50), "prompt_tokens_p95": _p(prompts, 95),
             "time_to_first_token_ms_p50": _p(first, 50), "time_to_first_token_ms_p95": _p(first, 95),
             "generate_ms_p50": _p(totals, 50), "tokens_per_s_p50": _p(speed, 50),

@@ -97,3 +97,16 @@ def test_llama_speed_reads_a_fixed_prompt_and_writes_then_leaves_the_cache_empty
     speed = bench._llama_speed(generator.llm, "How many ships?", prompt_tokens=64, new_tokens=8)
     assert speed["llama_read_tokens_per_s"] > 0 and speed["llama_write_tokens_per_s"] > 0
     assert generator.llm.n_tokens == 0  # the next measured question does not reuse the fixed prompt
+
+
+def test_query_stages_time_each_stage_and_the_model_on_the_evidence_it_reads(bundled_index):
+    report = bench.query_stages(bundled_index.replace(model_path="smollm2-135m"), generative_questions=2)
+    for stage in ("embed_ms", "bm25_ms", "evidence_ms"):
+        assert report[stage]["p50"] > 0
+    # Dense search and fusion over 41 chunks can round to 0.0 ms.
+    assert report["dense_ms"]["p95"] >= report["dense_ms"]["p50"] >= 0 <= report["fusion_ms"]["p50"]
+    generation = report["generation"]
+    assert generation["model"] == "smollm2-135m" and generation["questions"] == 2
+    assert 2 <= generation["evidence_sentences_read_p50"] <= bundled_index.evidence_sentences
+    assert 0 < generation["time_to_first_token_ms_p50"] <= generation["generate_ms_p50"]
+    assert generation["prompt_tokens_p50"] > 0 and generation["llama_read_tokens_per_s"] > 0
