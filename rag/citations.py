@@ -35,6 +35,11 @@ _REFUSAL = re.compile(
 
 
 NEW_WORDS_SUPPORTED = 0.75
+# A bare "Yes," or "No," opening a sentence asserts something no word overlap can check, and small models
+# write "Yes, the United States does not have the authority": the verified rest of the sentence answers.
+# Word overlap cannot see "not": a claim that negates must cite a source that negates too.
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
+_LEADING_YES_NO = re.compile(r"^(?:yes|no)\s*[,!:;]\s*(?=\S)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,11 @@ def split_claims(draft: str) -> list[Claim]:
     return [Claim(c.text, tuple(dict.fromkeys(c.cited))) for c in claims]
 
 
+def _without_leading_yes_no(claim: Claim) -> Claim:
+    rest = _LEADING_YES_NO.sub("", claim.text)
+    return Claim(rest[:1].upper() + rest[1:], claim.cited) if rest != claim.text else claim
+
+
 def _numbers_in(text: str) -> tuple[int, ...]:
     return tuple(int(n) for group in _MARKERS.findall(text) for n in re.split(r"\s*[,;]\s*", group))
 
@@ -86,6 +96,8 @@ def support(claim: str, sources: Sequence[str], threshold: float, asked: Sequenc
     # Names and numbers the question itself gives may be repeated without a source saying them again.
     source_tokens = set(tokens(joined)) | set(tokens(question))
     if not numbers(claim) <= numbers(joined) | numbers(question):
+        return None
+    if _NEGATION.search(claim) and not _NEGATION.search(joined):
         return None
     if any(name not in source_tokens and name not in fold(joined) for name in proper_names(claim)):
         return None
@@ -112,6 +124,7 @@ def verify(draft: str, evidence: Sequence[Evidence], threshold: float, asked: Se
     for claim in split_claims(draft):
         if is_refusal(claim.text):
             continue
+        claim = _without_leading_yes_no(claim)
         # A number must be supported together with what it counts, by one sentence: "the standoff lasted four
         # months" is not supported by "a four-month build-up" plus "the standoff" from another sentence.
         sizes = (1,) if numbers(claim.text) - numbers(question) else (1, 2)

@@ -55,3 +55,18 @@ def test_a_number_is_not_supported_by_stitching_two_sentences_together():
         ("a.txt", "The exchange marks a new phase in the five-year standoff."),
     )
     assert verify("The standoff has lasted four months [1][2].", evidence, THRESHOLD) == []
+
+
+def test_a_leading_yes_or_no_is_dropped_because_no_source_can_check_it():
+    kept = verify("Yes, the council approved the budget on Tuesday [1]. No one spoke [2].", EVIDENCE, THRESHOLD)
+    assert kept[0].text == "The council approved the budget on Tuesday."
+    assert all(not c.text.startswith(("Yes", "No,")) for c in kept)
+    assert [c.text for c in verify("No, the mayor welcomed the vote [2].", EVIDENCE, THRESHOLD)] == [
+        "The mayor welcomed the vote."]
+
+
+def test_a_claim_that_negates_needs_a_source_that_negates():
+    assert support("The council did not approve the budget on Tuesday.", [EVIDENCE[0].text], THRESHOLD) is None
+    assert support("The council didn't approve the budget.", [EVIDENCE[0].text], THRESHOLD) is None
+    assert support("The council did not approve the budget on Tuesday.",
+                   ["The council did not approve the budget on Tuesday."], THRESHOLD)
