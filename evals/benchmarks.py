@@ -125,7 +125,8 @@ def metrics_fmt(value) -> str:
 def _score(name: str, item: dict, answer) -> dict:
     text = answer.answer
     base = {"question": item.get("query") or item.get("question"), "answer": text, "abstained": answer.abstained,
-            "conflicts": len(answer.conflicts), "total_ms": answer.timings["total_ms"], "model": answer.model}
+            "conflicts": len(answer.conflicts), "total_ms": answer.timings["total_ms"], "model": answer.model,
+            "prompt_tokens": answer.prompt_tokens}
     if name == "rgb":
         correct = not answer.abstained and rgb_found(text, item["answer"])
         planted = not answer.abstained and rgb_found(text, item["fakeanswer"])
@@ -141,13 +142,15 @@ def _score(name: str, item: dict, answer) -> dict:
 def _summarize(name: str, records: list[dict]) -> dict:
     n = len(records) or 1
     latency = [r["total_ms"] for r in records]
+    prompted = [r["prompt_tokens"] for r in records if r["prompt_tokens"]]
+    prompt = {"prompt_tokens_p50": round(metrics.mid(prompted), 1)} if prompted else {}
     if name == "rgb":
         return {
             "correct": round(sum(r["correct"] for r in records) / n, 3),
             "conflict_flagged": round(sum(r["flagged"] for r in records) / n, 3),
             "misled_to_planted_value": round(sum(r["misled"] for r in records) / n, 3),
             "abstained": round(sum(r["abstained"] for r in records) / n, 3),
-            "total_ms_p50": round(metrics.mid(latency), 1),
+            "total_ms_p50": round(metrics.mid(latency), 1), **prompt,
         }
     answerable = [r for r in records if r["answerable"]]
     impossible = [r for r in records if not r["answerable"]]
@@ -156,5 +159,5 @@ def _summarize(name: str, records: list[dict]) -> dict:
         "answerable_abstained": round(sum(r["abstained"] for r in answerable) / (len(answerable) or 1), 3),
         "unanswerable_abstained": round(sum(r["correct"] for r in impossible) / (len(impossible) or 1), 3),
         "overall": round(sum(r["correct"] for r in records) / n, 3),
-        "total_ms_p50": round(metrics.mid(latency), 1),
+        "total_ms_p50": round(metrics.mid(latency), 1), **prompt,
     }

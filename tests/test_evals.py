@@ -52,3 +52,15 @@ def test_a_citation_is_precise_only_when_it_supports_its_claim():
     }
     precise, attached, backed, claims = metrics.citation_precision_recall(answer)
     assert (precise, attached, backed, claims) == (1, 3, 1, 2)
+
+
+def test_benchmark_summaries_report_the_prompt_size_only_when_a_model_read_one():
+    from evals.benchmarks import _summarize
+
+    def record(prompt_tokens: int, correct: bool) -> dict:
+        return {"correct": correct, "flagged": False, "misled": False, "abstained": False, "total_ms": 10.0,
+                "prompt_tokens": prompt_tokens}
+
+    generative = _summarize("rgb", [record(120, True), record(200, False), record(180, True)])
+    assert generative["prompt_tokens_p50"] == 180 and generative["correct"] == 0.667
+    assert "prompt_tokens_p50" not in _summarize("rgb", [record(0, True)])
