@@ -35,10 +35,10 @@ _REFUSAL = re.compile(
 
 
 NEW_WORDS_SUPPORTED = 0.75
-# A bare "Yes," or "No," opening a sentence asserts something no word overlap can check, and small models
-# write "Yes, the United States does not have the authority": the verified rest of the sentence answers.
 # Word overlap cannot see "not": a claim that negates must cite a source that negates too.
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
+# A bare "Yes," or "No," opening a sentence asserts something no word overlap can check, and small models
+# write "Yes, the United States does not have the authority": the verified rest of the sentence answers.
 _LEADING_YES_NO = re.compile(r"^(?:yes|no)\s*[,!:;]\s*(?=\S)", re.IGNORECASE)
 
 

@@ -107,7 +107,7 @@ MIN_PROMPT_SENTENCES = 2
 def for_prompt(chosen: list[Evidence], relevance: float, minimum: int = MIN_PROMPT_SENTENCES) -> list[Evidence]:
     """The selected sentences worth the model's reading time: those scoring at least ``relevance`` times the
     best one's score, and never fewer than ``minimum``; order and numbers kept. On two CPU cores every
-    prompt token costs the user about 25-60 ms, and sentences far below the best rarely hold the answer
+    prompt token costs the user 25-50 ms, and sentences far below the best rarely hold the answer
     (``relevance`` 0 keeps them all)."""
     if not chosen:
         return []
