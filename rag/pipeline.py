@@ -115,7 +115,7 @@ class Assistant:
                 self.generator(model)
         started = time.perf_counter()
         with self._lock:
-            prepared = self.prepare(text, k or self.config.k, context)
+            prepared = self.prepare(text, k, context)
         timings = {"retrieve_ms": prepared.retrieve_ms, "generate_ms": 0.0}
         common = dict(question=question, id=id, mode=mode,
                       searched=tuple(_searched(p) for p in prepared.passages))
