@@ -107,7 +107,8 @@ def _disagreeing(stated: dict[str, tuple[str, list[Evidence]]]) -> list[Conflict
     for a, b in combinations(sorted(stated), 2):
         if docs_of[a] - docs_of[b] and docs_of[b] - docs_of[a] and _comparable(a, b):
             keys.update((a, b))
-    ordered = sorted(keys, key=lambda k: min(e.n for e in stated[k][1]))
+    # By the first sentence stating each value, then by value: a set's order changes from process to process.
+    ordered = sorted(keys, key=lambda k: (min(e.n for e in stated[k][1]), k))
     return [ConflictValue(stated[k][0], tuple(sorted({e.n for e in stated[k][1]}))) for k in ordered]
 
 

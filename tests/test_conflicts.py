@@ -77,3 +77,14 @@ def test_different_sentences_about_the_same_event_are_not_aligned_into_a_conflic
         ("b.txt", "Fishermen returned to the docks at dawn after the harbour reopened."),
     )
     assert detect(parse("What happened to the harbour?"), evidence) == []
+
+
+def test_values_are_reported_in_the_same_order_in_every_process():
+    # Two values first stated by the same sentence: ordered by value, not by a set's per-process order.
+    evidence = evidence_from(
+        ("a.txt", "Juliana Urtubey, a teacher from Las Vegas, was named teacher of the year on Tuesday."),
+        ("b.txt", "Tabatha Rosproy, a teacher from Winfield, was named teacher of the year on Tuesday."),
+    )
+    found = detect(parse("Who was named teacher of the year?"), evidence)
+    assert values(found) == [[("Juliana Urtubey", (1,)), ("Las Vegas", (1,)), ("Tabatha Rosproy", (2,)),
+                              ("Winfield", (2,))]]
