@@ -338,11 +338,10 @@ def query_stages(config: Config, generative_questions: int) -> dict:
     result = {k: {"p50": _p(v, 50), "p95": _p(v, 95)} for k, v in stages.items()}
     if generative_questions:
         generator = assistant.generator()
-        prompts, first, speed, totals, verify_ms, read = [], [], [], [], [], []
-        for text in questions[:generative_questions]:
-            prepared = assistant.prepare(text)
+        prepared_questions = [assistant.prepare(text) for text in questions[:generative_questions]]
+        prompts, first, speed, totals, verify_ms = [], [], [], [], []
+        for prepared in prepared_questions:
             shown = prepared.prompt_evidence
-            read.append(len(shown))
             draft = generator.generate(prepared.search_text, [(e.n, e.text) for e in shown])
             started = time.perf_counter()
             verify(draft.text, shown, config.support_threshold, prepared.question.terms, prepared.question.focus)
@@ -355,15 +354,14 @@ def query_stages(config: Config, generative_questions: int) -> dict:
                 speed.append((draft.completion_tokens - 1) / writing)
         # The same questions with llama.cpp's cache emptied first: what reusing the fixed prefix saves.
         cold_first = []
-        for text in questions[:generative_questions]:
-            prepared = assistant.prepare(text)
+        for prepared in prepared_questions:
             generator.llm.reset()
             shown = [(e.n, e.text) for e in prepared.prompt_evidence]
             cold_first.append(generator.generate(prepared.search_text, shown).first_token_ms)
         result["generation"] = {
             "model": generator.name, "questions": len(prompts),
             "time_to_first_token_ms_p50_with_empty_cache": _p(cold_first, 50),
-            "evidence_sentences_read_p50": _p(read, 50),
+            "evidence_sentences_read_p50": _p([len(p.prompt_evidence) for p in prepared_questions], 50),
             "prompt_tokens_p50": _p(prompts, 50), "prompt_tokens_p95": _p(prompts, 95),
             "time_to_first_token_ms_p50": _p(first, 50), "time_to_first_token_ms_p95": _p(first, 95),
             "generate_ms_p50": _p(totals, 50), "tokens_per_s_p50": _p(speed, 50),

@@ -360,4 +360,4 @@ def answer(question: str, index_dir: str | Path = "index", **options) -> Answer:
     return Assistant(config).ask(question, id=request_id)
 
 
-__all__ = ["Answer", "Assistant", "BadQuestion", "Event", "answer"]
+__all__ = ["Answer", "Assistant", "BadQuestion", "Event", "Prepared", "answer"]
