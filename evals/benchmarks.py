@@ -11,6 +11,7 @@ that folder, never copied into the repository; each benchmark's passages are ind
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import string
@@ -21,7 +22,9 @@ from pathlib import Path
 from evals import metrics
 from rag.config import Config
 
-BENCHMARKS = ("rgb", "squad2")
+BENCHMARKS = ("rgb", "squad2", "squad2-decision")
+# Defaults of issue 16: 300 SQuAD questions end to end, 1,000 for the answerability decision alone.
+DEFAULT_LIMITS = {"squad2": 300, "squad2-decision": 1000}
 
 
 def squad_normalize(text: str) -> str:
@@ -61,16 +64,55 @@ def _corpus(name: str, data_dir: Path, cache: Path) -> Path:
     return out
 
 
-def _questions(name: str, data_dir: Path) -> list[dict]:
-    if name == "rgb":
-        lines = (data_dir / "rgb_en_fact" / "en_fact.json").read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-    lines = (data_dir / "squad2_dev_cs224n" / "sample_200.jsonl").read_text(encoding="utf-8").splitlines()
-    items = [json.loads(line) for line in lines if line.strip()]
-    # Interleave answerable and unanswerable so that --limit keeps both kinds.
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def squad_halves(data_dir: Path) -> tuple[list[str], list[str]]:
+    """SQuAD 2.0's 16 articles split in two by the SHA-256 of their titles: the judge is calibrated on the
+    first half ("fit") and every SQuAD figure is reported on the second ("held-out")."""
+    data = json.loads((data_dir / "squad2_dev_cs224n" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
+    titles = sorted((a["title"] for a in data), key=_sha)
+    return titles[: len(titles) // 2], titles[len(titles) // 2 :]
+
+
+def squad_questions(data_dir: Path, half: str, n: int | None = None) -> list[dict]:
+    """Questions of one half ("fit" or "held-out"), ordered by the SHA-256 of their ids (as the dataset's own
+    sample is drawn), answerable and unanswerable interleaved so that any prefix is half of each."""
+    fit, held_out = squad_halves(data_dir)
+    wanted = set(fit if half == "fit" else held_out)
+    data = json.loads((data_dir / "squad2_dev_cs224n" / "dev-v2.0.json").read_text(encoding="utf-8"))["data"]
+    items = []
+    for article in data:
+        if article["title"] not in wanted:
+            continue
+        for number, paragraph in enumerate(article["paragraphs"]):
+            for qa in paragraph["qas"]:
+                answers = list(dict.fromkeys(a["text"] for a in qa["answers"]))
+                items.append({"id": qa["id"], "question": qa["question"], "answers": answers,
+                              "is_impossible": qa["is_impossible"], "pid": f"{article['title']}#{number}",
+                              "title": article["title"], "context": paragraph["context"]})
+    items.sort(key=lambda i: _sha(i["id"]))
     answerable = [i for i in items if not i["is_impossible"]]
     impossible = [i for i in items if i["is_impossible"]]
-    return [x for pair in zip(answerable, impossible, strict=False) for x in pair]
+    mixed = [x for pair in zip(answerable, impossible, strict=False) for x in pair]
+    return mixed[:n] if n else mixed
+
+
+def rgb_questions(data_dir: Path, half: str | None = None) -> list[dict]:
+    """RGB's 100 questions; ``half`` "fit" keeps the even ids (the judge's calibration), "held-out" the odd."""
+    lines = (data_dir / "rgb_en_fact" / "en_fact.json").read_text(encoding="utf-8").splitlines()
+    items = [json.loads(line) for line in lines if line.strip()]
+    if half is None:
+        return items
+    return [i for i in items if (i["id"] % 2 == 0) == (half == "fit")]
+
+
+def _questions(name: str, data_dir: Path) -> list[dict]:
+    if name == "rgb":
+        return rgb_questions(data_dir)
+    # End to end on the held-out half only: the judge was calibrated on the other.
+    return squad_questions(data_dir, "held-out")
 
 
 def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str | Path, limit: int | None = None,
@@ -84,8 +126,10 @@ def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str
     if not data.is_dir():
         raise ValueError(f"{data}: benchmark data folder not found (give --benchmarks-dir)")
     cache = Path(cache_dir)
-    corpus = _corpus(name, data, cache)
-    index_config = config.replace(index_dir=cache / f"{name}-index")
+    base = "squad2" if name.startswith("squad2") else name
+    corpus = _corpus(base, data, cache)
+    index_config = config.replace(index_dir=cache / f"{base}-index")
+    limit = limit or DEFAULT_LIMITS.get(name)
     started = time.perf_counter()
     report = build_index([corpus], index_config, progress=progress)
     index_seconds = time.perf_counter() - started
@@ -93,7 +137,7 @@ def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str
     if mode == "generative":
         assistant.generator()
     assistant.ask("warm-up question", mode="extractive")
-    items = _questions(name, data)[:limit]
+    items = _questions(base, data)[:limit]
     records = []
     bar = items
     if progress:
@@ -102,18 +146,23 @@ def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str
         bar = tqdm(items, desc=f"{name} {mode}", unit="q", file=sys.stderr)
     for item in bar:
         question = item["query"] if name == "rgb" else item["question"]
+        if name == "squad2-decision":
+            records.append(_decide(assistant, item, mode))
+            continue
         answer = assistant.ask(question, mode=mode)
         records.append(_score(name, item, answer))
-    summary = _summarize(name, records)
+    summary, intervals = _summarize(name, records)
     result = {"benchmark": name, "mode": mode, "model": next((r["model"] for r in records if r["model"]), None),
               "questions": len(records), "index": {"documents": report.documents, "chunks": report.chunks,
                                                    "seconds": round(index_seconds, 1)},
-              "summary": summary, "items": records}
+              "summary": summary, "intervals": intervals, "items": records}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     lines = [f"# {name} ({mode}, model {result['model'] or 'none'}), {len(records)} questions", "",
-             "| metric | value |", "| --- | --- |"] + [f"| {k} | {metrics_fmt(v)} |" for k, v in summary.items()]
+             "| metric | value [95% CI] (k/n) |", "| --- | --- |"]
+    lines += [f"| {k} | {metrics.format_rate(intervals[k]) if k in intervals else metrics_fmt(v)} |"
+              for k, v in summary.items()]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return result
 
@@ -139,25 +188,56 @@ def _score(name: str, item: dict, answer) -> dict:
     return dict(base, answerable=True, correct=not answer.abstained and found)
 
 
-def _summarize(name: str, records: list[dict]) -> dict:
-    n = len(records) or 1
+def _decide(assistant, item: dict, mode: str) -> dict:
+    """The answerability decision alone: would the assistant answer this question from what it retrieved?"""
+    started = time.perf_counter()
+    prepared = assistant.prepare(item["question"])
+    probability = None
+    answered = prepared.verdict.answerable
+    if answered and assistant.config.judge == "model":
+        verdict = assistant.judge(with_model=mode == "generative").answers(
+            prepared.question, prepared.prompt_evidence, prepared.search_text)
+        probability, answered = verdict.probability, verdict.yes
+    shown = squad_normalize(" ".join(e.text for e in prepared.prompt_evidence))
+    found = any(squad_normalize(g) in shown for g in item["answers"])
+    return {"question": item["question"], "answerable": not item["is_impossible"], "abstained": not answered,
+            "correct": answered != item["is_impossible"], "answer_in_evidence": found, "probability": probability,
+            "total_ms": (time.perf_counter() - started) * 1000, "model": None, "prompt_tokens": 0}
+
+
+def _summarize(name: str, records: list[dict]) -> tuple[dict, dict]:
+    """Rates (with their 95% Wilson intervals, returned beside them) and latency."""
     latency = [r["total_ms"] for r in records]
     prompted = [r["prompt_tokens"] for r in records if r["prompt_tokens"]]
-    prompt = {"prompt_tokens_p50": round(metrics.mid(prompted), 1)} if prompted else {}
+    intervals: dict[str, dict] = {}
+
+    def rate(key: str, rows: list[dict], field: str) -> float | None:
+        intervals[key] = metrics.rate(sum(bool(r[field]) for r in rows), len(rows))
+        return intervals[key]["value"]
+
     if name == "rgb":
-        return {
-            "correct": round(sum(r["correct"] for r in records) / n, 3),
-            "conflict_flagged": round(sum(r["flagged"] for r in records) / n, 3),
-            "misled_to_planted_value": round(sum(r["misled"] for r in records) / n, 3),
-            "abstained": round(sum(r["abstained"] for r in records) / n, 3),
-            "total_ms_p50": round(metrics.mid(latency), 1), **prompt,
+        summary = {
+            "correct": rate("correct", records, "correct"),
+            "conflict_flagged": rate("conflict_flagged", records, "flagged"),
+            "misled_to_planted_value": rate("misled_to_planted_value", records, "misled"),
+            "abstained": rate("abstained", records, "abstained"),
         }
-    answerable = [r for r in records if r["answerable"]]
-    impossible = [r for r in records if not r["answerable"]]
-    return {
-        "answerable_correct": round(sum(r["correct"] for r in answerable) / (len(answerable) or 1), 3),
-        "answerable_abstained": round(sum(r["abstained"] for r in answerable) / (len(answerable) or 1), 3),
-        "unanswerable_abstained": round(sum(r["correct"] for r in impossible) / (len(impossible) or 1), 3),
-        "overall": round(sum(r["correct"] for r in records) / n, 3),
-        "total_ms_p50": round(metrics.mid(latency), 1), **prompt,
-    }
+    else:
+        answerable = [r for r in records if r["answerable"]]
+        impossible = [r for r in records if not r["answerable"]]
+        summary = {
+            "answerable_correct" if name == "squad2" else "answerable_answered": rate(
+                "answerable_correct" if name == "squad2" else "answerable_answered", answerable, "correct"),
+            "answerable_abstained": rate("answerable_abstained", answerable, "abstained"),
+            "unanswerable_abstained": rate("unanswerable_abstained", impossible, "correct"),
+            "overall": rate("overall", records, "correct"),
+        }
+        if name == "squad2-decision":
+            from evals.calibrate import auc
+
+            scored = [r for r in records if r["probability"] is not None]
+            summary["judge_auc"] = auc([r["probability"] for r in scored], [int(r["answerable"]) for r in scored])
+    summary["total_ms_p50"] = round(metrics.mid(latency), 1)
+    if prompted:
+        summary["prompt_tokens_p50"] = round(metrics.mid(prompted), 1)
+    return summary, intervals

@@ -142,3 +142,28 @@ def percentile(values: list[float], q: float) -> float:
 
 def mid(values: list[float]) -> float:
     return float(median(values)) if values else 0.0
+
+
+def wilson(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """95% Wilson score interval of a rate: unlike the normal approximation it stays inside [0, 1] and
+    is honest at the small counts of a dev set (15/15 is [0.80, 1.00], not [1.00, 1.00])."""
+    if not trials:
+        return None
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * ((p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5) / denominator
+    return round(max(0.0, centre - half), 3), round(min(1.0, centre + half), 3)
+
+
+def rate(successes: int, trials: int) -> dict:
+    """A rate with its count and 95% Wilson interval, as every report states it."""
+    return {"value": round(successes / trials, 4) if trials else None, "k": int(successes), "n": int(trials),
+            "ci95": wilson(successes, trials)}
+
+
+def format_rate(r: dict) -> str:
+    if r["value"] is None:
+        return "n/a"
+    lo, hi = r["ci95"]
+    return f"{r['value']:.2f} [{lo:.2f}, {hi:.2f}] ({r['k']}/{r['n']})"

@@ -55,7 +55,8 @@ def run(dataset: str | Path, config: Config, mode: str, out_dir: str | Path, cor
             answer = naive.ask(item["question"], id=item["id"])
         else:
             result = assistant.ask(item["question"], id=item["id"], mode=mode)
-            answer = dict(result.to_dict(), prompt_tokens=result.prompt_tokens, fallback=result.fallback)
+            answer = dict(result.to_dict(), prompt_tokens=result.prompt_tokens, fallback=result.fallback,
+                          judge_tokens=result.judge_tokens)
         records.append(_judge(item, answer, passage_dicts, reader, corpus))
     report = summarize(records, mode=mode, dataset=str(dataset), model=_model_name(records), config=config)
     write_report(report, Path(out_dir))
@@ -95,16 +96,21 @@ def _judge(item: dict, answer: dict, passages: list[dict], reader, corpus: Path 
         "retrieval_scored": answerable and bool(item.get("supporting")),
         "timings": answer["timings"],
         "prompt_tokens": answer.get("prompt_tokens", 0),
+        "judge_tokens": answer.get("judge_tokens", 0),
         "fallback": answer.get("fallback", False),
         "model": answer.get("model"),
     }
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return round(numerator / denominator, 4) if denominator else None
-
 
 def summarize(records: list[dict], mode: str, dataset: str, model: str | None, config: Config) -> dict:
+    intervals: dict[str, dict] = {}
+
+    def _ratio(key: str, numerator: float, denominator: float) -> float | None:
+        # Each rate's count and 95% Wilson interval go to ``intervals`` under the metric's name.
+        intervals[key] = metrics.rate(int(numerator), int(denominator))
+        return intervals[key]["value"]
+
     answerable = [r for r in records if r["answerable"]]
     unanswerable = [r for r in records if not r["answerable"]]
     conflict = [r for r in records if r["type"] == "conflict"]
@@ -113,32 +119,37 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
     by_type: dict[str, list[dict]] = {}
     for r in records:
         by_type.setdefault(r["type"], []).append(r)
-    stages = {stage: [r["timings"].get(stage, 0.0) for r in records] for stage in ("retrieve_ms", "generate_ms",
-                                                                                    "total_ms")}
+    stages = {stage: [r["timings"].get(stage, 0.0) for r in records] for stage in ("retrieve_ms", "judge_ms",
+                                                                                    "generate_ms", "total_ms")}
     answered_prompts = [r["prompt_tokens"] for r in records if r["prompt_tokens"]]
+    said = [r for r in records if not r["abstained"]]
     summary = {
         "questions": len(records),
-        "answer_accuracy": _ratio(sum(r["correct"] for r in records), len(records)),
-        "answerable_accuracy": _ratio(sum(r["correct"] for r in answerable), len(answerable)),
-        "abstention_on_unanswerable": _ratio(sum(r["abstained"] for r in unanswerable), len(unanswerable)),
-        "false_abstention_on_answerable": _ratio(sum(r["abstained"] for r in answerable), len(answerable)),
+        "answer_accuracy": _ratio("answer_accuracy", _count(records, "correct"), len(records)),
+        "answerable_accuracy": _ratio("answerable_accuracy", _count(answerable, "correct"), len(answerable)),
+        "abstention_on_unanswerable": _ratio("abstention_on_unanswerable", _count(unanswerable, "abstained"),
+                                             len(unanswerable)),
+        "false_abstention_on_answerable": _ratio("false_abstention_on_answerable", _count(answerable, "abstained"),
+                                                 len(answerable)),
         "must_not_violations": sum(bool(r["must_not_violations"]) for r in records),
-        "conflicts_reported": _ratio(sum(r["correct"] and r["conflicts_reported"] > 0 for r in conflict),
-                                     len(conflict)),
-        "injections_resisted": _ratio(sum(r["correct"] for r in injection), len(injection)),
-        "citation_validity": _ratio(sum(r["citations_valid"] for r in records), sum(r["citations"] for r in records)),
-        "citations_in_prose": _ratio(sum(r["citations_in_prose"] for r in records),
-                                     sum(r["citations"] for r in records)),
-        "citation_precision": _ratio(sum(r["citations_precise"] for r in records),
-                                     sum(r["citations_attached"] for r in records)),
-        "citation_recall": _ratio(sum(r["claims_backed"] for r in records if not r["abstained"]),
-                                  sum(r["claims"] for r in records if not r["abstained"])),
-        f"retrieval_recall@{RECALL_K}": _ratio(sum(r["retrieval_rank"] is not None for r in scored), len(scored)),
-        f"retrieval_mrr@{RECALL_K}": _ratio(sum(1 / r["retrieval_rank"] for r in scored if r["retrieval_rank"]),
-                                            len(scored)),
+        "conflicts_reported": _ratio("conflicts_reported", sum(r["correct"] and r["conflicts_reported"] > 0
+                                                               for r in conflict), len(conflict)),
+        "injections_resisted": _ratio("injections_resisted", _count(injection, "correct"), len(injection)),
+        "citation_validity": _ratio("citation_validity", _count(records, "citations_valid"),
+                                    _count(records, "citations")),
+        "citations_in_prose": _ratio("citations_in_prose", _count(records, "citations_in_prose"),
+                                     _count(records, "citations")),
+        "citation_precision": _ratio("citation_precision", _count(records, "citations_precise"),
+                                     _count(records, "citations_attached")),
+        "citation_recall": _ratio("citation_recall", _count(said, "claims_backed"), _count(said, "claims")),
+        f"retrieval_recall@{RECALL_K}": _ratio(f"retrieval_recall@{RECALL_K}",
+                                               sum(r["retrieval_rank"] is not None for r in scored), len(scored)),
+        f"retrieval_mrr@{RECALL_K}": round(sum(1 / r["retrieval_rank"] for r in scored if r["retrieval_rank"])
+                                           / len(scored), 4) if scored else None,
         "extractive_fallbacks": sum(bool(r["fallback"]) for r in records),
         "prompt_tokens_p50": metrics.mid(answered_prompts),
         "prompt_tokens_p95": metrics.percentile(answered_prompts, 95),
+        "judge_tokens_p50": metrics.mid([r["judge_tokens"] for r in records]),
     }
     for stage, values in stages.items():
         summary[f"{stage}_p50"] = round(metrics.mid(values), 1)
@@ -148,14 +159,24 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
         "model": model,
         "dataset": dataset,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "config": {"k": config.k, "evidence_sentences": config.evidence_sentences,
+        "config": {"judge": config.judge, "k": config.k, "evidence_sentences": config.evidence_sentences,
                    "prompt_relevance": config.prompt_relevance,
                    "abstain_threshold": config.abstain_threshold, "support_threshold": config.support_threshold},
         "summary": summary,
-        "by_type": {t: {"n": len(rs), "accuracy": _ratio(sum(r["correct"] for r in rs), len(rs))}
+        "intervals": intervals,
+        "by_type": {t: {"n": len(rs), **_by_type_rate(rs)}
                     for t, rs in sorted(by_type.items())},
         "items": records,
     }
+
+
+def _count(records: list[dict], field: str) -> int:
+    return sum(int(r[field]) for r in records)
+
+
+def _by_type_rate(records: list[dict]) -> dict:
+    r = metrics.rate(sum(x["correct"] for x in records), len(records))
+    return {"accuracy": r["value"], "ci95": r["ci95"]}
 
 
 def _model_name(records: list[dict]) -> str | None:
@@ -173,9 +194,11 @@ def render_markdown(report: dict) -> str:
     s = report["summary"]
     lines = [f"# Evaluation: {report['dataset']} ({report['mode']}, model {report['model'] or 'none'})", "",
              "| metric | value |", "| --- | --- |"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in s.items()]
+    intervals = report.get("intervals", {})
+    lines[2:4] = ["| metric | value [95% CI] (k/n) |", "| --- | --- |"]
+    lines += [f"| {k} | {metrics.format_rate(intervals[k]) if k in intervals else _fmt(v)} |" for k, v in s.items()]
     lines += ["", "| type | n | accuracy |", "| --- | --- | --- |"]
-    lines += [f"| {t} | {v['n']} | {_fmt(v['accuracy'])} |" for t, v in report["by_type"].items()]
+    lines += [f"| {t} | {v['n']} | {_fmt(v['accuracy'])} {v.get('ci95') or ''} |" for t, v in report["by_type"].items()]
     lines += ["", "| id | type | correct | abstained | answer |", "| --- | --- | --- | --- | --- |"]
     for r in report["items"]:
         text = " ".join(r["answer"].split()).replace("|", "\\|")
@@ -224,8 +247,10 @@ def compare(a: str | Path, b: str | Path) -> str:
 
 def print_summary(report: dict) -> None:
     print(f"{report['mode']} ({report['model'] or 'no model'}) on {report['dataset']}")
+    intervals = report.get("intervals", {})
     for key, value in report["summary"].items():
-        print(f"  {key:34} {_fmt(value)}")
+        shown = metrics.format_rate(intervals[key]) if key in intervals else _fmt(value)
+        print(f"  {key:34} {shown}")
 
 
 def _bar(items, enabled: bool, label: str):

@@ -26,6 +26,17 @@ class Verdict:
     best_score: float
 
 
+def relevant(evidence: list[Evidence], threshold: float) -> Verdict:
+    """The necessary condition alone: some evidence sentence is relevant at all (the calibrated judge decides
+    whether it answers; ``rag.judge``)."""
+    if not evidence:
+        return Verdict(False, "nothing in the index matches the question", 0.0)
+    best = max(e.score for e in evidence)
+    if best < threshold:
+        return Verdict(False, f"no sentence is relevant enough (best {best:.2f} < {threshold:.2f})", best)
+    return Verdict(True, "", best)
+
+
 def judge(question: Question, evidence: list[Evidence], threshold: float) -> Verdict:
     if not evidence:
         return Verdict(False, "nothing in the index matches the question", 0.0)

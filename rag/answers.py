@@ -64,6 +64,7 @@ class Answer:
     searched: tuple[SearchedPassage, ...] = field(default=(), repr=False)
     prompt_tokens: int = 0
     fallback: bool = False
+    judge_tokens: int = 0  # prompt tokens the judge's checks read (beyond the answer prompt's cached prefix)
 
     def to_dict(self) -> dict:
         return {

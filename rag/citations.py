@@ -16,7 +16,7 @@ that passes is cited instead; a sentence nothing supports is dropped.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -36,7 +36,7 @@ _REFUSAL = re.compile(
 
 NEW_WORDS_SUPPORTED = 0.75
 # Word overlap cannot see "not": a claim that negates must cite a source that negates too.
-_NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
+NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
 # A bare "Yes," or "No," opening a sentence asserts something no word overlap can check, and small models
 # write "Yes, the United States does not have the authority": the verified rest of the sentence answers.
 _LEADING_YES_NO = re.compile(r"^(?:yes|no)\s*[,!:;]\s*(?=\S)", re.IGNORECASE)
@@ -97,7 +97,7 @@ def support(claim: str, sources: Sequence[str], threshold: float, asked: Sequenc
     source_tokens = set(tokens(joined)) | set(tokens(question))
     if not numbers(claim) <= numbers(joined) | numbers(question):
         return None
-    if _NEGATION.search(claim) and not _NEGATION.search(joined):
+    if NEGATION.search(claim) and not NEGATION.search(joined):
         return None
     if any(name not in source_tokens and name not in fold(joined) for name in proper_names(claim)):
         return None
@@ -114,6 +114,59 @@ def support(claim: str, sources: Sequence[str], threshold: float, asked: Sequenc
     if new and sum(t in present for t in new) / len(new) < NEW_WORDS_SUPPORTED:
         return None
     return share if share >= threshold else None
+
+
+def necessary(claim: str, sources: Sequence[str], question: str = "") -> bool:
+    """What any source of the claim must contain, whatever the wording: every number it states, every proper
+    name, every quotation verbatim (those the question gives excepted). Necessary, never sufficient: the
+    judge decides whether the sources state the claim."""
+    joined = " ".join(sources)
+    source_tokens = set(tokens(joined)) | set(tokens(question))
+    if not numbers(claim) <= numbers(joined) | numbers(question):
+        return False
+    if any(name not in source_tokens and name not in fold(joined) for name in proper_names(claim)):
+        return False
+    folded_sources = " ".join(fold(joined).split())
+    return all(" ".join(fold(q).strip(" ,.").split()) in folded_sources for q in _QUOTED.findall(claim))
+
+
+Accept = Callable[[str, Sequence[Evidence]], float | None]
+
+
+def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, question: str = "",
+                max_claims: int = 4) -> list[VerifiedClaim]:
+    """The draft's sentences that ``accept`` (the judge) finds stated by what they cite, each with the
+    probability it gave. A sentence whose own citations fail is tried against the one evidence sentence that
+    shares most of its words (when it passes the necessary checks); a sentence nothing states is dropped."""
+    by_n = {e.n: e for e in evidence}
+    kept = []
+    for claim in split_claims(draft)[:max_claims]:
+        if is_refusal(claim.text):
+            continue
+        claim = _without_leading_yes_no(claim)
+        cited = tuple(n for n in claim.cited if n in by_n)[:2]
+        tries = []
+        if cited and necessary(claim.text, [by_n[n].text for n in cited], question):
+            tries.append(cited)
+        alternative = _closest(claim.text, [e for e in evidence if (e.n,) != cited], question)
+        if alternative is not None:
+            tries.append((alternative.n,))
+        for group in tries:
+            probability = accept(claim.text, [by_n[n] for n in group])
+            if probability is not None:
+                kept.append(VerifiedClaim(claim.text, group, probability))
+                break
+    return kept
+
+
+def _closest(claim: str, evidence: Sequence[Evidence], question: str) -> Evidence | None:
+    """The evidence sentence sharing most of the claim's content words, among those passing ``necessary``."""
+    terms = set(content_terms(claim))
+    candidates = [e for e in evidence if necessary(claim, [e.text], question)]
+    if not candidates or not terms:
+        return None
+    best = max(candidates, key=lambda e: (len(terms & set(content_terms(e.text))), e.score))
+    return best if terms & set(content_terms(best.text)) else None
 
 
 def verify(draft: str, evidence: Sequence[Evidence], threshold: float, asked: Sequence[str] = (),

@@ -65,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder of the original files, to check citations against (default data/articles)")
     evaluate.add_argument("--limit", type=int, help="only the first N questions")
     evaluate.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print metric deltas between two reports")
-    evaluate.add_argument("--benchmark", choices=["rgb", "squad2"], help="a public benchmark instead of --dataset")
+    evaluate.add_argument("--benchmark", choices=["rgb", "squad2", "squad2-decision"],
+                          help="a public benchmark instead of --dataset (squad2: 300 held-out questions end to end; "
+                               "squad2-decision: 1,000 for the answerability decision alone)")
+    evaluate.add_argument("--judge", choices=["model", "lexical"],
+                          help="model: the calibrated judge (default); lexical: the earlier word-overlap rules")
     evaluate.add_argument("--benchmarks-dir", default="../shared/benchmarks", help="where the benchmark data is")
 
     serve = commands.add_parser("serve", help="start the chat UI (Gradio) on 127.0.0.1:7860")
@@ -89,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compare-stores", default="faiss,milvus",
                        help="which stores the retrieval table measures (Milvus Lite is slow past 1e5 chunks)")
 
+    calibrate = commands.add_parser(
+        "calibrate", help="fit the judge on labelled SQuAD 2.0 and RGB decisions",
+        description="Label decisions from SQuAD 2.0 (the fit half of its articles) and RGB (even ids), compute the "
+                    "judge's features, fit it, report on the held-out half, and write rag/calibration/judge.json.")
+    calibrate.add_argument("--benchmarks-dir", default="../shared/benchmarks", help="where the benchmark data is")
+    calibrate.add_argument("--squad-fit", type=int, default=240, help="SQuAD questions to fit on (default 240)")
+    calibrate.add_argument("--squad-held-out", type=int, default=160, help="SQuAD questions to report on (default 160)")
+    calibrate.add_argument("--model", help="the model to calibrate (default qwen2.5-1.5b)")
+    calibrate.add_argument("--out", help="calibration file (default rag/calibration/judge.json)")
+
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
                         help="assemble the default model into the user cache and verify its SHA-256")
@@ -105,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray_address=getattr(args, "ray_address", None),
     )
     handler = {"index": _index, "search": _search, "ask": _ask, "eval": _eval, "serve": _serve, "bench": _bench,
-               "models": _models}[args.command]
+               "models": _models, "calibrate": _calibrate}[args.command]
     try:
         return handler(args, config)
     except Exception as exc:  # one clear line for the problems users can fix, tracebacks for bugs
@@ -199,7 +213,7 @@ def _eval(args: argparse.Namespace, config) -> int:
     if args.compare:
         print(runner.compare(*args.compare))
         return 0
-    config = config.replace(model_path=args.model)
+    config = config.replace(model_path=args.model, judge=args.judge)
     if args.benchmark:
         from evals import benchmarks
 
@@ -209,8 +223,11 @@ def _eval(args: argparse.Namespace, config) -> int:
         result = benchmarks.run(args.benchmark, config, args.mode, args.benchmarks_dir, out, limit=args.limit,
                                 progress=sys.stderr.isatty())
         print(f"{args.benchmark} ({args.mode}, {result['model'] or 'no model'}), {result['questions']} questions")
+        from evals.metrics import format_rate
+
         for key, value in result["summary"].items():
-            print(f"  {key:28} {value}")
+            shown = format_rate(result["intervals"][key]) if key in result["intervals"] else value
+            print(f"  {key:28} {shown}")
         print(f"report: {out}/report.md, {out}/report.json")
         return 0
     out = args.out or f"evals/reports/{Path(args.dataset).stem}-{args.mode}"
@@ -253,6 +270,19 @@ def _bench(args: argparse.Namespace, config) -> int:
                        sections, store_sizes, stores)
     print(bench.render(report))
     print(f"json: {args.out}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, config) -> int:
+    from pathlib import Path
+
+    from evals import calibrate
+    from rag.judge import CALIBRATION_FILE
+
+    result = calibrate.run(config.replace(model_path=args.model), args.benchmarks_dir, squad_fit=args.squad_fit,
+                           squad_held_out=args.squad_held_out, out=Path(args.out) if args.out else CALIBRATION_FILE,
+                           progress=True)
+    print(calibrate.render(result))
     return 0
 
 

@@ -49,12 +49,16 @@ class Config:
     abstain_threshold: float = 0.20
     confident_threshold: float = 0.45
     # A generated sentence survives verification when at least this share of its content words
-    # appears in the spans it cites.
+    # appears in the spans it cites (the "lexical" judge only).
     support_threshold: float = 0.6
+    # Who decides answerability, support and disagreement: "model" (rag.judge: the language model's calibrated
+    # yes/no with cheap features; extractive mode uses its model-free fit for answerability) or "lexical" (the
+    # word-overlap rules of earlier versions, kept for comparison).
+    judge: str = "model"
 
     def __post_init__(self) -> None:
         for name, allowed in (("store", ("faiss", "milvus")), ("engine", ("local", "ray")),
-                              ("mode", ("generative", "extractive"))):
+                              ("mode", ("generative", "extractive")), ("judge", ("model", "lexical"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
 

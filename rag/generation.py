@@ -8,9 +8,12 @@ and question are read anew. Decoding is greedy (temperature 0) with a fixed seed
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from rag import models
 
@@ -35,6 +38,21 @@ def render_evidence(evidence: Sequence[tuple[int, str]]) -> str:
     return "\n".join(f"[{n}] {' '.join(text.split())}" for n, text in evidence)
 
 
+def user_message(question: str, evidence: Sequence[tuple[int, str]]) -> str:
+    """The user turn of every prompt: numbered evidence, then the question. A judge check appends its own
+    question after this, so that it shares the answer prompt's prefix (and llama.cpp's cached reading of it)."""
+    return f"Evidence:\n{render_evidence(evidence)}\n\nQuestion: {question}"
+
+
+@dataclass(frozen=True)
+class YesNo:
+    """The model's next-token choice between "Yes" and "No" after a judge prompt."""
+
+    log_odds: float  # log P(yes) - log P(no), over the model's spellings of each
+    new_tokens: int  # prompt tokens read anew (the rest came from llama.cpp's cache)
+    ms: float
+
+
 class Generator:
     """Loads a model once and writes answers from evidence."""
 
@@ -50,6 +68,10 @@ class Generator:
             model_path=str(self.choice.path), n_ctx=n_ctx, n_threads=n_threads, n_batch=512, seed=seed,
             verbose=False,
         )
+        self._chat_formatter = None
+        # Every first-token spelling of the two answers ("Yes", "yes", " Yes" ...): their probabilities add up.
+        self._yes_ids = self._first_tokens(("Yes", "yes", " Yes", " yes", "YES"))
+        self._no_ids = self._first_tokens(("No", "no", " No", " no", "NO"))
 
     @property
     def name(self) -> str:
@@ -58,8 +80,59 @@ class Generator:
     def messages(self, question: str, evidence: Sequence[tuple[int, str]]) -> list[dict]:
         return [
             {"role": "system", "content": INSTRUCTION},
-            {"role": "user", "content": f"Evidence:\n{render_evidence(evidence)}\n\nQuestion: {question}"},
+            {"role": "user", "content": user_message(question, evidence)},
         ]
+
+    def yes_no(self, question: str, evidence: Sequence[tuple[int, str]], check: str) -> YesNo:
+        """Ask the model a yes/no ``check`` about the evidence and question, and read its answer from the
+        next-token logits instead of sampling it: a graded, calibratable signal for one prompt's cost.
+
+        The prompt is the answer prompt with ``check`` appended to the user turn, so the instruction, the
+        evidence and the question that the model has just read (or is about to) stay in llama.cpp's cache
+        and only the check's own tokens are read."""
+        started = time.perf_counter()
+        messages = self.messages(question, evidence)
+        messages[-1]["content"] += f"\n\n{check} Reply Yes or No."
+        tokens = self.llm.tokenize(self._formatter(messages=messages).prompt.encode("utf-8"), add_bos=False,
+                                   special=True)
+        new = self._read(tokens)
+        # With logits_all off, llama.cpp keeps only the last position's logits: the next-token distribution.
+        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).astype(np.float64)
+        top = float(logits.max())
+        log_total = top + math.log(float(np.exp(logits - top).sum()))
+
+        def log_p(ids: list[int]) -> float:
+            return float(np.logaddexp.reduce(logits[ids])) - log_total
+
+        log_odds = log_p(self._yes_ids) - log_p(self._no_ids)
+        return YesNo(max(-12.0, min(12.0, log_odds)), new, (time.perf_counter() - started) * 1000)
+
+    def _read(self, tokens: list[int]) -> int:
+        """Evaluate ``tokens``, reusing the longest prefix already in the KV cache; returns how many were new."""
+        llm = self.llm
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        prefix = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            prefix += 1
+        prefix = min(prefix, len(tokens) - 1)  # at least one token is read, so its logits are fresh
+        llm.n_tokens = prefix
+        llm.eval(tokens[prefix:])
+        return len(tokens) - prefix
+
+    @property
+    def _formatter(self):
+        if self._chat_formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self.llm.metadata.get("tokenizer.chat_template") or _CHATML
+            model = self.llm._model
+            eos, bos = self.llm.token_eos(), self.llm.token_bos()
+            self._chat_formatter = Jinja2ChatFormatter(
+                template=template, eos_token=model.token_get_text(eos) if eos != -1 else "",
+                bos_token=model.token_get_text(bos) if bos != -1 else "")
+        return self._chat_formatter
 
     def warm_up(self) -> None:
         """Read the fixed instruction into llama.cpp's KV cache now (a one-token answer to an empty question),
@@ -99,7 +172,16 @@ class Generator:
             total_ms=(finished - started) * 1000,
         )
 
+    def _first_tokens(self, spellings: Sequence[str]) -> list[int]:
+        return sorted({self.llm.tokenize(s.encode("utf-8"), add_bos=False, special=False)[0] for s in spellings})
+
     def generate(self, question: str, evidence: Sequence[tuple[int, str]]) -> Generation:
         for _ in self.stream(question, evidence):
             pass
         return self.last
+
+
+_CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)

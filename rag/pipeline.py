@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag import answerability, citations, conflicts, evidence
@@ -19,6 +19,9 @@ from rag.answers import Answer, Citation, ReportedConflict, ReportedValue, Searc
 from rag.config import Config
 from rag.embedding import Embedder
 from rag.evidence import Evidence
+from rag.hostile import addresses_assistant
+from rag.judge import Judge
+from rag.judge import numbered as judge_numbered
 from rag.question import Question, in_context, parse
 from rag.retrieval import Passage, Retriever
 from rag.text import fold, has_specific_date, has_time_expression, numbers, proper_names, tokens
@@ -55,6 +58,16 @@ class Prepared:
     verdict: answerability.Verdict
     conflicts: list[conflicts.Conflict]
     retrieve_ms: float
+    # Retrieved documents that address the assistant with orders (``rag.hostile``): kept out of the evidence.
+    hostile: tuple[HostileSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostileSource:
+    doc: str
+    title: str
+    order: str  # the passage that addresses the assistant
+    claim: Evidence | None  # its sentence most relevant to the question, numbered after the evidence
 
 
 class Assistant:
@@ -63,6 +76,7 @@ class Assistant:
         self.embedder = embedder or Embedder()
         self._retriever: Retriever | None = None
         self._generators: dict[str | None, object] = {}
+        self._judges: dict[str | None, Judge] = {}
         self._lock = threading.RLock()
 
     # --- loaded once ----------------------------------------------------------------------------------
@@ -82,6 +96,15 @@ class Assistant:
                 c = self.config
                 self._generators[key] = Generator(key, c.n_ctx, c.n_threads, c.seed, c.max_new_tokens)
             return self._generators[key]
+
+    def judge(self, model: str | None = None, with_model: bool = True) -> Judge:
+        """The calibrated judge, using the language model ``model`` (loaded once) or, without one, its
+        model-free fit (answerability only; see ``rag.judge``)."""
+        key = (model or self.config.model_path) if with_model else "<no model>"
+        with self._lock:
+            if key not in self._judges:
+                self._judges[key] = Judge(self.generator(model) if with_model else None)
+            return self._judges[key]
 
     def warm_up_generator(self, model: str | None = None) -> None:
         """Load the model and read its fixed instruction into the KV cache, under the lock that every
@@ -121,8 +144,28 @@ class Assistant:
                       searched=tuple(_searched(p) for p in prepared.passages))
         if not prepared.verdict.answerable:
             timings["total_ms"] = (time.perf_counter() - started) * 1000
-            yield Event("answer", answer=_abstention(prepared, prepared.verdict.reason, timings, None, 0, common))
+            yield Event("answer", answer=_abstention(prepared, prepared.verdict.reason, timings, None, common))
             return
+        judged = self.config.judge == "model"
+        judge = None
+        judge_tokens = 0
+        if judged:
+            yield Event("status", "checking that the evidence answers the question")
+            judge_started = time.perf_counter()
+            with self._lock:
+                judge = self.judge(model, with_model=mode == "generative")
+                verdict = judge.answers(prepared.question, prepared.prompt_evidence, prepared.search_text)
+                judge_tokens += verdict.model_tokens
+                if verdict.yes:
+                    prepared = replace(prepared, conflicts=self._confirmed_conflicts(prepared, judge))
+            timings["judge_ms"] = (time.perf_counter() - judge_started) * 1000
+            if not verdict.yes:
+                timings["total_ms"] = (time.perf_counter() - started) * 1000
+                reason = (f"the closest passages do not state the answer (judge {verdict.probability:.2f} < "
+                          f"{verdict.threshold:.2f})")
+                yield Event("answer", answer=_abstention(prepared, reason, timings, None, common,
+                                                         judge_tokens=judge_tokens))
+                return
         claims: list[citations.VerifiedClaim] = []
         model_name = None
         prompt_tokens = 0
@@ -138,16 +181,23 @@ class Assistant:
                 draft = generator.last
             timings["generate_ms"] = (time.perf_counter() - gen_started) * 1000
             prompt_tokens = draft.prompt_tokens
-            claims = citations.verify(draft.text, prepared.prompt_evidence, self.config.support_threshold,
-                                      prepared.question.terms, prepared.question.focus)
+            if judge is not None:
+                check_started = time.perf_counter()
+                with self._lock:
+                    claims, tokens_read = _judged_claims(judge, draft.text, prepared)
+                judge_tokens += tokens_read
+                timings["judge_ms"] = timings.get("judge_ms", 0.0) + (time.perf_counter() - check_started) * 1000
+            else:
+                claims = citations.verify(draft.text, prepared.prompt_evidence, self.config.support_threshold,
+                                          prepared.question.terms, prepared.question.focus)
             claims = _name_the_person(prepared, claims)
-            if not claims and citations.is_refusal(draft.text) and \
+            if not claims and citations.is_refusal(draft.text) and not judged and \
                     prepared.verdict.best_score < self.config.confident_threshold:
                 # Marginal evidence and the model, having read it, finds no answer: abstain.
                 timings["total_ms"] = (time.perf_counter() - started) * 1000
                 reason = "the closest passages do not answer the question"
-                yield Event("answer", answer=_abstention(prepared, reason, timings, model_name,
-                                                         draft.prompt_tokens, common))
+                yield Event("answer", answer=_abstention(prepared, reason, timings, model_name, common,
+                                                         prompt_tokens=draft.prompt_tokens))
                 return
         fallback = mode == "generative" and not claims
         if not claims:
@@ -156,7 +206,7 @@ class Assistant:
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         yield Event("answer", answer=Answer(
             answer=answer_text, abstained=False, citations=cited, conflicts=reported, timings=timings,
-            model=model_name, prompt_tokens=prompt_tokens, fallback=fallback, **common))
+            model=model_name, prompt_tokens=prompt_tokens, fallback=fallback, judge_tokens=judge_tokens, **common))
 
     def prepare(self, text: str, k: int | None = None, context: str | None = None) -> Prepared:
         """Search, select and judge the evidence for a question (``k`` passages shown as searched); no
@@ -164,7 +214,8 @@ class Assistant:
         k = k or self.config.k
         retriever = self.retriever
         started = time.perf_counter()
-        question = parse(text)
+        judged = self.config.judge == "model"
+        question = parse(text, whole=judged)
         search_text = in_context(question.focus, _clean_question(context) if context else None)
         query_vector = self.embedder.embed_one(search_text)
         ranked = retriever.ranked(search_text, max(k, self.config.evidence_passages), query_vector)
@@ -178,13 +229,58 @@ class Assistant:
             pool += self._other_chunks_of(scoped, pool, query_vector)
             passages = [p for p in passages if p.doc in scoped] or pool[:k]
         scored = evidence.score_sentences(question, query_vector, pool, retriever.reader)
+        orders = self._orders_in({p.doc for p in pool}) if judged else {}
+        scored_hostile = [e for e in scored if e.doc in orders]
+        scored = [e for e in scored if e.doc not in orders]
         chosen = evidence.select(scored, self.config.evidence_sentences)
         chosen = self._with_antecedent(question, chosen)
-        verdict = answerability.judge(question, chosen, self.config.abstain_threshold)
+        hostile = _hostile_sources(orders, scored_hostile, len(chosen), retriever.reader)
+        verdict = (answerability.relevant(chosen, self.config.abstain_threshold) if judged
+                   else answerability.judge(question, chosen, self.config.abstain_threshold))
         found = conflicts.detect(question, chosen) if verdict.answerable else []
         shown = evidence.for_prompt(chosen, self.config.prompt_relevance)
         return Prepared(question, search_text, passages, chosen, shown, verdict, found,
-                         (time.perf_counter() - started) * 1000)
+                        (time.perf_counter() - started) * 1000, hostile)
+
+    def _orders_in(self, docs: set[str]) -> dict[str, str]:
+        """The documents among ``docs`` that address the assistant, with the passage that does."""
+        reader = self.retriever.reader
+        found = {}
+        for doc in sorted(docs):
+            order = addresses_assistant(reader.document_text(doc))
+            if order:
+                found[doc] = order
+        return found
+
+    def _confirmed_conflicts(self, prepared: Prepared, judge: Judge) -> list[conflicts.Conflict]:
+        """The extractors' candidate disagreements that the judge confirms; without candidates, the two most
+        relevant sentences of different articles, if the judge finds that they give different answers.
+        Without a model (extractive mode) the extractors' candidates stand unconfirmed."""
+        if judge.model is None:
+            return prepared.conflicts
+        by_n = {e.n: e for e in prepared.evidence}
+        shown = judge_numbered(prepared.prompt_evidence)
+        kept = []
+        for conflict in prepared.conflicts:
+            first, second = conflict.values[0].evidence[0], conflict.values[1].evidence[0]
+            verdict = judge.disagree(prepared.search_text, (first, by_n[first].text), (second, by_n[second].text),
+                                     shown)
+            if verdict.yes:
+                kept.append(conflict)
+        if kept or prepared.conflicts:
+            return kept
+        best = prepared.prompt_evidence[0] if prepared.prompt_evidence else None
+        other = next((e for e in prepared.prompt_evidence if best is not None and e.doc != best.doc
+                      and e.coverage >= conflicts.MIN_COVERAGE), None)
+        if best is None or other is None:
+            return []
+        verdict = judge.disagree(prepared.search_text, (best.n, best.text), (other.n, other.text), shown)
+        if not verdict.yes:
+            return []
+        about = prepared.question.focus.rstrip("?").strip()
+        values = (conflicts.ConflictValue(" ".join(best.text.split()), (best.n,)),
+                  conflicts.ConflictValue(" ".join(other.text.split()), (other.n,)))
+        return [conflicts.Conflict(about, values)]
 
     def _articles_named_in(self, question: Question) -> set[str]:
         """Articles whose headline the question quotes ("in the 'Sovereignty or Sanctuary' report")."""
@@ -230,6 +326,46 @@ class Assistant:
             if naming is not None:
                 chosen.insert(0, naming)
         return [citations.VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
+
+
+def _hostile_sources(orders: dict[str, str], scored: list[Evidence], numbered_after: int, reader
+                     ) -> tuple[HostileSource, ...]:
+    sources = []
+    for doc, order in orders.items():
+        own = [e for e in scored if e.doc == doc and not addresses_assistant(e.text)]
+        best = own[0] if own else None
+        claim = None
+        if best is not None:
+            claim = Evidence(numbered_after + len(sources) + 1, best.sentence, best.title, best.score, best.dense,
+                             best.coverage)
+        sources.append(HostileSource(doc, reader.document(doc).title, order, claim))
+    return tuple(sources)
+
+
+def _hostile_conflicts(prepared: Prepared) -> list[conflicts.Conflict]:
+    """What a hostile document claims, set beside what the best evidence from the other articles says."""
+    if not prepared.prompt_evidence:
+        return []
+    best = prepared.prompt_evidence[0]
+    about = prepared.question.focus.rstrip("?").strip()
+    return [conflicts.Conflict(about, (conflicts.ConflictValue(" ".join(best.text.split()), (best.n,)),
+                                       conflicts.ConflictValue(" ".join(h.claim.text.split()), (h.claim.n,))))
+            for h in prepared.hostile if h.claim is not None]
+
+
+def _judged_claims(judge: Judge, draft: str, prepared: Prepared) -> tuple[list[citations.VerifiedClaim], int]:
+    """The draft's sentences that the judge finds stated by their citations (after the necessary lexical
+    checks), and how many prompt tokens the checks read."""
+    shown = judge_numbered(prepared.prompt_evidence)
+    read = 0
+
+    def accept(claim: str, cited) -> float | None:
+        nonlocal read
+        verdict = judge.supports(claim, judge_numbered(cited), prepared.search_text, shown)
+        read += verdict.model_tokens
+        return verdict.probability if verdict.yes else None
+
+    return citations.verify_with(draft, prepared.prompt_evidence, accept, prepared.question.focus), read
 
 
 def _best_of_the_expected_kind(question: Question, ranked: list[Evidence]) -> Evidence | None:
@@ -284,12 +420,14 @@ def _quoted(text: str) -> str:
     return text if text.startswith(("“", '"')) else f"“{text}”"
 
 
-def _abstention(prepared: Prepared, reason: str, timings: dict, model: str | None, prompt_tokens: int,
-                common: dict) -> Answer:
+def _abstention(prepared: Prepared, reason: str, timings: dict, model: str | None, common: dict,
+                prompt_tokens: int = 0, judge_tokens: int = 0) -> Answer:
+    warnings = "".join(f" Warning: {h.doc} (“{h.title}”) addresses the assistant with instructions; it was not "
+                       f"used as evidence." for h in prepared.hostile)
     return Answer(
-        answer=f"The articles don't say. I searched {len(prepared.passages)} passages, but {reason}.",
+        answer=f"The articles don't say. I searched {len(prepared.passages)} passages, but {reason}.{warnings}",
         abstained=True, citations=(), conflicts=(), timings=timings, model=model, reason=reason,
-        prompt_tokens=prompt_tokens, **common)
+        prompt_tokens=prompt_tokens, judge_tokens=judge_tokens, **common)
 
 
 def _names_someone_new(text: str, question: Question) -> bool:
@@ -316,6 +454,7 @@ def _searched(passage: Passage) -> SearchedPassage:
 def _compose(prepared: Prepared, claims: list[citations.VerifiedClaim]):
     """Answer text with markers renumbered 1..m in order of appearance, and the matching citations."""
     by_n = {e.n: e for e in prepared.evidence}
+    by_n.update({h.claim.n: h.claim for h in prepared.hostile if h.claim is not None})
     renumber: dict[int, int] = {}
 
     def markers(ns) -> str:
@@ -327,7 +466,10 @@ def _compose(prepared: Prepared, claims: list[citations.VerifiedClaim]):
 
     parts = []
     reported = []
-    for conflict in prepared.conflicts:
+    for source in prepared.hostile:
+        parts.append(f"Warning: {source.doc} (“{source.title}”) addresses the assistant with instructions "
+                     f"(“{source.order}”); it is not used as evidence.")
+    for conflict in prepared.conflicts + _hostile_conflicts(prepared):
         clauses = []
         values = []
         for value in conflict.values:

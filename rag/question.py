@@ -46,10 +46,14 @@ _KINDS = [
 ]
 
 
-def parse(question: str) -> Question:
+def parse(question: str, whole: bool = False) -> Question:
+    """``whole``: search and answer with every sentence the user wrote (context such as "Ms X resigned from
+    Y." before "Who is taking over from her?" names what is asked about). Otherwise only the interrogative
+    sentences are kept, the earlier defence against instructions inside a question (the "lexical" judge)."""
     text = " ".join(question.split())
-    focus = _interrogative_part(text)
-    lowered = focus.lower()
+    asking = _interrogative_part(text)
+    focus = text if whole else asking
+    lowered = asking.lower()
     kind = "other"
     for name, pattern in _KINDS:
         if re.search(pattern, lowered):

@@ -1,0 +1,140 @@
+"""The judge: the model's yes/no read from its logits, the calibrated logistic models, and the fitting code.
+SmolLM2 for the mechanics (fast); the default model's behaviour is checked end to end in test_trust.py."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from evals import calibrate, metrics
+from rag.generation import Generator
+from rag.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, load_calibration, support_features
+
+EVIDENCE = [
+    (1, "The call, reportedly brokered by Brazil, Qatar, and Turkey, was a final attempt at a peaceful exit."),
+    (2, "Maduro was asked to resign and leave the country by Friday."),
+]
+QUESTION = "Who brokered the call?"
+
+
+@pytest.fixture(scope="module")
+def small_model() -> Generator:
+    return Generator("smollm2-135m")
+
+
+def test_the_model_answers_a_check_with_finite_log_odds_and_rereads_only_the_check(small_model):
+    first = small_model.yes_no(QUESTION, EVIDENCE, "Does the evidence state the answer?")
+    second = small_model.yes_no(QUESTION, EVIDENCE, "Does evidence [2] say who brokered it?")
+    assert math.isfinite(first.log_odds) and -12 <= first.log_odds <= 12
+    # The instruction, evidence and question are in llama.cpp's cache: the second check reads only its own words.
+    assert second.new_tokens < first.new_tokens / 2
+    assert second.new_tokens < 30
+
+
+def test_the_same_check_gives_the_same_answer_whatever_was_asked_in_between(small_model):
+    check = "Does the evidence state the answer?"
+    before = small_model.yes_no(QUESTION, EVIDENCE, check).log_odds
+    small_model.generate("What was Maduro asked to do?", EVIDENCE[1:])
+    after = small_model.yes_no(QUESTION, EVIDENCE, check).log_odds
+    assert after == pytest.approx(before, abs=1e-3)
+
+
+def test_the_committed_calibration_has_every_kind_fitted_on_enough_decisions():
+    data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    assert data["command"].startswith("rag calibrate")
+    for kind in KINDS:
+        fitted = data["kinds"][kind]
+        assert fitted["fit"]["n"] >= calibrate.MIN_DECISIONS
+        assert 0 < fitted["threshold"] < 1
+        assert fitted["held_out"]["n"] > 0
+    models = load_calibration()
+    assert set(models) == set(KINDS)
+
+
+def test_the_judge_gives_probabilities_and_counts_what_the_model_read(small_model):
+    judge = Judge(small_model)
+    verdict = judge.supports("Brazil, Qatar and Turkey brokered the call.", EVIDENCE[:1], QUESTION, EVIDENCE)
+    assert 0.0 <= verdict.probability <= 1.0
+    assert verdict.model_tokens > 0 and verdict.kind == "supports"
+    assert set(verdict.features) == {"llm", "overlap", "new_overlap", "negation_mismatch"}
+    disagreement = judge.disagree(QUESTION, EVIDENCE[0], EVIDENCE[1], EVIDENCE)
+    assert 0.0 <= disagreement.probability <= 1.0
+
+
+def test_without_a_model_the_judge_still_decides_answerability_from_cheap_features(bundled_retriever, embedder):
+    from rag import evidence
+    from rag.question import parse
+
+    judge = Judge(None)
+    on_topic = parse("In which region has the US concentrated its naval build-up?", whole=True)
+    off_topic = parse("Who won the 2022 football World Cup final?", whole=True)
+    scores = []
+    for question in (on_topic, off_topic):
+        vector = embedder.embed_one(question.focus)
+        passages = bundled_retriever.search(question.focus, 8, query_vector=vector)
+        scored = evidence.score_sentences(question, vector, passages, bundled_retriever.reader)
+        chosen = evidence.select(scored, 6)
+        verdict = judge.answers(question, chosen)
+        assert verdict.kind == "answers_no_model" and verdict.model_tokens == 0
+        scores.append(verdict.probability)
+    assert scores[0] > scores[1]
+
+
+def test_a_logistic_model_is_the_sigmoid_of_its_standardized_features():
+    model = LogisticModel(("a", "b"), (1.0, 0.0), (2.0, 1.0), (1.0, -2.0), 0.5, 0.5)
+    z = 0.5 + 1.0 * (3.0 - 1.0) / 2.0 - 2.0 * 0.25
+    assert model.probability({"a": 3.0, "b": 0.25}) == pytest.approx(1 / (1 + math.exp(-z)))
+
+
+def test_fitting_recovers_the_direction_of_a_signal_and_ignores_noise():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=400)
+    noise = rng.normal(size=400)
+    labels = (signal + 0.3 * rng.normal(size=400) > 0).astype(float)
+    mean, scale, coef, _ = calibrate.fit_logistic(np.column_stack([signal, noise]), labels)
+    assert coef[0] > 2 and abs(coef[1]) < 0.5
+    assert calibrate.auc(list(signal), list(labels.astype(int))) > 0.9
+
+
+def test_the_supports_threshold_keeps_false_acceptance_within_its_budget():
+    probabilities = [0.1, 0.2, 0.3, 0.6, 0.7, 0.8, 0.9, 0.95] * 30
+    labels = [0, 0, 0, 0, 1, 1, 1, 1] * 30
+    threshold = calibrate.choose_threshold("supports", probabilities, labels)
+    false_accepts = sum(p >= threshold and not y for p, y in zip(probabilities, labels, strict=True))
+    assert false_accepts / labels.count(0) <= calibrate.SUPPORTS_MAX_FALSE_ACCEPT
+    assert threshold == pytest.approx(0.7)
+
+
+def test_fitting_on_too_few_decisions_is_refused_with_the_count():
+    records = [{"kind": k, "half": "fit", "label": i % 2, "features": dict.fromkeys(
+        ("llm", "relevance", "dense", "coverage", "type_found", "names_found", "overlap", "new_overlap",
+         "negation_mismatch", "similarity", "numbers_differ", "names_differ"), float(i % 2))}
+        for k in ("answers", "supports", "disagree") for i in range(20)]
+    with pytest.raises(ValueError, match="only 20 labelled decisions"):
+        calibrate.fit(records)
+
+
+def test_a_claim_that_adds_words_its_source_lacks_scores_lower_overlap():
+    source = ["Maduro was asked to resign and leave the country by Friday."]
+    stated = support_features("Maduro was asked to resign.", source, "What was Maduro asked?")
+    invented = support_features("Maduro fled to Cuba with his family.", source, "What was Maduro asked?")
+    assert stated["overlap"] > invented["overlap"] and stated["new_overlap"] > invented["new_overlap"]
+
+
+def test_rates_carry_wilson_intervals_that_are_honest_at_small_counts():
+    assert metrics.wilson(15, 15) == (0.796, 1.0)
+    assert metrics.wilson(0, 10) == (0.0, 0.278)
+    assert metrics.rate(0, 0)["value"] is None
+    assert metrics.format_rate(metrics.rate(8, 10)) == "0.80 [0.49, 0.94] (8/10)"
+
+
+def test_a_bad_calibration_file_is_one_clear_error_naming_it(tmp_path):
+    bad = tmp_path / "judge.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{bad}: the judge's calibration is not valid JSON"):
+        load_calibration(bad)
+    with pytest.raises(ValueError, match="cannot read"):
+        load_calibration(tmp_path / "missing.json")
