@@ -358,8 +358,18 @@ def query_stages(config: Config, generative_questions: int) -> dict:
             generator.llm.reset()
             shown = [(e.n, e.text) for e in prepared.prompt_evidence]
             cold_first.append(generator.generate(prepared.search_text, shown).first_token_ms)
+        # Whole answers with the judge: its share of the answer's time and of the tokens the model read.
+        answers = [assistant.ask(text, mode="generative") for text in questions[:generative_questions]]
+        answer_ms = [a.timings["total_ms"] for a in answers]
+        judge_ms = [a.timings.get("judge_ms", 0.0) for a in answers]
+        judge_tokens = [a.judge_tokens for a in answers]
+        read = [a.judge_tokens + a.prompt_tokens for a in answers]
         result["generation"] = {
-            "model": generator.name, "questions": len(prompts),
+            "model": generator.name, "questions": len(prompts), "judge": config.judge,
+            "answer_with_judge_ms_p50": _p(answer_ms, 50), "judge_ms_p50": _p(judge_ms, 50),
+            "judge_share_of_time": round(sum(judge_ms) / max(sum(answer_ms), 1e-9), 3),
+            "judge_tokens_p50": _p(judge_tokens, 50),
+            "judge_share_of_tokens_read": round(sum(judge_tokens) / max(sum(read), 1), 3),
             "time_to_first_token_ms_p50_with_empty_cache": _p(cold_first, 50),
             "evidence_sentences_read_p50": _p([len(p.prompt_evidence) for p in prepared_questions], 50),
             "prompt_tokens_p50": _p(prompts, 50), "prompt_tokens_p95": _p(prompts, 95),

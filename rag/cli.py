@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=["generative", "extractive"], help="default: generative")
     ask.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a path to a .gguf file")
     ask.add_argument("--k", type=int, help="passages to retrieve (default 8)")
+    ask.add_argument("--judge", choices=["model", "lexical"],
+                     help="model: the calibrated judge (default); lexical: the earlier word-overlap rules")
 
     evaluate = commands.add_parser("eval", help="measure answers, citations and abstention on a question set")
     evaluate.add_argument("--dataset", default="evals/datasets/dev_qa.jsonl", help="JSON lines question set")
@@ -167,7 +169,7 @@ def _ask(args: argparse.Namespace, config) -> int:
 
     if bool(args.question) == bool(args.questions):
         raise ValueError("give either a question or --questions FILE.jsonl")
-    config = config.replace(mode=args.mode, model_path=args.model, k=args.k)
+    config = config.replace(mode=args.mode, model_path=args.model, k=args.k, judge=args.judge)
     assistant = Assistant(config)
     if args.question:
         result = assistant.ask(args.question)
@@ -200,8 +202,9 @@ def _render(result) -> str:
         lines.extend(f"  - {p.doc} [{p.start}:{p.end}] {' '.join(p.text.split())[:100]}…" for p in result.searched[:5])
     t = result.timings
     model = f", model {result.model}" if result.model else ""
-    lines.append(f"({result.mode}{model}; retrieve {t['retrieve_ms']:.0f} ms, generate {t['generate_ms']:.0f} ms, "
-                 f"total {t['total_ms']:.0f} ms)")
+    judged = f"judge {t['judge_ms']:.0f} ms, " if "judge_ms" in t else ""
+    lines.append(f"({result.mode}{model}; retrieve {t['retrieve_ms']:.0f} ms, {judged}generate {t['generate_ms']:.0f} "
+                 f"ms, total {t['total_ms']:.0f} ms)")
     return "\n".join(lines)
 
 

@@ -86,6 +86,14 @@ def score_sentences(
     return scored
 
 
+def score_one(question: Question, query_vector: np.ndarray, sentence: SentenceRecord, title: str,
+              reader: IndexReader, n: int) -> Evidence:
+    """One sentence scored as :func:`score_sentences` scores it, numbered ``n``."""
+    dense = float(np.dot(sentence.vector, query_vector))
+    cover = coverage(reader.idf(question.terms), sentence.text)
+    return Evidence(n, sentence, title, DENSE_WEIGHT * dense + LEXICAL_WEIGHT * cover, dense, cover)
+
+
 def select(scored: list[Evidence], limit: int, per_doc: int = 2) -> list[Evidence]:
     """The best ``limit`` sentences, at most ``per_doc`` from one article while others remain, numbered 1..n."""
     first, rest = [], []

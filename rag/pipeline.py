@@ -234,13 +234,29 @@ class Assistant:
         scored = [e for e in scored if e.doc not in orders]
         chosen = evidence.select(scored, self.config.evidence_sentences)
         chosen = self._with_antecedent(question, chosen)
+        following = self._following(question, query_vector, chosen) if judged else None
+        if following is not None:
+            chosen = chosen + [following]
         hostile = _hostile_sources(orders, scored_hostile, len(chosen), retriever.reader)
         verdict = (answerability.relevant(chosen, self.config.abstain_threshold) if judged
                    else answerability.judge(question, chosen, self.config.abstain_threshold))
         found = conflicts.detect(question, chosen) if verdict.answerable else []
-        shown = evidence.for_prompt(chosen, self.config.prompt_relevance)
+        shown = evidence.for_prompt([e for e in chosen if e is not following], self.config.prompt_relevance)
+        if following is not None:
+            shown.insert(1, following)  # read right after the sentence it continues
         return Prepared(question, search_text, passages, chosen, shown, verdict, found,
                         (time.perf_counter() - started) * 1000, hostile)
+
+    def _following(self, question: Question, query_vector, chosen: list[Evidence]) -> Evidence | None:
+        """The sentence after the best one in its article, when it is not evidence already: the answer often
+        comes next ("... has died." then "He had been suffering from ..."), and word overlap ranks it low."""
+        if not chosen:
+            return None
+        best = chosen[0]
+        _, after = self.retriever.reader.neighbours(best.sentence)
+        if after is None or any(e.doc == after.doc and e.sentence.start == after.start for e in chosen):
+            return None
+        return evidence.score_one(question, query_vector, after, best.title, self.retriever.reader, len(chosen) + 1)
 
     def _orders_in(self, docs: set[str]) -> dict[str, str]:
         """The documents among ``docs`` that address the assistant, with the passage that does."""
@@ -467,8 +483,9 @@ def _compose(prepared: Prepared, claims: list[citations.VerifiedClaim]):
     parts = []
     reported = []
     for source in prepared.hostile:
-        parts.append(f"Warning: {source.doc} (“{source.title}”) addresses the assistant with instructions "
-                     f"(“{source.order}”); it is not used as evidence.")
+        # The order itself is not repeated: echoing an injected instruction is what it wants.
+        parts.append(f"Warning: {source.doc} (“{source.title}”) addresses the assistant with instructions; it is "
+                     f"not used as evidence, and what it claims is shown beside the other sources.")
     for conflict in prepared.conflicts + _hostile_conflicts(prepared):
         clauses = []
         values = []

@@ -1,4 +1,5 @@
 from rag.question import parse
+from rag.text import content_terms
 
 
 def test_the_interrogative_sentence_is_the_focus_and_instructions_around_it_are_left_out():
@@ -32,3 +33,12 @@ def test_terms_of_a_headline_can_be_discounted():
     q = parse("What does the 'Harbour Reopens' report say about the pier?")
     assert "harbour" in q.terms
     assert "harbour" not in q.without_terms_of("Harbour Reopens After Storm").terms
+
+
+def test_the_whole_question_is_kept_so_that_its_context_names_what_is_asked_about():
+    text = "Jill Smith resigned as chief executive of Acme Foods. Who is taking over from her?"
+    whole = parse(text, whole=True)
+    assert whole.focus == text
+    assert set(content_terms("Acme Foods")) <= set(whole.terms)
+    assert whole.kind == "person"  # the kind of answer is still read from the sentence that asks
+    assert parse(text).focus == "Who is taking over from her?"
