@@ -32,7 +32,8 @@ FEATURES = {
     "answers": ("llm", "relevance", "dense", "coverage", "type_found", "names_found"),
     "answers_no_model": ("relevance", "dense", "coverage", "type_found", "names_found"),
     "supports": ("llm", "overlap", "new_overlap", "negation_mismatch"),
-    "disagree": ("llm", "similarity", "numbers_differ", "names_differ"),
+    "supports_no_model": ("overlap", "new_overlap", "negation_mismatch"),
+    "disagree": ("llm", "value_overlap", "similarity", "numbers_differ", "names_differ"),
 }
 MIN_DECISIONS = 200  # no threshold is fitted on fewer labelled decisions (issue 16)
 L2 = 1.0
@@ -70,6 +71,7 @@ def rgb_decisions(item: dict) -> Iterator[tuple[str, int, dict]]:
         yield "disagree", 1, {"question": query, "a": right, "b": wrong2}
         yield "disagree", 0, {"question": query, "a": right, "b": right2}
         yield "disagree", 0, {"question": query, "a": wrong, "b": wrong2}
+        yield "disagree", 1, {"question": query, "a": wrong, "b": right2}
 
 
 def collect(config: Config, data_dir: Path, cache: Path, squad_fit: int, squad_held_out: int,
@@ -196,7 +198,7 @@ def _report(model: LogisticModel, rows: list[dict], kind: str) -> dict:
 def fit(records: list[dict]) -> dict:
     kinds = {}
     for kind in KINDS:
-        source = "answers" if kind == "answers_no_model" else kind
+        source = kind.removesuffix("_no_model")
         rows = [r for r in records if r["kind"] == source]
         train = [r for r in rows if r["half"] == "fit"]
         test = [r for r in rows if r["half"] == "held-out"]

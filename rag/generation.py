@@ -108,6 +108,16 @@ class Generator:
         log_odds = log_p(self._yes_ids) - log_p(self._no_ids)
         return YesNo(max(-12.0, min(12.0, log_odds)), new, (time.perf_counter() - started) * 1000)
 
+    def short_answer(self, question: str, evidence: Sequence[tuple[int, str]], n: int, max_tokens: int = 16) -> str:
+        """The answer to ``question`` according to evidence ``[n]`` alone, in a few words (greedy). Appended to
+        the answer prompt like a judge check, so only the request and the few words written cost time."""
+        messages = self.messages(question, evidence)
+        messages[-1]["content"] += (f"\n\nUsing only evidence [{n}], answer the question in at most eight words "
+                                    "(no citation).")
+        result = self.llm.create_chat_completion(messages=messages, temperature=0.0, top_k=1, seed=self.seed,
+                                                 max_tokens=max_tokens)
+        return (result["choices"][0]["message"].get("content") or "").strip()
+
     def _read(self, tokens: list[int]) -> int:
         """Evaluate ``tokens``, reusing the longest prefix already in the KV cache; returns how many were new."""
         llm = self.llm

@@ -10,7 +10,9 @@ check (read from its next-token logits, the check appended to the answer prompt 
 reading of the instruction, evidence and question is reused), and cheap lexical and embedding features. The
 coefficients and decision thresholds come from ``rag calibrate`` (labelled decisions from SQuAD 2.0 and RGB,
 fitted on one half and reported on the other) and live in ``rag/calibration/judge.json`` beside the command
-that wrote them. Without a model (extractive mode), ``answers`` uses a model-free fit of the same data.
+that wrote them. Without a model (extractive mode, or a model the file was not fitted for), ``answers`` and
+``supports`` use model-free fits of the same data, and ``disagree`` is not asked (the extractors' candidates
+stand).
 
 Lexical checks are *necessary* conditions, never proof: a claim that states a number, a name or a quotation
 its citations lack is refused before the model is asked (``rag.citations.necessary``).
@@ -20,21 +22,22 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from rag.text import content_terms, fold, has_time_expression, numbers, proper_names, tokens
+from rag.text import STOPWORDS, content_terms, fold, has_time_expression, numbers, proper_names, tokens
 
 if TYPE_CHECKING:
     from rag.evidence import Evidence
     from rag.question import Question
 
 Numbered = tuple[int, str]  # an evidence sentence as the model reads it: "[n] text"
-Kind = Literal["answers", "answers_no_model", "supports", "disagree"]
-KINDS: tuple[Kind, ...] = ("answers", "answers_no_model", "supports", "disagree")
+Kind = Literal["answers", "answers_no_model", "supports", "supports_no_model", "disagree"]
+KINDS: tuple[Kind, ...] = ("answers", "answers_no_model", "supports", "supports_no_model", "disagree")
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "judge.json"
 
 # The checks the model answers Yes or No to, appended after the numbered evidence and the question.
@@ -50,6 +53,8 @@ class YesNoModel(Protocol):
     """What the judge needs of a language model (``rag.generation.Generator`` is one)."""
 
     def yes_no(self, question: str, evidence: Sequence[tuple[int, str]], check: str): ...
+
+    def short_answer(self, question: str, evidence: Sequence[tuple[int, str]], n: int) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -88,22 +93,31 @@ class LogisticModel:
                    float(data["intercept"]), float(data["threshold"]))
 
 
+def calibrated_model(path: Path = CALIBRATION_FILE) -> str | None:
+    """The name of the language model the calibration was fitted with."""
+    return _read(path).get("model")
+
+
 def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, LogisticModel]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the judge's calibration ({exc.strerror}); run rag calibrate") from exc
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: the judge's calibration is not valid JSON ({exc.msg})") from exc
+    data = _read(path)
     missing = [k for k in KINDS if k not in data.get("kinds", {})]
     if missing:
         raise ValueError(f"{path}: the judge's calibration lacks {', '.join(missing)}; run rag calibrate")
     return {k: LogisticModel.from_dict(data["kinds"][k]) for k in KINDS}
 
 
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the judge's calibration ({exc.strerror}); run rag calibrate") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: the judge's calibration is not valid JSON ({exc.msg})") from exc
+
+
 class Judge:
-    """Calibrated yes/no decisions about meaning. ``model`` may be None: then only ``answers`` (from cheap
-    features) is available, and ``supports``/``disagree`` fall back to their lexical features alone."""
+    """Calibrated yes/no decisions about meaning. ``model`` may be None: then ``answers`` and ``supports`` use
+    their model-free fits (cheap features only)."""
 
     def __init__(self, model: YesNoModel | None, calibration: dict[str, LogisticModel] | None = None) -> None:
         self.model = model
@@ -132,21 +146,28 @@ class Judge:
                                               cited=" and ".join(f"[{n}]" for n, _ in cited))
             verdict = self.model.yes_no(question, context, check)
             values["llm"], tokens_read, ms = verdict.log_odds, verdict.new_tokens, verdict.ms
-        else:
-            values["llm"] = 0.0
-        return self._decide("supports", values, tokens_read, ms)
+        return self._decide("supports" if self.model is not None else "supports_no_model", values, tokens_read, ms)
 
     def disagree(self, question: str, a: Numbered, b: Numbered, shown: Sequence[Numbered] | None = None
                  ) -> Judgement:
+        """Two sources disagree when what each says the answer is differs: the model reads the answer off each
+        sentence alone in a few words (semantic extraction), the words are compared (lexical comparison of two
+        short values), and its yes/no on the pair and the sentences' likeness are weighed in too."""
         values = disagreement_features(question, a[1], b[1])
         tokens_read, ms = 0, 0.0
         if self.model is not None:
+            started = time.perf_counter()
             context = list(shown) if shown is not None and {a, b} <= set(shown) else [a, b]
             check = CHECKS["disagree"].format(a=f"[{a[0]}]", b=f"[{b[0]}]")
             verdict = self.model.yes_no(question, context, check)
-            values["llm"], tokens_read, ms = verdict.log_odds, verdict.new_tokens, verdict.ms
+            value_a = self.model.short_answer(question, context, a[0])
+            value_b = self.model.short_answer(question, context, b[0])
+            values["llm"], tokens_read = verdict.log_odds, verdict.new_tokens
+            values["value_overlap"] = value_overlap(value_a, value_b)
+            ms = (time.perf_counter() - started) * 1000
         else:
             values["llm"] = 0.0
+            values["value_overlap"] = 1.0
         return self._decide("disagree", values, tokens_read, ms)
 
     def _decide(self, kind: Kind, values: dict[str, float], tokens_read: int, ms: float) -> Judgement:
@@ -204,6 +225,16 @@ def support_features(claim: str, sources: Sequence[str], question: str) -> dict[
         "new_overlap": sum(t in present for t in new) / len(new) if new else 1.0,
         "negation_mismatch": float(bool(NEGATION.search(claim)) != bool(NEGATION.search(joined))),
     }
+
+
+def value_overlap(a: str, b: str) -> float:
+    """How much of the shorter of two short answers the longer one contains (1: one contains the other, as
+    "Tampa" and "Tampa, Florida"; 0: nothing in common, as "Tampa, Florida" and "Glendale, Arizona")."""
+    words_a = {fold(w) for w in tokens(a)} - STOPWORDS
+    words_b = {fold(w) for w in tokens(b)} - STOPWORDS
+    if not words_a or not words_b:
+        return 1.0  # an empty answer is no evidence of disagreement
+    return len(words_a & words_b) / min(len(words_a), len(words_b))
 
 
 def disagreement_features(question: str, a: str, b: str) -> dict[str, float]:

@@ -20,7 +20,7 @@ from rag.config import Config
 from rag.embedding import Embedder
 from rag.evidence import Evidence
 from rag.hostile import addresses_assistant
-from rag.judge import Judge
+from rag.judge import Judge, calibrated_model
 from rag.judge import numbered as judge_numbered
 from rag.question import Question, in_context, parse
 from rag.retrieval import Passage, Retriever
@@ -103,7 +103,12 @@ class Assistant:
         key = (model or self.config.model_path) if with_model else "<no model>"
         with self._lock:
             if key not in self._judges:
-                self._judges[key] = Judge(self.generator(model) if with_model else None)
+                generator = self.generator(model) if with_model else None
+                # The coefficients weigh one model's log-odds: another model (SmolLM2 in tests, a GGUF of the
+                # user's) is not asked until it is calibrated, and the judge decides from its cheap features.
+                if generator is not None and generator.name != calibrated_model():
+                    generator = None
+                self._judges[key] = Judge(generator)
             return self._judges[key]
 
     def warm_up_generator(self, model: str | None = None) -> None:

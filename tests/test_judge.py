@@ -11,7 +11,15 @@ import pytest
 
 from evals import calibrate, metrics
 from rag.generation import Generator
-from rag.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, load_calibration, support_features
+from rag.judge import (
+    CALIBRATION_FILE,
+    KINDS,
+    Judge,
+    LogisticModel,
+    load_calibration,
+    support_features,
+    value_overlap,
+)
 
 EVIDENCE = [
     (1, "The call, reportedly brokered by Brazil, Qatar, and Turkey, was a final attempt at a peaceful exit."),
@@ -111,7 +119,7 @@ def test_the_supports_threshold_keeps_false_acceptance_within_its_budget():
 def test_fitting_on_too_few_decisions_is_refused_with_the_count():
     records = [{"kind": k, "half": "fit", "label": i % 2, "features": dict.fromkeys(
         ("llm", "relevance", "dense", "coverage", "type_found", "names_found", "overlap", "new_overlap",
-         "negation_mismatch", "similarity", "numbers_differ", "names_differ"), float(i % 2))}
+         "negation_mismatch", "similarity", "numbers_differ", "names_differ", "value_overlap"), float(i % 2))}
         for k in ("answers", "supports", "disagree") for i in range(20)]
     with pytest.raises(ValueError, match="only 20 labelled decisions"):
         calibrate.fit(records)
@@ -138,3 +146,22 @@ def test_a_bad_calibration_file_is_one_clear_error_naming_it(tmp_path):
         load_calibration(bad)
     with pytest.raises(ValueError, match="cannot read"):
         load_calibration(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ("Tampa, Florida", "Tampa", 1.0),
+    ("Tampa, Florida", "Glendale, Arizona", 0.0),
+    ("$27.5bn", "$27bn", 0.0),
+    ("", "Glendale", 1.0),
+])
+def test_two_short_answers_overlap_when_one_contains_the_other(a, b, expected):
+    assert value_overlap(a, b) == expected
+
+
+def test_disagreement_reads_each_sources_answer_in_a_few_words(small_model):
+    judge = Judge(small_model)
+    verdict = judge.disagree("Where was Super Bowl 2021 played?",
+                             (1, "The game was played at Raymond James Stadium in Tampa, Florida."),
+                             (2, "The game was played at Raymond James Stadium in Glendale, Arizona."))
+    assert {"llm", "value_overlap", "similarity"} <= set(verdict.features)
+    assert 0.0 <= verdict.features["value_overlap"] <= 1.0 and verdict.model_ms > 0
