@@ -40,6 +40,10 @@ L2 = 1.0
 # Supports: the threshold is the lowest whose false-acceptance rate on the fit half is at most this: a shown
 # sentence its citations do not state is the failure users cannot see.
 SUPPORTS_MAX_FALSE_ACCEPT = 0.05
+# Answerability: the highest threshold that still answers this share of the fit half's questions whose evidence
+# holds the answer. Balanced accuracy would abstain on half of them (the model's signal has an AUC of about 0.8);
+# a user asking about what the archive does say should rarely be told it doesn't (target: <= 10-15%).
+ANSWERS_MIN_ANSWERED = 0.85
 
 
 def _neutral() -> dict[str, LogisticModel]:
@@ -176,9 +180,12 @@ def choose_threshold(kind: str, probabilities: list[float], labels: list[int]) -
         fpr = sum(p >= t and not y for p, y in zip(probabilities, labels, strict=True)) / (neg or 1)
         return tpr, fpr
 
-    if kind == "supports":
+    if kind.startswith("supports"):
         allowed = [t for t in candidates if rates(t)[1] <= SUPPORTS_MAX_FALSE_ACCEPT]
         return min(allowed) if allowed else max(candidates)
+    if kind.startswith("answers"):
+        allowed = [t for t in candidates if rates(t)[0] >= ANSWERS_MIN_ANSWERED]
+        return max(allowed) if allowed else min(candidates)
     return max(candidates, key=lambda t: (rates(t)[0] - rates(t)[1], -abs(t - 0.5)))
 
 
