@@ -37,6 +37,24 @@ def relevant(evidence: list[Evidence], threshold: float) -> Verdict:
     return Verdict(True, "", best)
 
 
+def missing_answer_type(question: Question, evidence: list[Evidence]) -> str:
+    """A necessary condition of the calibrated judge's path: a question that asks for a number, a date or a
+    name cannot be answered by evidence that holds none (beyond those the question gives). Looser than the
+    lexical mechanism's rule: all the evidence the model reads counts, a time or a number answers "when",
+    and a name must stand next to the thing whose name is asked."""
+    if question.kind == "number":
+        given = numbers(question.text)
+        if not any(numbers(e.text) - given for e in evidence):
+            return "the most relevant sentences give no number"
+    elif question.kind == "date":
+        if not any(has_time_expression(e.text) or numbers(e.text) - numbers(question.text) for e in evidence):
+            return "the most relevant sentences give no date or time"
+    elif question.kind == "name" and question.named_thing:
+        if not any(_name_next_to(e.text, question.named_thing, question.text) for e in evidence):
+            return f"the most relevant sentences do not name the {question.named_thing}"
+    return ""
+
+
 def judge(question: Question, evidence: list[Evidence], threshold: float) -> Verdict:
     if not evidence:
         return Verdict(False, "nothing in the index matches the question", 0.0)

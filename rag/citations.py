@@ -141,8 +141,8 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
     by_n = {e.n: e for e in evidence}
     kept = []
     for claim in split_claims(draft)[:max_claims]:
-        if is_refusal(claim.text):
-            continue
+        if is_refusal(claim.text) or not content_terms(claim.text):
+            continue  # a refusal, or stray punctuation between markers, states nothing to cite
         claim = _without_leading_yes_no(claim)
         cited = tuple(n for n in claim.cited if n in by_n)[:2]
         tries = []

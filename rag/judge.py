@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -160,10 +161,11 @@ class Judge:
             context = list(shown) if shown is not None and {a, b} <= set(shown) else [a, b]
             check = CHECKS["disagree"].format(a=f"[{a[0]}]", b=f"[{b[0]}]")
             verdict = self.model.yes_no(question, context, check)
-            value_a = self.model.short_answer(question, context, a[0])
-            value_b = self.model.short_answer(question, context, b[0])
+            # Each value is read from its sentence alone: with the others in view a small model borrows from them.
+            value_a = self.model.short_answer(question, [a], a[0])
+            value_b = self.model.short_answer(question, [b], b[0])
             values["llm"], tokens_read = verdict.log_odds, verdict.new_tokens
-            values["value_overlap"] = value_overlap(value_a, value_b)
+            values["value_overlap"] = value_overlap(value_a, value_b, question)
             ms = (time.perf_counter() - started) * 1000
         else:
             values["llm"] = 0.0
@@ -227,14 +229,20 @@ def support_features(claim: str, sources: Sequence[str], question: str) -> dict[
     }
 
 
-def value_overlap(a: str, b: str) -> float:
-    """How much of the shorter of two short answers the longer one contains (1: one contains the other, as
-    "Tampa" and "Tampa, Florida"; 0: nothing in common, as "Tampa, Florida" and "Glendale, Arizona")."""
-    words_a = {fold(w) for w in tokens(a)} - STOPWORDS
-    words_b = {fold(w) for w in tokens(b)} - STOPWORDS
+def value_overlap(a: str, b: str, question: str = "") -> float:
+    """How much of the shorter of two short answers the longer one contains, leaving out the words that
+    restate the question ("Freddie Mac restated its earnings by $4.4bn" against "... by $5bn": only the values
+    count). 1: one contains the other, as "Tampa" and "Tampa, Florida"; 0: nothing in common, as
+    "Tampa, Florida" and "Glendale, Arizona"."""
+    asked = {fold(w) for w in tokens(question)}
+    words_a = {fold(w) for w in tokens(_MARKER.sub(" ", a))} - STOPWORDS - asked
+    words_b = {fold(w) for w in tokens(_MARKER.sub(" ", b))} - STOPWORDS - asked
     if not words_a or not words_b:
         return 1.0  # an empty answer is no evidence of disagreement
     return len(words_a & words_b) / min(len(words_a), len(words_b))
+
+
+_MARKER = re.compile(r"\[\d+\]")
 
 
 def disagreement_features(question: str, a: str, b: str) -> dict[str, float]:

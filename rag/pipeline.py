@@ -161,13 +161,22 @@ class Assistant:
                 judge = self.judge(model, with_model=mode == "generative")
                 verdict = judge.answers(prepared.question, prepared.prompt_evidence, prepared.search_text)
                 judge_tokens += verdict.model_tokens
+                asked = prepared.question.asked
+                if not verdict.yes and asked != prepared.question.focus and prepared.search_text == \
+                        prepared.question.focus:
+                    # Sentences around the question (context, or an instruction) can confuse the check: the
+                    # evidence answers the question if it answers what the interrogative sentence asks.
+                    alone = judge.answers(prepared.question, prepared.prompt_evidence, asked)
+                    judge_tokens += alone.model_tokens
+                    verdict = max(verdict, alone, key=lambda v: v.probability)
                 if verdict.yes:
                     prepared = replace(prepared, conflicts=self._confirmed_conflicts(prepared, judge))
             timings["judge_ms"] = (time.perf_counter() - judge_started) * 1000
-            if not verdict.yes:
+            missing = answerability.missing_answer_type(prepared.question, prepared.prompt_evidence)
+            if not verdict.yes or missing:
                 timings["total_ms"] = (time.perf_counter() - started) * 1000
-                reason = (f"the closest passages do not state the answer (judge {verdict.probability:.2f} < "
-                          f"{verdict.threshold:.2f})")
+                reason = missing or (f"the closest passages do not state the answer (judge {verdict.probability:.2f}"
+                                     f" < {verdict.threshold:.2f})")
                 yield Event("answer", answer=_abstention(prepared, reason, timings, None, common,
                                                          judge_tokens=judge_tokens))
                 return
@@ -196,8 +205,10 @@ class Assistant:
                 claims = citations.verify(draft.text, prepared.prompt_evidence, self.config.support_threshold,
                                           prepared.question.terms, prepared.question.focus)
             claims = _name_the_person(prepared, claims)
-            if not claims and citations.is_refusal(draft.text) and not judged and \
-                    prepared.verdict.best_score < self.config.confident_threshold:
+            # The model read the evidence and found no answer: under the judge that is an abstention (its refusal
+            # is a reading of meaning); under the lexical rules only when the evidence was marginal.
+            if not claims and citations.is_refusal(draft.text) and \
+                    (judged or prepared.verdict.best_score < self.config.confident_threshold):
                 # Marginal evidence and the model, having read it, finds no answer: abstain.
                 timings["total_ms"] = (time.perf_counter() - started) * 1000
                 reason = "the closest passages do not answer the question"
@@ -274,10 +285,11 @@ class Assistant:
         return found
 
     def _confirmed_conflicts(self, prepared: Prepared, judge: Judge) -> list[conflicts.Conflict]:
-        """The extractors' candidate disagreements that the judge confirms; without candidates, the two most
-        relevant sentences of different articles, if the judge finds that they give different answers.
-        Without a model (extractive mode) the extractors' candidates stand unconfirmed."""
-        if judge.model is None:
+        """The extractors' candidate disagreements that the judge confirms. When the question asks for wording
+        (what exactly was said, how something was labelled), different words are the disagreement itself and
+        the candidate stands; for values (dates, numbers, places, names) the judge reads what each source says
+        the answer is and keeps the pair only if they differ. Without a model the candidates stand."""
+        if judge.model is None or prepared.question.kind in {"quote", "label"}:
             return prepared.conflicts
         by_n = {e.n: e for e in prepared.evidence}
         shown = judge_numbered(prepared.prompt_evidence)
@@ -288,20 +300,7 @@ class Assistant:
                                      shown)
             if verdict.yes:
                 kept.append(conflict)
-        if kept or prepared.conflicts:
-            return kept
-        best = prepared.prompt_evidence[0] if prepared.prompt_evidence else None
-        other = next((e for e in prepared.prompt_evidence if best is not None and e.doc != best.doc
-                      and e.coverage >= conflicts.MIN_COVERAGE), None)
-        if best is None or other is None:
-            return []
-        verdict = judge.disagree(prepared.search_text, (best.n, best.text), (other.n, other.text), shown)
-        if not verdict.yes:
-            return []
-        about = prepared.question.focus.rstrip("?").strip()
-        values = (conflicts.ConflictValue(" ".join(best.text.split()), (best.n,)),
-                  conflicts.ConflictValue(" ".join(other.text.split()), (other.n,)))
-        return [conflicts.Conflict(about, values)]
+        return kept
 
     def _articles_named_in(self, question: Question) -> set[str]:
         """Articles whose headline the question quotes ("in the 'Sovereignty or Sanctuary' report")."""

@@ -14,13 +14,18 @@ from rag.text import STOPWORDS, content_terms
 @dataclass(frozen=True)
 class Question:
     text: str
-    focus: str  # the interrogative sentence(s): what retrieval and the model see
+    focus: str  # what retrieval and the model see: the whole question, or only its interrogative sentence(s)
     kind: str  # date | number | quote | label | person | place | name | yesno | other
     terms: tuple[str, ...]
     # For "what is the name of the X": the first words of X, next to which a name must stand.
     named_thing: str | None = None
     # Phrases the question puts in quotes: a quoted headline names the article asked about.
     quoted: tuple[str, ...] = ()
+    asked: str = ""  # the interrogative sentence(s) alone
+
+    def __post_init__(self) -> None:
+        if not self.asked:
+            object.__setattr__(self, "asked", self.focus)
 
     def without_terms_of(self, phrase: str) -> Question:
         """The same question with the terms of ``phrase`` (say, an article's headline) not counted as content."""
@@ -61,7 +66,7 @@ def parse(question: str, whole: bool = False) -> Question:
             break
     quoted = tuple(q.strip() for q in _QUOTED.findall(text))
     terms = tuple(dict.fromkeys(content_terms(focus)))
-    return Question(text, focus, kind, terms, _named_thing(lowered), quoted)
+    return Question(text, focus, kind, terms, _named_thing(lowered), quoted, asking)
 
 
 # A quotation opens after a space or bracket and closes before a space or punctuation, so the apostrophe
