@@ -152,7 +152,9 @@ def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str
         answer = assistant.ask(question, mode=mode)
         records.append(_score(name, item, answer))
     summary, intervals = _summarize(name, records)
-    result = {"benchmark": name, "mode": mode, "model": next((r["model"] for r in records if r["model"]), None),
+    result = {"benchmark": name, "mode": mode, "judge": config.judge,
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "model": next((r["model"] for r in records if r["model"]), None),
               "questions": len(records), "index": {"documents": report.documents, "chunks": report.chunks,
                                                    "seconds": round(index_seconds, 1)},
               "summary": summary, "intervals": intervals, "items": records}
