@@ -216,3 +216,4 @@ def sample_index(tmp_path_factory, embedder) -> Config:
 @pytest.fixture
 def sample_articles() -> dict[str, str]:
     return dict(SAMPLE_ARTICLES)
+

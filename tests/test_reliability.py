@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from index_helpers import index_with_extra_file
 
-from rag.config import Config
 from rag.pipeline import Assistant
 from rag.store import IndexReader
 from rag.ui import safe_upload_name
@@ -93,14 +93,8 @@ PLANTED = (
 
 @pytest.fixture(scope="module")
 def planted_assistant(tmp_path_factory, articles_dir, embedder):
-    from rag.indexing import build_index
-
-    folder = tmp_path_factory.mktemp("planted")
-    corpus = folder / "articles"
-    shutil.copytree(articles_dir, corpus)
-    (corpus / "zz_notice.txt").write_text(PLANTED, encoding="utf-8")
-    config = Config(index_dir=folder / "index")
-    build_index([corpus], config, embedder=embedder)
+    config = index_with_extra_file(tmp_path_factory.mktemp("planted"), articles_dir, embedder, "zz_notice.txt",
+                                   PLANTED)
     return Assistant(config, embedder=embedder)
 
 

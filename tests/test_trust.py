@@ -4,9 +4,8 @@ and a planted document that addresses the assistant is flagged without silencing
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from index_helpers import index_with_extra_file
 
 from rag.config import Config
 from rag.hostile import addresses_assistant
@@ -27,15 +26,8 @@ def default_model_assistant(bundled_index, embedder) -> Assistant:
 
 @pytest.fixture(scope="module")
 def planted_index(tmp_path_factory, articles_dir, embedder) -> Config:
-    from rag.indexing import build_index
-
-    folder = tmp_path_factory.mktemp("planted-note")
-    corpus = folder / "articles"
-    shutil.copytree(articles_dir, corpus)
-    (corpus / "zz_briefing.txt").write_text(PLANTED_NOTE, encoding="utf-8")
-    config = Config(index_dir=folder / "index")
-    build_index([corpus], config, embedder=embedder)
-    return config
+    return index_with_extra_file(tmp_path_factory.mktemp("planted-note"), articles_dir, embedder, "zz_briefing.txt",
+                                 PLANTED_NOTE)
 
 
 def test_an_injected_false_claim_is_never_returned(default_model_assistant):

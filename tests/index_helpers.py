@@ -1,0 +1,20 @@
+"""Indexes built for a test: the bundled articles with something added."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rag.config import Config
+from rag.embedding import Embedder
+from rag.indexing import build_index
+
+
+def index_with_extra_file(folder: Path, articles_dir: Path, embedder: Embedder, name: str, text: str) -> Config:
+    """An index (in ``folder``) of the bundled articles plus one more file, such as a planted document."""
+    corpus = folder / "articles"
+    shutil.copytree(articles_dir, corpus)
+    (corpus / name).write_text(text, encoding="utf-8")
+    config = Config(index_dir=folder / "index")
+    build_index([corpus], config, embedder=embedder)
+    return config
