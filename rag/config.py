@@ -39,6 +39,10 @@ class Config:
     # Of those sentences, the model reads only the ones scoring at least this share of the best one's
     # score (always the best two): prompt length is the wait on a CPU. 0 sends them all.
     prompt_relevance: float = 0.6
+    # Under the model judge the model reads every sentence of this many top passages (numbered, in reading
+    # order) instead of the best sentences alone: the answer often sits next to the sentence that echoes the
+    # question. 0 restores the sentence selection above.
+    prompt_passages: int = 3
     model_path: str | None = None
     n_ctx: int = 2048
     n_threads: int = 2

@@ -248,20 +248,48 @@ class Assistant:
         orders = self._orders_in({p.doc for p in pool}) if judged else {}
         scored_hostile = [e for e in scored if e.doc in orders]
         scored = [e for e in scored if e.doc not in orders]
-        chosen = evidence.select(scored, self.config.evidence_sentences)
-        chosen = self._with_antecedent(question, chosen)
-        following = self._following(question, query_vector, chosen) if judged else None
-        if following is not None:
-            chosen = chosen + [following]
+        following = None
+        if judged and self.config.prompt_passages:
+            reading = [p for p in passages if p.doc not in orders][: self.config.prompt_passages]
+            chosen = self._passage_evidence(question, query_vector, reading, scored)
+        else:
+            chosen = evidence.select(scored, self.config.evidence_sentences)
+            chosen = self._with_antecedent(question, chosen)
+            following = self._following(question, query_vector, chosen) if judged else None
+            if following is not None:
+                chosen = chosen + [following]
         hostile = _hostile_sources(orders, scored_hostile, len(chosen), retriever.reader)
         verdict = (answerability.relevant(chosen, self.config.abstain_threshold) if judged
                    else answerability.judge(question, chosen, self.config.abstain_threshold))
         found = conflicts.detect(question, chosen) if verdict.answerable else []
-        shown = evidence.for_prompt([e for e in chosen if e is not following], self.config.prompt_relevance)
+        if judged and self.config.prompt_passages:
+            shown = list(chosen)
+        else:
+            shown = evidence.for_prompt([e for e in chosen if e is not following], self.config.prompt_relevance)
         if following is not None:
             shown.insert(1, following)  # read right after the sentence it continues
         return Prepared(question, search_text, passages, chosen, shown, verdict, found,
                         (time.perf_counter() - started) * 1000, hostile)
+
+    def _passage_evidence(self, question: Question, query_vector, reading: list[Passage], scored: list[Evidence]
+                          ) -> list[Evidence]:
+        """Every sentence of the passages the model reads, in reading order, numbered: the answer is often
+        in the sentence next to the one that repeats the question's words, and a model reading isolated
+        sentences cannot see it. Each keeps its relevance score, for the judge's features and extractive mode."""
+        reader = self.retriever.reader
+        known = {(e.doc, e.sentence.start): e for e in scored}
+        out: list[Evidence] = []
+        seen: set[tuple[str, int]] = set()
+        for passage in reading:
+            for sentence in reader.sentences_in(passage.chunk):
+                key = (sentence.doc, sentence.start)
+                if key in seen:
+                    continue  # chunks of one article share a sentence
+                seen.add(key)
+                item = known.get(key) or evidence.score_one(question, query_vector, sentence, passage.chunk.title,
+                                                            reader, 0)
+                out.append(Evidence(len(out) + 1, item.sentence, item.title, item.score, item.dense, item.coverage))
+        return out
 
     def _following(self, question: Question, query_vector, chosen: list[Evidence]) -> Evidence | None:
         """The sentence after the best one in its article, when it is not evidence already: the answer often
