@@ -30,6 +30,8 @@ MAX_QUESTION_CHARS = 2000
 EXTRACTIVE_SECOND_SENTENCE = 0.9
 EXTRACTIVE_SAME_KIND = 0.8
 MODES = ("generative", "extractive")
+# Under passage reading, at most this many best sentences of articles not read whole are added to the evidence.
+OTHER_ARTICLES = 3
 
 
 class BadQuestion(ValueError):
@@ -250,8 +252,16 @@ class Assistant:
         scored = [e for e in scored if e.doc not in orders]
         following = None
         if judged and self.config.prompt_passages:
-            reading = [p for p in passages if p.doc not in orders][: self.config.prompt_passages]
+            # A question that names an article reads that article's chunks closest to the question.
+            candidates = sorted(pool, key=lambda p: -p.dense_score) if scoped else passages
+            reading = [p for p in candidates if p.doc not in orders][: self.config.prompt_passages]
             chosen = self._passage_evidence(question, query_vector, reading, scored)
+            # Other articles' best sentences stay in view, so that a disagreement between sources can be seen.
+            best = max((e.score for e in chosen), default=0.0)
+            read_docs = {p.doc for p in reading}
+            others = [e for e in evidence.select(scored, self.config.evidence_sentences)
+                      if e.doc not in read_docs and e.score >= self.config.prompt_relevance * best][:OTHER_ARTICLES]
+            chosen += [replace(e, n=len(chosen) + i) for i, e in enumerate(others, start=1)]
         else:
             chosen = evidence.select(scored, self.config.evidence_sentences)
             chosen = self._with_antecedent(question, chosen)
