@@ -217,6 +217,15 @@ class Assistant:
                 yield Event("answer", answer=_abstention(prepared, reason, timings, model_name, common,
                                                          prompt_tokens=draft.prompt_tokens))
                 return
+        if mode == "generative" and judged and not claims:
+            # The model wrote an answer but the judge finds none of its sentences stated by the evidence: quoting
+            # the nearest evidence instead answered the wrong question 13 times in 14 on the BBC dev set, so the
+            # honest reply is that the articles do not (verifiably) say.
+            timings["total_ms"] = (time.perf_counter() - started) * 1000
+            reason = "no sentence of the drafted answer is stated by the passages it cites"
+            yield Event("answer", answer=_abstention(prepared, reason, timings, model_name, common,
+                                                     prompt_tokens=prompt_tokens, judge_tokens=judge_tokens))
+            return
         fallback = mode == "generative" and not claims
         if not claims:
             claims = self._extractive(prepared)
