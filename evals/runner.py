@@ -85,6 +85,8 @@ def _judge(item: dict, answer: dict, passages: list[dict], reader, corpus: Path 
         "abstained": answer["abstained"],
         "must_not_violations": metrics.must_not_violations(item, answer),
         "citations": len(answer["citations"]),
+        # What each marker points at, so that a reader can check the shown sentences by hand.
+        "cited": [{"n": c["n"], "doc": c["doc"], "quote": c["quote"]} for c in answer["citations"]],
         "citations_valid": sum(metrics.citation_valid(c, texts[c["doc"]]) for c in answer["citations"]),
         "citations_in_prose": sum(metrics.citation_in_prose(c, texts[c["doc"]]) for c in answer["citations"]),
         "citations_precise": supporting,
