@@ -68,3 +68,23 @@ def test_benchmark_summaries_report_the_prompt_size_only_when_a_model_read_one()
     generative = _summarize("rgb", [record(120, True), record(200, False), record(180, True)])
     assert generative["prompt_tokens_p50"] == 180 and generative["correct"] == 0.667
     assert "prompt_tokens_p50" not in _summarize("rgb", [record(0, True)])
+
+
+# The default mechanism, extractive (the judge's model-free fit decides answerability): floors at the figures of
+# `rag eval --mode extractive` on 2026-11-27 (README "Measured results").
+JUDGED_FLOORS = {
+    "answer_accuracy": 0.7,
+    "abstention_on_unanswerable": 0.66,
+    "conflicts_reported": 1.0,
+    "citation_validity": 1.0,
+    "citations_in_prose": 1.0,
+}
+
+
+def test_extractive_answers_under_the_judge_stay_above_their_measured_floors(bundled_index, articles_dir, tmp_path):
+    report = runner.run(DEV_SET, bundled_index, "extractive", tmp_path, corpus_dir=articles_dir, progress=False)
+    summary = report["summary"]
+    assert report["config"]["judge"] == "model"
+    for metric, floor in JUDGED_FLOORS.items():
+        assert summary[metric] >= floor, (metric, summary[metric])
+    assert summary["must_not_violations"] == 0
