@@ -168,7 +168,8 @@ class Assistant:
                         prepared.question.focus:
                     # Sentences around the question (context, or an instruction) can confuse the check: the
                     # evidence answers the question if it answers what the interrogative sentence asks.
-                    alone = judge.answers(prepared.question, prepared.prompt_evidence, asked)
+                    alone = judge.answers(parse(asked, whole=True), self._rescored(prepared.prompt_evidence, asked),
+                                          asked)
                     judge_tokens += alone.model_tokens
                     verdict = max(verdict, alone, key=lambda v: v.probability)
                 if verdict.yes:
@@ -289,6 +290,13 @@ class Assistant:
             shown.insert(1, following)  # read right after the sentence it continues
         return Prepared(question, search_text, passages, chosen, shown, verdict, found,
                         (time.perf_counter() - started) * 1000, hostile)
+
+    def _rescored(self, items: list[Evidence], text: str) -> list[Evidence]:
+        """The same evidence scored for ``text`` (the interrogative sentence alone), numbers kept."""
+        question = parse(text, whole=True)
+        vector = self.embedder.embed_one(text)
+        reader = self.retriever.reader
+        return [evidence.score_one(question, vector, e.sentence, e.title, reader, e.n) for e in items]
 
     def _passage_evidence(self, question: Question, query_vector, reading: list[Passage], scored: list[Evidence]
                           ) -> list[Evidence]:
