@@ -107,6 +107,8 @@ def test_query_stages_time_each_stage_and_the_model_on_the_evidence_it_reads(bun
     assert report["dense_ms"]["p95"] >= report["dense_ms"]["p50"] >= 0 <= report["fusion_ms"]["p50"]
     generation = report["generation"]
     assert generation["model"] == "smollm2-135m" and generation["questions"] == 2
-    assert 2 <= generation["evidence_sentences_read_p50"] <= bundled_index.evidence_sentences
+    # Under the judge the model reads every sentence of the top passages (prompt_passages), at least two.
+    assert generation["evidence_sentences_read_p50"] >= 2
+    assert generation["judge"] == "model" and 0 <= generation["judge_share_of_tokens_read"] <= 1
     assert 0 < generation["time_to_first_token_ms_p50"] <= generation["generate_ms_p50"]
     assert generation["prompt_tokens_p50"] > 0 and generation["llama_read_tokens_per_s"] > 0

@@ -65,9 +65,10 @@ def test_benchmark_summaries_report_the_prompt_size_only_when_a_model_read_one()
         return {"correct": correct, "flagged": False, "misled": False, "abstained": False, "total_ms": 10.0,
                 "prompt_tokens": prompt_tokens}
 
-    generative = _summarize("rgb", [record(120, True), record(200, False), record(180, True)])
-    assert generative["prompt_tokens_p50"] == 180 and generative["correct"] == 0.667
-    assert "prompt_tokens_p50" not in _summarize("rgb", [record(0, True)])
+    generative, intervals = _summarize("rgb", [record(120, True), record(200, False), record(180, True)])
+    assert generative["prompt_tokens_p50"] == 180 and generative["correct"] == 0.6667
+    assert intervals["correct"]["k"] == 2 and intervals["correct"]["n"] == 3
+    assert "prompt_tokens_p50" not in _summarize("rgb", [record(0, True)])[0]
 
 
 # The default mechanism, extractive (the judge's model-free fit decides answerability): floors at the figures of

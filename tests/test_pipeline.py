@@ -27,7 +27,11 @@ def assistant(bundled_index, embedder) -> Assistant:
 
 @pytest.fixture(scope="module")
 def small_model_assistant(bundled_index, embedder) -> Assistant:
-    return Assistant(bundled_index.replace(mode="generative", model_path="smollm2-135m"), embedder=embedder)
+    # The judge's coefficients weigh the default model's log-odds, so with SmolLM2 it would decide from cheap
+    # features alone; these tests are about streaming, determinism and the prompt, on the lexical mechanism.
+    # The judge end to end is tests/test_trust.py (default model); its mechanics, tests/test_judge.py.
+    return Assistant(bundled_index.replace(mode="generative", model_path="smollm2-135m", judge="lexical"),
+                     embedder=embedder)
 
 
 def dev_items() -> list[dict]:
@@ -140,7 +144,8 @@ def test_the_model_reads_only_the_evidence_near_the_best_ones_relevance(small_mo
 
 def test_sending_every_selected_sentence_makes_a_longer_prompt(small_model_assistant, bundled_index, embedder):
     question = "How did the United States classify the Cartel de los Soles?"
-    everything = Assistant(bundled_index.replace(mode="generative", model_path="smollm2-135m", prompt_relevance=0),
+    everything = Assistant(bundled_index.replace(mode="generative", model_path="smollm2-135m", prompt_relevance=0,
+                                                   judge="lexical"),
                            embedder=embedder)
     assert everything.prepare(question).prompt_evidence == everything.prepare(question).evidence
     assert small_model_assistant.ask(question).prompt_tokens < everything.ask(question).prompt_tokens
