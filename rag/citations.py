@@ -130,6 +130,14 @@ def necessary(claim: str, sources: Sequence[str], question: str = "") -> bool:
     return all(" ".join(fold(q).strip(" ,.").split()) in folded_sources for q in _QUOTED.findall(claim))
 
 
+# Words about the prompt rather than the news ("This is stated in evidence [1]."): small models write them.
+_ABOUT_EVIDENCE = re.compile(
+    r"\b(?:stated|mentioned|given|shown|found|said|seen|provided)\s+(?:in|by)\s+(?:the\s+)?evidence\b"
+    r"|\b(?:the\s+)?evidence\s+(?:states|says|shows|mentions|provided)\b|\b(?:this|that|it)\s+(?:is|was|can be)\b",
+    re.IGNORECASE,
+)
+
+
 Accept = Callable[[str, Sequence[Evidence]], float | None]
 
 
@@ -141,8 +149,8 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
     by_n = {e.n: e for e in evidence}
     kept = []
     for claim in split_claims(draft)[:max_claims]:
-        if is_refusal(claim.text) or not content_terms(claim.text):
-            continue  # a refusal, or stray punctuation between markers, states nothing to cite
+        if is_refusal(claim.text) or not content_terms(_ABOUT_EVIDENCE.sub(" ", claim.text)):
+            continue  # a refusal, stray punctuation, or "This is stated in evidence." states nothing to cite
         claim = _without_leading_yes_no(claim)
         cited = tuple(n for n in claim.cited if n in by_n)[:2]
         tries = []

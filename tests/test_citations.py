@@ -1,6 +1,6 @@
 from evidence_helpers import evidence_from
 
-from rag.citations import split_claims, support, verify
+from rag.citations import split_claims, support, verify, verify_with
 
 THRESHOLD = 0.6
 EVIDENCE = evidence_from(
@@ -70,3 +70,10 @@ def test_a_claim_that_negates_needs_a_source_that_negates():
     assert support("The council didn't approve the budget.", [EVIDENCE[0].text], THRESHOLD) is None
     assert support("The council did not approve the budget on Tuesday.",
                    ["The council did not approve the budget on Tuesday."], THRESHOLD)
+
+
+def test_the_judge_path_drops_sentences_about_the_prompt_rather_than_the_news():
+    evidence = evidence_from(("a.txt", "The harbour reopened on Tuesday after the storm."))
+    draft = "The harbour reopened on Tuesday [1]. This is stated in evidence [1]."
+    kept = verify_with(draft, evidence, accept=lambda claim, cited: 0.9)
+    assert [c.text for c in kept] == ["The harbour reopened on Tuesday."]
