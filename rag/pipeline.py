@@ -260,7 +260,6 @@ class Assistant:
         orders = self._orders_in({p.doc for p in pool}) if judged else {}
         scored_hostile = [e for e in scored if e.doc in orders]
         scored = [e for e in scored if e.doc not in orders]
-        following = None
         if judged and self.config.prompt_passages:
             # A question that names an article reads that article's chunks closest to the question.
             candidates = sorted(pool, key=lambda p: -p.dense_score) if scoped else passages
@@ -275,9 +274,6 @@ class Assistant:
         else:
             chosen = evidence.select(scored, self.config.evidence_sentences)
             chosen = self._with_antecedent(question, chosen)
-            following = self._following(question, query_vector, chosen) if judged else None
-            if following is not None:
-                chosen = chosen + [following]
         hostile = _hostile_sources(orders, scored_hostile, len(chosen), retriever.reader)
         verdict = (answerability.relevant(chosen, self.config.abstain_threshold) if judged
                    else answerability.judge(question, chosen, self.config.abstain_threshold))
@@ -285,9 +281,7 @@ class Assistant:
         if judged and self.config.prompt_passages:
             shown = list(chosen)
         else:
-            shown = evidence.for_prompt([e for e in chosen if e is not following], self.config.prompt_relevance)
-        if following is not None:
-            shown.insert(1, following)  # read right after the sentence it continues
+            shown = evidence.for_prompt(chosen, self.config.prompt_relevance)
         return Prepared(question, search_text, passages, chosen, shown, verdict, found,
                         (time.perf_counter() - started) * 1000, hostile)
 
@@ -317,17 +311,6 @@ class Assistant:
                                                             reader, 0)
                 out.append(Evidence(len(out) + 1, item.sentence, item.title, item.score, item.dense, item.coverage))
         return out
-
-    def _following(self, question: Question, query_vector, chosen: list[Evidence]) -> Evidence | None:
-        """The sentence after the best one in its article, when it is not evidence already: the answer often
-        comes next ("... has died." then "He had been suffering from ..."), and word overlap ranks it low."""
-        if not chosen:
-            return None
-        best = chosen[0]
-        _, after = self.retriever.reader.neighbours(best.sentence)
-        if after is None or any(e.doc == after.doc and e.sentence.start == after.start for e in chosen):
-            return None
-        return evidence.score_one(question, query_vector, after, best.title, self.retriever.reader, len(chosen) + 1)
 
     def _orders_in(self, docs: set[str]) -> dict[str, str]:
         """The documents among ``docs`` that address the assistant, with the passage that does."""
