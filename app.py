@@ -1,15 +1,9 @@
-"""The chat UI: `python app.py` (same as `rag serve`). Settings come from RAG_* environment variables."""
+"""The chat UI: `python app.py [--host H] [--port P] [--index-dir DIR] ...` is `rag serve` with the same flags.
+Settings come from the flags, then RAG_* variables (and Gradio's GRADIO_SERVER_NAME/GRADIO_SERVER_PORT)."""
 
-import os
+import sys
 
-from rag.config import Config
-from rag.ui import serve
+from rag.cli import main
 
 if __name__ == "__main__":
-    auth = os.environ.get("RAG_AUTH")
-    serve(
-        Config.from_env(),
-        host=os.environ.get("RAG_HOST", "127.0.0.1"),
-        port=int(os.environ.get("RAG_PORT", "7860")),
-        auth=tuple(auth.split(":", 1)) if auth else None,
-    )
+    sys.exit(main(["serve", *sys.argv[1:]]))

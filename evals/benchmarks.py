@@ -15,12 +15,12 @@ import hashlib
 import json
 import re
 import string
-import sys
 import time
 from pathlib import Path
 
 from evals import metrics
 from rag.config import Config
+from rag.progress import Reporter
 
 BENCHMARKS = ("rgb", "squad2", "squad2-decision")
 # Defaults of issue 16: 300 SQuAD questions end to end, 1,000 for the answerability decision alone.
@@ -116,7 +116,7 @@ def _questions(name: str, data_dir: Path) -> list[dict]:
 
 
 def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str | Path, limit: int | None = None,
-        cache_dir: str | Path = "evals/cache", progress: bool = True) -> dict:
+        cache_dir: str | Path = "evals/cache", progress: bool | Reporter = True) -> dict:
     from rag.indexing import build_index
     from rag.pipeline import Assistant
 
@@ -139,12 +139,7 @@ def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str
     assistant.ask("warm-up question", mode="extractive")
     items = _questions(base, data)[:limit]
     records = []
-    bar = items
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(items, desc=f"{name} {mode}", unit="q", file=sys.stderr)
-    for item in bar:
+    for item in Reporter.of(progress, prefix="rag eval").iterate(items, f"{name} {mode}", unit="question"):
         question = item["query"] if name == "rgb" else item["question"]
         if name == "squad2-decision":
             records.append(_decide(assistant, item, mode))
@@ -194,12 +189,9 @@ def _decide(assistant, item: dict, mode: str) -> dict:
     """The answerability decision alone: would the assistant answer this question from what it retrieved?"""
     started = time.perf_counter()
     prepared = assistant.prepare(item["question"])
-    probability = None
-    answered = prepared.verdict.answerable
-    if answered and assistant.config.judge == "model":
-        verdict = assistant.judge(with_model=mode == "generative").answers(
-            prepared.question, prepared.prompt_evidence, prepared.search_text)
-        probability, answered = verdict.probability, verdict.yes
+    decision = assistant.decide(prepared, mode)
+    answered = decision.answerable
+    probability = decision.judgement.probability if decision.judgement is not None else None
     shown = squad_normalize(" ".join(e.text for e in prepared.prompt_evidence))
     found = any(squad_normalize(g) in shown for g in item["answers"])
     return {"question": item["question"], "answerable": not item["is_impossible"], "abstained": not answered,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 from evals import metrics
 from rag.config import Config
+from rag.progress import Reporter
 from rag.question import read_questions
 
 RECALL_K = 5
@@ -26,7 +26,7 @@ def load_dataset(path: str | Path) -> list[dict]:
 
 
 def run(dataset: str | Path, config: Config, mode: str, out_dir: str | Path, corpus_dir: str | Path | None = None,
-        limit: int | None = None, progress: bool = True) -> dict:
+        limit: int | None = None, progress: bool | Reporter = True) -> dict:
     from rag.pipeline import Assistant
 
     if mode not in MODES:
@@ -47,8 +47,7 @@ def run(dataset: str | Path, config: Config, mode: str, out_dir: str | Path, cor
     assistant.ask("warm-up question", mode="extractive")
 
     records = []
-    bar = _bar(items, progress, f"eval {mode}")
-    for item in bar:
+    for item in Reporter.of(progress, prefix="rag eval").iterate(items, f"{mode} answers", unit="question"):
         passages = retriever.search(item["question"], RECALL_K)
         passage_dicts = [dict(p.to_dict(), doc_text=reader.document_text(p.doc)) for p in passages]
         if naive is not None:
@@ -253,11 +252,3 @@ def print_summary(report: dict) -> None:
     for key, value in report["summary"].items():
         shown = metrics.format_rate(intervals[key]) if key in intervals else _fmt(value)
         print(f"  {key:34} {shown}")
-
-
-def _bar(items, enabled: bool, label: str):
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=label, unit="q", file=sys.stderr)

@@ -45,7 +45,8 @@ class SearchedPassage:
     start: int
     end: int
     text: str
-    score: float
+    score: float  # fused rank score (reciprocal rank fusion)
+    similarity: float = 0.0  # cosine of question and passage
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def embedding_throughput(paths: list[Path], config: Config, rounds: int = 2) -> 
 
     from rag import ingest
     from rag.embedding import Embedder, _model_path
-    from rag.indexing import _embed_batched, chunk_document
+    from rag.indexing import chunk_document
 
     files, _ = ingest.discover(paths)
     texts: list[str] = []
@@ -181,7 +181,7 @@ def embedding_throughput(paths: list[Path], config: Config, rounds: int = 2) -> 
     ours.embed(["warm-up"])
     seconds, last = _alternating_rounds({
         "sentence_transformers": lambda: plain.encode(texts, normalize_embeddings=True, convert_to_numpy=True),
-        "rag": lambda: _embed_batched(texts, ours, progress=False),
+        "rag": lambda: ours.embed(texts),
     }, rounds)
     reference, vectors = last["sentence_transformers"], last["rag"]
     best = {name: min(times) for name, times in seconds.items()}
@@ -298,8 +298,9 @@ def _compare_indexes(a: Path, b: Path) -> dict:
             reader.close()
 
 
-def query_stages(config: Config, generative_questions: int) -> dict:
-    """Per-stage latency over the dev questions, measured around each stage's public call."""
+def query_stages(config: Config, generative_questions: int, questions: list[str] | None = None) -> dict:
+    """Per-stage latency over ``questions`` (the seed dev questions by default), measured around each stage's
+    public call; ``retrieval_and_evidence_ms`` is the whole of it."""
     from rag import answerability, conflicts, evidence
     from rag.citations import verify
     from rag.pipeline import Assistant
@@ -309,8 +310,9 @@ def query_stages(config: Config, generative_questions: int) -> dict:
     retriever = assistant.retriever
     reader = retriever.reader
     assistant.embedder.embed(["warm-up"])
-    questions = _dev_questions()
-    stages: dict[str, list[float]] = {k: [] for k in ("embed_ms", "dense_ms", "bm25_ms", "fusion_ms", "evidence_ms")}
+    questions = questions or _dev_questions()
+    stages: dict[str, list[float]] = {k: [] for k in ("embed_ms", "dense_ms", "bm25_ms", "fusion_ms", "evidence_ms",
+                                                      "retrieval_and_evidence_ms")}
     for text in questions:
         question = parse(text)
         t0 = time.perf_counter()
@@ -334,6 +336,7 @@ def query_stages(config: Config, generative_questions: int) -> dict:
         # search() repeats dense and lexical search: what it adds beyond them is fusion and metadata.
         stages["fusion_ms"].append(max(_ms(t4 - t3) - stages["dense_ms"][-1] - stages["bm25_ms"][-1], 0.0))
         stages["evidence_ms"].append(_ms(t5 - t4))
+        stages["retrieval_and_evidence_ms"].append(_ms(t5 - t0) - stages["dense_ms"][-1] - stages["bm25_ms"][-1])
         del verdict
     result = {k: {"p50": _p(v, 50), "p95": _p(v, 95)} for k, v in stages.items()}
     if generative_questions:
@@ -523,6 +526,161 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
     return results
 
 
+# A whole `rag index` in a fresh process, so that its peak memory and its model loading are its own.
+_BUILD_CHILD = """
+import json, resource, sys, time
+from rag.config import Config
+from rag.indexing import build_index
+started = time.perf_counter()
+report = build_index([sys.argv[1]], Config.from_env(index_dir=sys.argv[2], sentence_vectors=sys.argv[3]))
+print(json.dumps({"seconds": round(time.perf_counter() - started, 1), "documents": report.documents,
+                  "chunks": report.chunks, "sentences": report.embedded_sentences,
+                  "identical_copies": report.identical_copies, "near_duplicate_groups": report.near_duplicate_groups,
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
+
+
+def _build_in_child(corpus: Path, index_dir: Path, sentence_vectors: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", _BUILD_CHILD, str(corpus), str(index_dir), sentence_vectors],
+                          capture_output=True, text=True, check=True, env={**__import__("os").environ,
+                                                                            "RAG_PROGRESS_SECONDS": "30"})
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    texts = result["chunks"] + result["sentences"]
+    generation = next(index_dir.glob("gen-*"))
+    return {**result, "texts_per_s": round(texts / result["seconds"], 1),
+            "documents_per_s": round(result["documents"] / result["seconds"], 1),
+            "index_mb_on_disk": round(sum(f.stat().st_size for f in generation.rglob("*") if f.is_file()) / 2**20, 1)}
+
+
+def _questions_of(dataset: Path) -> list[dict]:
+    return [json.loads(line) for line in dataset.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _top_passages(index_dir: Path, questions: list[str], k: int = 5) -> list[list[tuple[str, int, int, float]]]:
+    from rag.retrieval import Retriever
+
+    retriever = Retriever.open(Config(index_dir=index_dir))
+    try:
+        return [[(p.doc, p.chunk.start, p.chunk.end, round(p.score, 6)) for p in retriever.search(q, k)]
+                for q in questions]
+    finally:
+        retriever.reader.close()
+
+
+def _same_allowing_ties(a: list[tuple], b: list[tuple]) -> bool:
+    """The same passages in the same order, except that passages with equal scores may trade places."""
+    if [row[3] for row in a] != [row[3] for row in b]:
+        return False
+    by_score_a: dict[float, set] = {}
+    by_score_b: dict[float, set] = {}
+    for row in a:
+        by_score_a.setdefault(row[3], set()).add(row[:3])
+    for row in b:
+        by_score_b.setdefault(row[3], set()).add(row[:3])
+    return by_score_a == by_score_b
+
+
+def _recall_at(index_dir: Path, items: list[dict], k: int = 5) -> dict:
+    """Share of answerable questions whose gold quote lies in one of the top ``k`` passages (any copy)."""
+    from rag.retrieval import Retriever
+
+    retriever = Retriever.open(Config(index_dir=index_dir))
+    reader = retriever.reader
+    hits = total = 0
+    try:
+        for item in items:
+            if not item.get("supporting") or item.get("answer") is None:
+                continue
+            total += 1
+            for passage in retriever.search(item["question"], k):
+                names = {passage.doc, *passage.chunk.same_text_as}
+                text = reader.document_text(passage.doc)
+                if any(g["doc"] in names and passage.chunk.start <= text.find(g["quote"]) < passage.chunk.end
+                       for g in item["supporting"]):
+                    hits += 1
+                    break
+    finally:
+        reader.close()
+    return {"k": k, "hits": hits, "questions": total, "recall": round(hits / total, 3) if total else None}
+
+
+def _gold_sentence_ranks(index_dir: Path, items: list[dict]) -> dict:
+    """Sentence vectors alone, no words: for each gold quote, the rank of its sentence among its article's
+    sentences by cosine with the question."""
+    from rag.embedding import Embedder
+    from rag.store import IndexReader
+
+    reader = IndexReader(index_dir)
+    embedder = Embedder()
+    ranks = []
+    try:
+        for item in items:
+            for gold in item.get("supporting", [])[:1]:
+                content = reader.document(gold["doc"]).content_hash
+                text = reader.text_of_content(content)
+                at = text.find(gold["quote"])
+                rows = reader.db.execute('SELECT start, "end", vector FROM sentences WHERE content_hash = ?',
+                                         (content,)).fetchall()
+                golden = [i for i, (a, b, _) in enumerate(rows) if a <= at < b]
+                if at < 0 or not golden:
+                    continue
+                scores = np.vstack([np.frombuffer(v, dtype=np.float32) for *_, v in rows]) @ \
+                    embedder.embed_one(item["question"])
+                ranks.append(int((scores > scores[golden[0]]).sum()) + 1)
+    finally:
+        reader.close()
+    return {"quotes": len(ranks), "top1": round(sum(r == 1 for r in ranks) / len(ranks), 3) if ranks else None,
+            "top3": round(sum(r <= 3 for r in ranks) / len(ranks), 3) if ranks else None}
+
+
+def archive(corpus: Path, dataset: Path, config: Config, generative_questions: int) -> dict | None:
+    """``rag index`` of a real archive two ways in one run (sentence vectors pooled from each chunk's forward
+    pass, today's default, against embedding every sentence on its own, the earlier design), then at that
+    size: per-stage query latency, extractive and generative answers, and recall@5 of gold spans."""
+    from rag.pipeline import Assistant
+
+    if not corpus.is_dir() or not dataset.is_file():
+        return None
+    folders = {name: Path(tempfile.mkdtemp(prefix=f"rag-bench-archive-{name}-")) for name in ("pooled", "embedded")}
+    try:
+        builds = {name: _build_in_child(corpus, folder, name) for name, folder in folders.items()}
+        items = _questions_of(dataset)
+        seed = _questions_of(DEV_SET)
+        seed_folders = {name: Path(tempfile.mkdtemp(prefix=f"rag-bench-seed-{name}-")) for name in folders}
+        for name, folder in seed_folders.items():
+            _build_in_child(Path("data/articles"), folder, name)
+        same = {}
+        for label, questions, where in (("archive_dev", [i["question"] for i in items], folders),
+                                        ("seed_dev", [i["question"] for i in seed], seed_folders)):
+            tops = {name: _top_passages(folder, questions) for name, folder in where.items()}
+            same[label] = {"questions": len(questions), "same_top5_allowing_ties": sum(
+                _same_allowing_ties(a, b) for a, b in zip(tops["pooled"], tops["embedded"], strict=True))}
+        for folder in seed_folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        index_dir = folders["pooled"]
+        result: dict[str, Any] = {
+            "corpus": str(corpus), "builds": builds,
+            "speedup": round(builds["embedded"]["seconds"] / builds["pooled"]["seconds"], 2),
+            "same_top5": same, "recall_at_5": _recall_at(index_dir, items),
+            "gold_sentence_rank": {name: _gold_sentence_ranks(folder, items) for name, folder in folders.items()},
+            "query": query_stages(config.replace(index_dir=index_dir), 0, [i["question"] for i in items]),
+        }
+        assistant = Assistant(config.replace(index_dir=index_dir, mode="extractive"))
+        assistant.ask("warm-up")
+        extractive = [assistant.ask(i["question"]).timings["total_ms"] for i in items]
+        result["extractive_answer_ms"] = {"p50": _p(extractive, 50), "p95": _p(extractive, 95)}
+        if generative_questions:
+            assistant.generator()
+            answers = [assistant.ask(i["question"], mode="generative").timings["total_ms"]
+                       for i in items[:generative_questions]]
+            result["generative_answer_ms"] = {"p50": _p(answers, 50), "p95": _p(answers, 95),
+                                              "questions": len(answers)}
+        return result
+    finally:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def machine_speed() -> dict:
     """Two reference speeds taken at the start of a run, so that figures from runs at different moments of a
     shared machine can be compared: a pure-Python loop (one core) and float32 matrix products (all cores)."""
@@ -540,12 +698,13 @@ def machine_speed() -> dict:
     return {"python_loop_1e6_ms": _ms(loop_ms), "float32_matmul_gflops": round(5 * 2 * 1024**3 / seconds / 1e9, 1)}
 
 
-SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "scaling", "stores")
+SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "scaling", "stores", "archive")
 
 
 def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int,
         sections: tuple[str, ...] = SECTIONS, store_sizes: tuple[int, ...] = (10_000, 100_000),
-        stores: tuple[str, ...] = ("faiss", "milvus")) -> dict:
+        stores: tuple[str, ...] = ("faiss", "milvus"), archive_corpus: Path | None = None,
+        archive_questions: Path | None = None) -> dict:
     """Measure the chosen ``sections`` and write them as JSON to ``out``."""
     corpora = {"bundled": [Path("data/articles")]}
     if benchmarks_dir is not None and benchmarks_dir.is_dir() and {"indexing", "embedding", "engines"} & set(sections):
@@ -565,12 +724,15 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
         "query": lambda: query_stages(config, generative_questions),
         "dense_scaling": lambda: dense_scaling(sizes),
         "stores": lambda: store_latency(list(store_sizes), config, stores=stores),
+        "archive": lambda: (archive(archive_corpus, archive_questions, config, generative_questions)
+                            if archive_corpus and archive_questions else None),
     }
     chosen = {"embedding": "embedding_throughput", "engines": "ingestion_engines", "scaling": "dense_scaling"}
     report: dict = {"machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0],
                                 **machine_speed()}}
     for section in sections:
         key = chosen.get(section, section)
+        print(f"rag bench: measuring {section}", file=sys.stderr, flush=True)
         report[key] = measure[key]()
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -634,5 +796,29 @@ def render(report: dict) -> str:
         lines.append("retrieval from each store (dense + BM25 + fusion, synthetic chunks)")
         for row in report["stores"]:
             lines.append("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    found = report.get("archive")
+    if found:
+        lines.append(f"archive ({found['corpus']}), each build a fresh process incl. model loading")
+        for name, row in found["builds"].items():
+            lines.append(f"  sentence vectors {name:8} {row['documents']:>6} docs {row['chunks']:>6} chunks "
+                         f"{row['sentences']:>6} sentences {row['seconds']:>7} s {row['texts_per_s']:>7} texts/s "
+                         f"peak {row['peak_rss_mb']} MB, {row['index_mb_on_disk']} MB on disk")
+        first = next(iter(found["builds"].values()))
+        lines.append(f"  pooled is {found['speedup']}x faster; {first['identical_copies']} identical copies stored "
+                     f"once, {first['near_duplicate_groups']} near-duplicate groups")
+        for name, row in found["same_top5"].items():
+            lines.append(f"  same top-5 passages both ways ({name}): "
+                         f"{row['same_top5_allowing_ties']}/{row['questions']}")
+        for name, row in found["gold_sentence_rank"].items():
+            lines.append(f"  sentence vectors {name}: the gold quote's sentence ranks first in its article by cosine "
+                         f"for {row['top1']} of {row['quotes']} quotes (top 3: {row['top3']})")
+        recall = found["recall_at_5"]
+        lines.append(f"  recall@5 of gold spans: {recall['recall']} ({recall['hits']}/{recall['questions']})")
+        lines.append("  query stages at this size (ms)   p50        p95")
+        for name, row in found["query"].items():
+            lines.append(f"    {name:28} {row['p50']:>8} {row['p95']:>10}")
+        for name in ("extractive_answer_ms", "generative_answer_ms"):
+            if name in found:
+                lines.append(f"    {name:28} {found[name]['p50']:>8} {found[name]['p95']:>10}")
     lines.append(f"peak RSS {report['peak_rss_mb']} MB")
     return "\n".join(lines)

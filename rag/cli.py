@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 EXIT_BAD_INPUT = 1
 EXIT_INDEX_PROBLEM = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a job stopped by Ctrl-C
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--prune", action="store_true", help="remove indexed documents not among PATHs")
     index.add_argument("--rebuild", action="store_true", help="start from an empty index")
     index.add_argument("--chunk-chars", type=int, help="target chunk size in characters (default 700)")
+    index.add_argument("--sentence-vectors", choices=["pooled", "embedded"],
+                       help="pooled from each chunk's forward pass (default, half the time) or each sentence embedded "
+                            "on its own; an existing index keeps its way unless --rebuild")
     index.add_argument("--engine", choices=["local", "ray"],
                        help="local (default) or a Ray Data pipeline (read, clean, chunk, embed in an actor pool)")
     index.add_argument("--ray-address", metavar="ADDR",
@@ -43,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     search = commands.add_parser("search", help="show the passages retrieved for a query")
     search.add_argument("query")
     _add_common(search)
-    search.add_argument("--k", type=int, default=8, help="number of passages (default 8)")
+    search.add_argument("--k", type=int, help="number of passages (default 8)")
+    search.add_argument("--section", help="only articles in this section (e.g. sport; see `rag sections`)")
     search.add_argument("--json", action="store_true", help="print JSON")
     ask = commands.add_parser("ask", help="answer a question with verified citations")
     ask.add_argument("question", nargs="?", help="the question (or use --questions)")
@@ -54,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=["generative", "extractive"], help="default: generative")
     ask.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a path to a .gguf file")
     ask.add_argument("--k", type=int, help="passages to retrieve (default 8)")
+    ask.add_argument("--section", help="only articles in this section (e.g. sport; see `rag sections`)")
     ask.add_argument("--judge", choices=["model", "lexical"],
                      help="model: the calibrated judge (default); lexical: the earlier word-overlap rules")
+
+    sections = commands.add_parser("sections", help="list the index's sections and how many articles each holds")
+    _add_common(sections)
 
     evaluate = commands.add_parser("eval", help="measure answers, citations and abstention on a question set")
     evaluate.add_argument("--dataset", default="evals/datasets/dev_qa.jsonl", help="JSON lines question set")
@@ -76,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="start the chat UI (Gradio) on 127.0.0.1:7860")
     _add_common(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (another than loopback needs RAG_AUTH)")
-    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--host", help="interface to bind (default 127.0.0.1, or $RAG_HOST or $GRADIO_SERVER_NAME; "
+                                       "another than loopback needs RAG_AUTH)")
+    serve.add_argument("--port", type=int, help="port (default 7860, or $RAG_PORT or $GRADIO_SERVER_PORT)")
     serve.add_argument("--mode", choices=["generative", "extractive"], help="default answering mode")
     serve.add_argument("--model", help="default model")
 
@@ -88,8 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="vector counts for the scaling table (e.g. 10000,100000,1000000)")
     bench.add_argument("--generative-questions", type=int, default=5, help="questions answered with the default model")
     bench.add_argument("--benchmarks-dir", default="../shared/benchmarks", help="adds the ~2,000 benchmark passages")
-    bench.add_argument("--sections", default="startup,indexing,embedding,engines,query,scaling,stores",
+    bench.add_argument("--sections", default="startup,indexing,embedding,engines,query,scaling,stores,archive",
                        help="what to measure (comma-separated; default all)")
+    bench.add_argument("--archive-corpus", default="../shared/corpus/bbc",
+                       help="the archive the 'archive' section indexes and queries (default ../shared/corpus/bbc)")
+    bench.add_argument("--archive-questions", default="../shared/evals/bbc_dev_qa.jsonl",
+                       help="its question set, for latency and recall@5")
     bench.add_argument("--store-sizes", default="10000,100000",
                        help="chunk counts for the FAISS vs Milvus Lite retrieval table")
     bench.add_argument("--compare-stores", default="faiss,milvus",
@@ -121,14 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         ray_address=getattr(args, "ray_address", None),
     )
     handler = {"index": _index, "search": _search, "ask": _ask, "eval": _eval, "serve": _serve, "bench": _bench,
-               "models": _models, "calibrate": _calibrate}[args.command]
+               "models": _models, "calibrate": _calibrate, "sections": _sections}[args.command]
     try:
         return handler(args, config)
+    except KeyboardInterrupt:
+        # Builds write a new generation beside the live one, so stopping leaves the index as it was.
+        kept = "; the index is as it was before this command" if args.command == "index" else ""
+        print(f"rag {args.command}: interrupted{kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # one clear line for the problems users can fix, tracebacks for bugs
         from rag.models import ModelNotFound
         from rag.store import IndexError_
 
-        if isinstance(exc, IndexError_ | ValueError | ModelNotFound | KeyboardInterrupt):
+        if isinstance(exc, IndexError_ | ValueError | ModelNotFound):
             print(f"rag {args.command}: {exc}", file=sys.stderr)
             return EXIT_INDEX_PROBLEM
         raise
@@ -137,9 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _index(args: argparse.Namespace, config) -> int:
     from rag.indexing import build_index
 
-    config = config.replace(chunk_chars=args.chunk_chars)
+    config = config.replace(chunk_chars=args.chunk_chars, sentence_vectors=args.sentence_vectors)
     report = build_index(
-        args.paths, config, prune=args.prune, rebuild=args.rebuild, progress=sys.stderr.isatty(),
+        args.paths, config, prune=args.prune, rebuild=args.rebuild, progress=True,
         on_error=lambda line: print(f"error: {line}", file=sys.stderr),
     )
     print(report.summary())
@@ -147,19 +166,35 @@ def _index(args: argparse.Namespace, config) -> int:
 
 
 def _search(args: argparse.Namespace, config) -> int:
-    from rag.retrieval import Retriever
+    from rag.retrieval import Retriever, explain
 
-    passages = Retriever.open(config).search(args.query, args.k)
+    config = config.replace(k=args.k, section=args.section)
+    retriever = Retriever.open(config)
+    passages = retriever.search(args.query, config.k)
     if args.json:
         print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
         return 0
     for rank, passage in enumerate(passages, start=1):
         c = passage.chunk
-        print(f"{rank}. {c.doc} [{c.start}:{c.end}] score {passage.score:.4f}  {c.title}")
+        why = explain(args.query, passage, retriever.reader)
+        print(f"{rank}. {c.title}")
+        print(f"   relevance {why.relevance}/100; {why.because}; {c.doc} [{c.start}:{c.end}]")
         print(f"   {' '.join(c.text.split())[:300]}")
         duplicates = c.same_text_as + c.near_duplicates
         if duplicates:
             print(f"   also in: {', '.join(duplicates)}")
+    return 0
+
+
+def _sections(args: argparse.Namespace, config) -> int:
+    from rag.store import IndexReader
+
+    reader = IndexReader(config.index_dir, store=config.store, milvus_uri=config.milvus_uri)
+    found = reader.sections()
+    for name, count in found.items():
+        print(f"{name:20} {count:>6} articles")
+    if not found:
+        print("no sections: articles are filed by folder (sport/x.txt) or by name (sport_001.txt)")
     return 0
 
 
@@ -169,7 +204,7 @@ def _ask(args: argparse.Namespace, config) -> int:
 
     if bool(args.question) == bool(args.questions):
         raise ValueError("give either a question or --questions FILE.jsonl")
-    config = config.replace(mode=args.mode, model_path=args.model, k=args.k, judge=args.judge)
+    config = config.replace(mode=args.mode, model_path=args.model, k=args.k, judge=args.judge, section=args.section)
     assistant = Assistant(config)
     if args.question:
         result = assistant.ask(args.question)
@@ -195,11 +230,12 @@ def _ask(args: argparse.Namespace, config) -> int:
 def _render(result) -> str:
     lines = [result.answer, ""]
     for c in result.citations:
-        lines.append(f"[{c.n}] {c.doc} [{c.start}:{c.end}] {c.title}")
+        lines.append(f"[{c.n}] {c.title} ({c.doc} [{c.start}:{c.end}])")
         lines.append(f"    “{' '.join(c.quote.split())}”")
     if result.abstained and result.searched:
         lines.append("Searched:")
-        lines.extend(f"  - {p.doc} [{p.start}:{p.end}] {' '.join(p.text.split())[:100]}…" for p in result.searched[:5])
+        lines.extend(f"  - {p.title} ({p.doc} [{p.start}:{p.end}]): {' '.join(p.text.split())[:100]}…"
+                     for p in result.searched[:5])
     t = result.timings
     model = f", model {result.model}" if result.model else ""
     judged = f"judge {t['judge_ms']:.0f} ms, " if "judge_ms" in t else ""
@@ -224,7 +260,7 @@ def _eval(args: argparse.Namespace, config) -> int:
             raise ValueError("the naive baseline runs on question sets (--dataset), not benchmarks")
         out = args.out or f"evals/reports/{args.benchmark}-{args.mode}"
         result = benchmarks.run(args.benchmark, config, args.mode, args.benchmarks_dir, out, limit=args.limit,
-                                progress=sys.stderr.isatty())
+                                progress=True)
         print(f"{args.benchmark} ({args.mode}, {result['model'] or 'no model'}), {result['questions']} questions")
         from evals.metrics import format_rate
 
@@ -235,7 +271,7 @@ def _eval(args: argparse.Namespace, config) -> int:
         return 0
     out = args.out or f"evals/reports/{Path(args.dataset).stem}-{args.mode}"
     report = runner.run(args.dataset, config, args.mode, out, corpus_dir=args.corpus, limit=args.limit,
-                        progress=sys.stderr.isatty())
+                        progress=True)
     runner.print_summary(report)
     print(f"report: {out}/report.md, {out}/report.json, {out}/by_type.png")
     return 0
@@ -249,8 +285,8 @@ def _serve(args: argparse.Namespace, config) -> int:
     auth = os.environ.get("RAG_AUTH")
     if auth and ":" not in auth:
         raise ValueError("RAG_AUTH must be user:password")
-    serve(config.replace(mode=args.mode, model_path=args.model), host=args.host, port=args.port,
-          auth=tuple(auth.split(":", 1)) if auth else None)
+    config = config.replace(mode=args.mode, model_path=args.model, host=args.host, port=args.port)
+    serve(config, host=config.host, port=config.port, auth=tuple(auth.split(":", 1)) if auth else None)
     return 0
 
 
@@ -270,7 +306,7 @@ def _bench(args: argparse.Namespace, config) -> int:
     if not stores or set(stores) - {"faiss", "milvus"}:
         raise ValueError(f"--compare-stores takes faiss and/or milvus, not {args.compare_stores!r}")
     report = bench.run(config, Path(args.out), sizes, Path(args.benchmarks_dir), args.generative_questions,
-                       sections, store_sizes, stores)
+                       sections, store_sizes, stores, Path(args.archive_corpus), Path(args.archive_questions))
     print(bench.render(report))
     print(f"json: {args.out}")
     return 0

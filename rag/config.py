@@ -22,12 +22,21 @@ class Config:
     ray_address: str | None = None
     # Where the UI stores uploaded articles (document ids are relative to its parent folder).
     uploads_dir: Path = Path("data/uploads")
+    # Where the UI listens (`rag serve`, `python app.py`). Besides RAG_HOST/RAG_PORT, Gradio's own
+    # GRADIO_SERVER_NAME/GRADIO_SERVER_PORT are honoured, so a deployment set up for Gradio works unchanged.
+    host: str = "127.0.0.1"
+    port: int = 7860
     # Chunking: chunks are whole sentences up to about this many characters, sharing this many sentences.
     chunk_chars: int = 700
     chunk_overlap_sentences: int = 1
+    # Sentence vectors (evidence scoring) are "pooled" from their chunk's forward pass (free at index time) or
+    # "embedded" one sentence at a time (twice the indexing time). See rag.indexing.embed_spans.
+    sentence_vectors: str = "pooled"
     # Above this many chunks the dense index switches from exact (flat) to approximate (HNSW); see `rag bench`.
     hnsw_threshold: int = 50_000
-    # Retrieval.
+    # Retrieval. ``section`` keeps only articles filed under it (a first folder, or the word before a numbered
+    # file name such as sport_199.txt; see rag.store.section_of).
+    section: str | None = None
     k: int = 8
     candidates: int = 50
     max_chunks_per_doc: int = 2
@@ -62,7 +71,8 @@ class Config:
 
     def __post_init__(self) -> None:
         for name, allowed in (("store", ("faiss", "milvus")), ("engine", ("local", "ray")),
-                              ("mode", ("generative", "extractive")), ("judge", ("model", "lexical"))):
+                              ("mode", ("generative", "extractive")), ("judge", ("model", "lexical")),
+                              ("sentence_vectors", ("pooled", "embedded"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
 
@@ -80,8 +90,13 @@ class Config:
         """Defaults, then ``RAG_<FIELD>`` environment variables, then explicit overrides."""
         env = os.environ if environ is None else environ
         base = cls()
-        from_env = {f.name: env[f"RAG_{f.name.upper()}"] for f in fields(cls) if f"RAG_{f.name.upper()}" in env}
+        from_env = {name: env[variable] for name, variable in _ALIASES.items() if variable in env}
+        from_env.update({f.name: env[f"RAG_{f.name.upper()}"] for f in fields(cls) if f"RAG_{f.name.upper()}" in env})
         return base.replace(**from_env).replace(**overrides)
+
+
+# Other programs' variables for the same settings; a RAG_* variable wins over them.
+_ALIASES = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
 
 
 def _coerce(config: Config, name: str, value: Any) -> Any:

@@ -192,28 +192,66 @@ class OnnxModel:
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
 
-    def encode(self, texts: Sequence[str], batch_tokens: int = 4096, max_batch: int = 256) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_tokens: int = 4096, max_batch: int = 256,
+               spans: Sequence[Sequence[tuple[int, int]]] | None = None) -> Any:
         """Normalized float32 vectors in input order. Longest texts first, each batch about ``batch_tokens``
-        tokens of nearly equal length (so little padding) and at most ``max_batch`` texts."""
-        ids = self.token_ids(texts)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        result = np.empty((len(ids), DIMENSION), dtype=np.float32)
+        tokens of nearly equal length (so little padding) and at most ``max_batch`` texts.
+
+        With ``spans`` (character spans inside each text), also returns each span's vector pooled from the same
+        forward pass (see :func:`pool_spans`): ``(vectors, span_vectors)``."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
+        result = np.empty((len(encodings), DIMENSION), dtype=np.float32)
+        pooled_spans: list[list[np.ndarray | None]] = [[] for _ in encodings]
         start = 0
         while start < len(order):
-            width = len(ids[order[start]])
+            width = len(encodings[order[start]].ids)
             batch = order[start : start + max(1, min(max_batch, batch_tokens // width))]
             start += len(batch)
             input_ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, i in enumerate(batch):
-                input_ids[row, : len(ids[i])] = ids[i]
-                mask[row, : len(ids[i])] = 1
+                input_ids[row, : len(encodings[i].ids)] = encodings[i].ids
+                mask[row, : len(encodings[i].ids)] = 1
             feeds = dict(zip(INPUT_NAMES, (input_ids, mask, np.zeros_like(input_ids)), strict=True))
             hidden = self.session.run(None, feeds)[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            result[batch] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return result
+            result[batch] = _mean_pool(hidden, mask)
+            if spans is not None:
+                for row, i in enumerate(batch):
+                    count = len(encodings[i].ids)
+                    pooled_spans[i] = pool_spans(hidden[row, :count], encodings[i].offsets, spans[i],
+                                                 truncated=count >= self.max_seq_length)
+        return (result, pooled_spans) if spans is not None else result
+
+
+def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of the unmasked token states, normalized: the model's Pooling and Normalize modules."""
+    weights = mask[:, :, None].astype(np.float32)
+    pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+def pool_spans(hidden: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]],
+               truncated: bool) -> list[np.ndarray | None]:
+    """The normalized mean of the token states lying inside each character span of one text ("late chunking":
+    a sentence's vector read from its passage's forward pass, so it costs no forward pass of its own).
+
+    ``hidden`` holds one row per token and ``offsets`` each token's character span (special tokens are
+    empty). A span that reaches past the last token the model read (when the text was ``truncated``), or
+    holds no token, gets ``None``: the caller embeds that text on its own."""
+    starts = np.array([a for a, _ in offsets], dtype=np.int64)
+    ends = np.array([b for _, b in offsets], dtype=np.int64)
+    real = ends > starts
+    last_read = int(ends[real].max()) if truncated and real.any() else None
+    result: list[np.ndarray | None] = []
+    for a, b in spans:
+        inside = real & (starts >= a) & (ends <= b)
+        if (last_read is not None and b > last_read) or not inside.any():
+            result.append(None)
+            continue
+        vector = hidden[inside].mean(axis=0).astype(np.float32)
+        result.append(vector / max(float(np.linalg.norm(vector)), 1e-12))
+    return result
 
 
 class Embedder:
@@ -224,7 +262,7 @@ class Embedder:
     slower. Nothing is ever downloaded."""
 
     def __init__(self, batch_size: int = 64, backend: str | None = None, cache_dir: str | Path | None = None,
-                 batch_tokens: int = 4096) -> None:
+                 batch_tokens: int = 1024) -> None:
         backend = backend or os.environ.get("RAG_EMBEDDING_BACKEND") or DEFAULT_BACKEND
         if backend not in BACKENDS:
             raise ValueError(f"embedding backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
@@ -278,6 +316,43 @@ class Embedder:
         result = np.empty_like(vectors)
         result[order] = vectors
         return result
+
+    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+                         ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Each text's vector (the same as :meth:`embed` gives) and a vector for each of its character
+        ``spans``, pooled from the text's own token states (:func:`pool_spans`; ``None`` where the span was
+        truncated away). One forward pass per text: how ``rag index`` gets sentence vectors for free."""
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32), []
+        model = self.model
+        if isinstance(model, OnnxModel):
+            return model.encode(texts, self.batch_tokens, max_batch=max(self.batch_size, 256), spans=spans)
+        return self._torch_with_spans(model, texts, spans)
+
+    def _torch_with_spans(self, model: Any, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+                          ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """The torch backend's token states, through the SentenceTransformer's own tokenizer and transformer."""
+        import torch
+
+        transformer = model[0].auto_model
+        vectors = np.empty((len(texts), DIMENSION), dtype=np.float32)
+        pooled: list[list[np.ndarray | None]] = [[] for _ in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            inputs = model.tokenizer([texts[i] for i in batch], padding=True, truncation=True,
+                                     max_length=model.max_seq_length, return_offsets_mapping=True,
+                                     return_tensors="pt")
+            offsets = inputs.pop("offset_mapping").tolist()
+            with torch.no_grad():
+                hidden = transformer(**inputs).last_hidden_state.float().numpy()
+            mask = inputs["attention_mask"].numpy()
+            vectors[batch] = _mean_pool(hidden, mask)
+            for row, i in enumerate(batch):
+                count = int(mask[row].sum())
+                pooled[i] = pool_spans(hidden[row, :count], [tuple(o) for o in offsets[row][:count]], spans[i],
+                                       truncated=count >= model.max_seq_length)
+        return vectors, pooled
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

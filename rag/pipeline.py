@@ -20,7 +20,7 @@ from rag.config import Config
 from rag.embedding import Embedder
 from rag.evidence import Evidence
 from rag.hostile import addresses_assistant
-from rag.judge import Judge, calibrated_model
+from rag.judge import Judge, Judgement, calibrated_model
 from rag.judge import numbered as judge_numbered
 from rag.question import Question, in_context, parse
 from rag.retrieval import Passage, Retriever
@@ -72,6 +72,16 @@ class HostileSource:
     claim: Evidence | None  # its sentence most relevant to the question, numbered after the evidence
 
 
+@dataclass(frozen=True)
+class Decision:
+    """Whether to answer from the evidence, and why not."""
+
+    answerable: bool
+    reason: str
+    judgement: Judgement | None  # the judge's answers decision, when it was asked
+    judge_tokens: int
+
+
 class Assistant:
     def __init__(self, config: Config | None = None, embedder: Embedder | None = None) -> None:
         self.config = config or Config.from_env()
@@ -121,18 +131,19 @@ class Assistant:
 
     # --- answering ------------------------------------------------------------------------------------
     def ask(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
-            model: str | None = None, context: str | None = None) -> Answer:
+            model: str | None = None, context: str | None = None, section: str | None = None) -> Answer:
         final = None
-        for event in self.stream(question, id=id, mode=mode, k=k, model=model, context=context):
+        for event in self.stream(question, id=id, mode=mode, k=k, model=model, context=context, section=section):
             if event.kind == "answer":
                 final = event.answer
         assert final is not None
         return final
 
     def stream(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
-               model: str | None = None, context: str | None = None) -> Iterator[Event]:
+               model: str | None = None, context: str | None = None, section: str | None = None
+               ) -> Iterator[Event]:
         """Answer ``question``; ``context`` is the previous question of a conversation, used to search
-        for a follow-up such as "and who brokered it?"."""
+        for a follow-up such as "and who brokered it?"; ``section`` limits the search to one section."""
         mode = mode or self.config.mode
         if mode not in MODES:
             raise BadQuestion(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
@@ -145,44 +156,27 @@ class Assistant:
                 self.generator(model)
         started = time.perf_counter()
         with self._lock:
-            prepared = self.prepare(text, k, context)
+            prepared = self.prepare(text, k, context, section)
         timings = {"retrieve_ms": prepared.retrieve_ms, "generate_ms": 0.0}
         common = dict(question=question, id=id, mode=mode,
                       searched=tuple(_searched(p) for p in prepared.passages))
-        if not prepared.verdict.answerable:
-            timings["total_ms"] = (time.perf_counter() - started) * 1000
-            yield Event("answer", answer=_abstention(prepared, prepared.verdict.reason, timings, None, common))
-            return
         judged = self.config.judge == "model"
-        judge = None
-        judge_tokens = 0
-        if judged:
+        if judged and prepared.verdict.answerable:
             yield Event("status", "checking that the evidence answers the question")
-            judge_started = time.perf_counter()
-            with self._lock:
-                judge = self.judge(model, with_model=mode == "generative")
-                verdict = judge.answers(prepared.question, prepared.prompt_evidence, prepared.search_text)
-                judge_tokens += verdict.model_tokens
-                asked = prepared.question.asked
-                if not verdict.yes and asked != prepared.question.focus and prepared.search_text == \
-                        prepared.question.focus:
-                    # Sentences around the question (context, or an instruction) can confuse the check: the
-                    # evidence answers the question if it answers what the interrogative sentence asks.
-                    alone = judge.answers(parse(asked, whole=True), self._rescored(prepared.prompt_evidence, asked),
-                                          asked)
-                    judge_tokens += alone.model_tokens
-                    verdict = max(verdict, alone, key=lambda v: v.probability)
-                if verdict.yes:
-                    prepared = replace(prepared, conflicts=self._confirmed_conflicts(prepared, judge))
+        judge_started = time.perf_counter()
+        with self._lock:
+            decision = self.decide(prepared, mode, model)
+            judge = self.judge(model, with_model=mode == "generative") if judged and decision.answerable else None
+            if judge is not None:
+                prepared = replace(prepared, conflicts=self._confirmed_conflicts(prepared, judge))
+        if decision.judgement is not None:
             timings["judge_ms"] = (time.perf_counter() - judge_started) * 1000
-            missing = answerability.missing_answer_type(prepared.question, prepared.prompt_evidence)
-            if not verdict.yes or missing:
-                timings["total_ms"] = (time.perf_counter() - started) * 1000
-                reason = missing or (f"the closest passages do not state the answer (judge {verdict.probability:.2f}"
-                                     f" < {verdict.threshold:.2f})")
-                yield Event("answer", answer=_abstention(prepared, reason, timings, None, common,
-                                                         judge_tokens=judge_tokens))
-                return
+        judge_tokens = decision.judge_tokens
+        if not decision.answerable:
+            timings["total_ms"] = (time.perf_counter() - started) * 1000
+            yield Event("answer", answer=_abstention(prepared, decision.reason, timings, None, common,
+                                                     judge_tokens=judge_tokens))
+            return
         claims: list[citations.VerifiedClaim] = []
         model_name = None
         prompt_tokens = 0
@@ -236,7 +230,8 @@ class Assistant:
             answer=answer_text, abstained=False, citations=cited, conflicts=reported, timings=timings,
             model=model_name, prompt_tokens=prompt_tokens, fallback=fallback, judge_tokens=judge_tokens, **common))
 
-    def prepare(self, text: str, k: int | None = None, context: str | None = None) -> Prepared:
+    def prepare(self, text: str, k: int | None = None, context: str | None = None,
+                section: str | None = None) -> Prepared:
         """Search, select and judge the evidence for a question (``k`` passages shown as searched); no
         model runs. Not thread-safe on its own: :meth:`stream` calls it under the assistant's lock."""
         k = k or self.config.k
@@ -246,7 +241,7 @@ class Assistant:
         question = parse(text, whole=judged)
         search_text = in_context(question.focus, _clean_question(context) if context else None)
         query_vector = self.embedder.embed_one(search_text)
-        ranked = retriever.ranked(search_text, max(k, self.config.evidence_passages), query_vector)
+        ranked = retriever.ranked(search_text, max(k, self.config.evidence_passages), query_vector, section)
         passages = retriever.select(ranked, k)
         # Near-duplicate copies stay in the evidence pool: a copy that changes a fact is a disagreement.
         pool = retriever.select(ranked, max(k, self.config.evidence_passages), collapse=False)
@@ -284,6 +279,31 @@ class Assistant:
             shown = evidence.for_prompt(chosen, self.config.prompt_relevance)
         return Prepared(question, search_text, passages, chosen, shown, verdict, found,
                         (time.perf_counter() - started) * 1000, hostile)
+
+    def decide(self, prepared: Prepared, mode: str, model: str | None = None) -> Decision:
+        """Whether the prepared evidence answers the question: the relevance floor, then (under the model judge)
+        the judge's ``answers`` decision, and the kind of thing asked for as a necessary condition. The one
+        place this is decided, for answers and for the benchmark of the decision alone. Call under the lock."""
+        if not prepared.verdict.answerable:
+            return Decision(False, prepared.verdict.reason, None, 0)
+        if self.config.judge != "model":
+            return Decision(True, "", None, 0)
+        judge = self.judge(model, with_model=mode == "generative")
+        verdict = judge.answers(prepared.question, prepared.prompt_evidence, prepared.search_text)
+        tokens = verdict.model_tokens
+        asked = prepared.question.asked
+        if not verdict.yes and asked != prepared.question.focus and prepared.search_text == prepared.question.focus:
+            # Sentences around the question (context, or an instruction) can confuse the check: the evidence
+            # answers the question if it answers what the interrogative sentence asks.
+            alone = judge.answers(parse(asked, whole=True), self._rescored(prepared.prompt_evidence, asked), asked)
+            tokens += alone.model_tokens
+            verdict = max(verdict, alone, key=lambda v: v.probability)
+        missing = answerability.missing_answer_type(prepared.question, prepared.prompt_evidence)
+        if not verdict.yes or missing:
+            reason = missing or (f"the closest passages do not state the answer (judge {verdict.probability:.2f}"
+                                 f" < {verdict.threshold:.2f})")
+            return Decision(False, reason, verdict, tokens)
+        return Decision(True, "", verdict, tokens)
 
     def _rescored(self, items: list[Evidence], text: str) -> list[Evidence]:
         """The same evidence scored for ``text`` (the interrogative sentence alone), numbers kept."""
@@ -506,7 +526,7 @@ def _clean_question(question: str) -> str:
 
 def _searched(passage: Passage) -> SearchedPassage:
     c = passage.chunk
-    return SearchedPassage(c.doc, c.title, c.start, c.end, c.text, passage.score)
+    return SearchedPassage(c.doc, c.title, c.start, c.end, c.text, passage.score, passage.dense_score)
 
 
 def _compose(prepared: Prepared, claims: list[citations.VerifiedClaim]):
@@ -553,9 +573,10 @@ def _compose(prepared: Prepared, claims: list[citations.VerifiedClaim]):
     return " ".join(parts), cited, conflicts_out
 
 
-def answer(question: str, index_dir: str | Path = "index", **options) -> Answer:
-    """Answer one question from the index in ``index_dir``. Options are :class:`Config` fields plus
-    ``id``. For many questions, create one :class:`Assistant` and call :meth:`Assistant.ask`."""
+def answer(question: str, index_dir: str | Path | None = None, **options) -> Answer:
+    """Answer one question from the index in ``index_dir`` (default: ``$RAG_INDEX_DIR``, else ``index``). Options
+    are :class:`Config` fields plus ``id``; fields not given come from ``RAG_*`` variables, as on the command
+    line. For many questions, create one :class:`Assistant` and call :meth:`Assistant.ask`."""
     request_id = options.pop("id", None)
     config = Config.from_env(index_dir=index_dir, **options)
     return Assistant(config).ask(question, id=request_id)

@@ -149,6 +149,7 @@ class RayEngine:
             .map_batches(
                 EmbedBatch, batch_format="pyarrow", batch_size=DOCS_PER_BLOCK, num_cpus=EMBED_ACTOR_CPUS,
                 compute=self._actor_pool(len(tables)),
+                fn_constructor_kwargs={"sentence_vectors": self.config.sentence_vectors},
             )
         )
         # Results come back in any order; they are handed on (and written) in input order as they complete,
@@ -300,33 +301,30 @@ def chunk_texts(batch, config: Config):
 
 
 class EmbedBatch:
-    """Embed stage, one per actor: loads the model once, then embeds every chunk and sentence of a batch of
-    documents in one call. Returns the spans with float32 vectors (raw bytes, row-major) and drops the text."""
+    """Embed stage, one per actor: loads the model once, then embeds the chunks (and sentences) of a batch of
+    documents with :func:`rag.indexing.embed_spans`, as the local engine does. Returns the spans with float32
+    vectors (raw bytes, row-major) and drops the text."""
 
-    def __init__(self) -> None:
+    def __init__(self, sentence_vectors: str = "pooled") -> None:
         from rag.embedding import Embedder
 
+        self.sentence_vectors = sentence_vectors
         self.embedder = Embedder()
         self.embedder.embed(["warm-up"])
 
     def __call__(self, batch):
         import pyarrow as pa
 
+        from rag.indexing import embed_spans
+
         rows = batch.select(["text", "chunks", "sentences"]).to_pylist()
         spans = [(_spans(r["chunks"]), _spans(r["sentences"])) for r in rows]
-        texts = [r["text"][a:b] for r, (chunks, sentences) in zip(rows, spans, strict=True)
-                 for a, b in [*chunks, *sentences]]
-        vectors = self.embedder.embed(texts).astype(np.float32, copy=False)
-        chunk_blobs, sentence_blobs = [], []
-        cursor = 0
-        for chunks, sentences in spans:
-            chunk_blobs.append(vectors[cursor : cursor + len(chunks)].tobytes())
-            cursor += len(chunks)
-            sentence_blobs.append(vectors[cursor : cursor + len(sentences)].tobytes())
-            cursor += len(sentences)
+        vectors = embed_spans([r["text"] for r in rows], spans, self.embedder, self.sentence_vectors)
         return (batch.drop_columns(["text", "blocks"])
-                .append_column("chunk_vectors", pa.array(chunk_blobs, pa.large_binary()))
-                .append_column("sentence_vectors", pa.array(sentence_blobs, pa.large_binary())))
+                .append_column("chunk_vectors", pa.array([c.astype(np.float32).tobytes() for c, _ in vectors],
+                                                         pa.large_binary()))
+                .append_column("sentence_vectors", pa.array([s.astype(np.float32).tobytes() for _, s in vectors],
+                                                            pa.large_binary())))
 
 
 # --- row encodings -----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.answers import SearchedPassage
 from rag.config import Config
 from rag.embedding import Embedder, model_id
 from rag.store import ChunkRecord, IndexReader
@@ -63,19 +64,30 @@ class Retriever:
         return cls(reader, embedder or Embedder(), config)
 
     def search(self, query: str, k: int | None = None, query_vector: np.ndarray | None = None,
-               collapse: bool = True) -> list[Passage]:
+               collapse: bool = True, section: str | None = None) -> list[Passage]:
         """The ``k`` best passages. With ``collapse`` (the default) near-duplicate copies of one story count
-        once; without it every copy stays, for readers that compare copies (conflict detection)."""
+        once; without it every copy stays, for readers that compare copies (conflict detection). ``section``
+        (default ``config.section``) keeps only articles filed under it."""
         k = k or self.config.k
-        return self.select(self.ranked(query, k, query_vector), k, collapse)
+        return self.select(self.ranked(query, k, query_vector, section), k, collapse)
 
-    def ranked(self, query: str, k: int, query_vector: np.ndarray | None = None) -> list[Passage]:
-        """Every candidate passage (all copies), best fused rank first."""
+    def ranked(self, query: str, k: int, query_vector: np.ndarray | None = None,
+               section: str | None = None) -> list[Passage]:
+        """Every candidate passage (all copies), best fused rank first; only ``section``'s if one is given."""
         if query_vector is None:
             query_vector = self.embedder.embed_one(query)
         n = max(self.config.candidates, k)
+        section = section or self.config.section
+        allowed = self.reader.chunk_ids_in(section) if section else None
+        if allowed is not None:
+            # Both searches run over the whole index; asking for more in proportion to the section's share
+            # leaves about as many candidates from the section as an unfiltered search has.
+            n = min(self.reader.chunk_count, n * max(1, round(2 * self.reader.chunk_count / max(len(allowed), 1))))
         dense = self.reader.dense(query_vector, n)
         lexical = self.reader.lexical(query, n)
+        if allowed is not None:
+            dense = [hit for hit in dense if hit[0] in allowed]
+            lexical = [hit for hit in lexical if hit[0] in allowed]
         fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
         dense_scores = dict(dense)
         ranked = sorted(fused, key=lambda i: (-fused[i], i))
@@ -111,7 +123,44 @@ class Retriever:
         return (first + rest)[:k]
 
 
-def search(query: str, index_dir: str | Path = "index", k: int = 8, **options) -> list[Passage]:
-    """Search an index folder once. For many queries, keep a :class:`Retriever`."""
+def search(query: str, index_dir: str | Path | None = None, k: int | None = None, **options) -> list[Passage]:
+    """Search an index folder once (default: ``$RAG_INDEX_DIR``, else ``index``); settings not given come from
+    ``RAG_*`` variables, as on the command line. For many queries, keep a :class:`Retriever`."""
     config = Config.from_env(index_dir=index_dir, k=k, **options)
-    return Retriever.open(config).search(query, k)
+    return Retriever.open(config).search(query, config.k)
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """How relevant a passage is, said for a person: a 0–100 figure and what it rests on."""
+
+    relevance: int  # 0–100: the mean of meaning (scaled cosine) and words (IDF-weighted share of the query's words)
+    meaning: int  # 0–100
+    matched: tuple[str, ...]  # the query's words found in the passage, as the user wrote them
+    because: str
+
+
+# MiniLM cosines between a question and a passage about something else sit near 0.1; a passage that restates
+# the question reaches about 0.8. Mapped linearly onto 0–100 for display only: no decision reads it.
+_COSINE_FLOOR, _COSINE_CEILING = 0.1, 0.8
+
+
+def explain(query: str, passage: Passage | SearchedPassage, reader: IndexReader) -> Relevance:
+    """Why ``passage`` was retrieved for ``query``: which of its words it shares (weighted by rarity, so
+    "Yukos" counts for more than "said") and how close it is in meaning."""
+    from rag.text import content_terms, stem, tokens
+
+    title, similarity = ((passage.chunk.title, passage.dense_score) if isinstance(passage, Passage)
+                         else (passage.title, passage.similarity))
+    words = list(dict.fromkeys(w for w in tokens(query) if content_terms(w)))
+    stems = {w: stem(w) for w in words}
+    found = set(content_terms(f"{title} {passage.text}"))
+    weights = reader.idf(set(stems.values())) if stems else {}
+    total = sum(weights.get(s, 0.0) for s in set(stems.values()))
+    matched = tuple(w for w in words if stems[w] in found)
+    share = sum(weights.get(s, 0.0) for s in {stems[w] for w in matched}) / total if total > 0 else 0.0
+    meaning = min(1.0, max(0.0, (similarity - _COSINE_FLOOR) / (_COSINE_CEILING - _COSINE_FLOOR)))
+    because = f"matched {', '.join(matched)}" if matched else "no words in common"
+    if meaning >= 0.5:
+        because += "; close in meaning"
+    return Relevance(round(50 * (meaning + share)), round(100 * meaning), matched, because)

@@ -18,11 +18,13 @@ from rag import models
 from rag.answers import Answer
 from rag.config import Config
 from rag.pipeline import MODES, Assistant, BadQuestion
+from rag.progress import Reporter
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 CONTEXT_CHARS = 600
-NO_CITATION = "Citations appear here after an answer. Click one to see its source."
+NO_CITATION = "Citations appear here after an answer. Click one, or a [n] in the answer, to see its source."
+ALL_SECTIONS = "All sections"
 
 CSS = """
 .callout {border-radius: 8px; padding: 10px 14px; margin: 4px 0;}
@@ -31,6 +33,8 @@ CSS = """
 .source-view {font-size: 15px; line-height: 1.55; white-space: pre-wrap;}
 .source-view mark {background: #ffe066; padding: 1px 0;}
 .source-meta {color: #555; font-size: 13px; margin-bottom: 6px;}
+.source-meta .headline {color: #111; font-size: 17px;}
+#chat a[href^="#cite-"] {text-decoration: none; font-weight: 600; cursor: pointer;}
 """
 
 
@@ -52,35 +56,84 @@ class ChatApp:
         self.uploads_dir = config.uploads_dir
 
     # --- answering ------------------------------------------------------------------------------------
-    def respond(self, message: str, history: list[dict], mode: str, k: int, model: str):
+    def respond(self, message: str, history: list[dict], mode: str, k: int, model: str, section: str | None = None):
         """Stream (history, callout, citation choices, viewer, sources, last answer) as the answer arrives."""
         import gradio as gr
 
-        history = list(history or [])
+        # Only the newest answer's markers open citations (the citation list is the newest answer's).
+        history = [dict(m, content=plain_markers(m["content"])) if m["role"] == "assistant" else m
+                   for m in (history or [])]
         previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), None)
         history.append({"role": "user", "content": message})
         history.append({"role": "assistant", "content": "…"})
         empty_choices = gr.update(choices=[], value=None)
-        yield history, "", empty_choices, NO_CITATION, "", None
+        section = None if section in (None, "", ALL_SECTIONS) else section
+        yield history, "", empty_choices, NO_CITATION, empty_choices, None
         draft = ""
         try:
-            for event in self.assistant.stream(message, mode=mode, k=int(k), model=model or None, context=previous):
+            for event in self.assistant.stream(message, mode=mode, k=int(k), model=model or None, context=previous,
+                                               section=section):
                 if event.kind == "status":
                     history[-1] = {"role": "assistant", "content": f"*{event.text}…*"}
-                    yield history, "", empty_choices, NO_CITATION, "", None
+                    yield history, "", empty_choices, NO_CITATION, empty_choices, None
                 elif event.kind == "token":
                     draft += event.text
                     history[-1] = {"role": "assistant", "content": f"*draft, being checked:* {draft}"}
-                    yield history, "", empty_choices, NO_CITATION, "", None
+                    yield history, "", empty_choices, NO_CITATION, empty_choices, None
                 elif event.answer is not None:
                     answer = event.answer
-                    history[-1] = {"role": "assistant", "content": answer.answer}
+                    history[-1] = {"role": "assistant", "content": linked_markers(answer)}
                     choices = [(citation_label(c), c.n) for c in answer.citations]
+                    state = dict(answer.to_dict(), searched=[self._searched_dict(message, p) for p in answer.searched])
                     yield (history, callout_html(answer), gr.update(choices=choices, value=None),
-                           NO_CITATION, sources_html(answer), answer.to_dict())
+                           NO_CITATION, gr.update(choices=source_choices(state["searched"]), value=None), state)
         except BadQuestion as exc:
             history[-1] = {"role": "assistant", "content": f"Sorry: {exc}."}
-            yield history, "", empty_choices, NO_CITATION, "", None
+            yield history, "", empty_choices, NO_CITATION, empty_choices, None
+
+    def _searched_dict(self, question: str, passage) -> dict:
+        """A searched passage as the sources panel shows it: headline, rank, relevance and why."""
+        from rag.retrieval import explain
+
+        why = explain(question, passage, self.assistant.retriever.reader)
+        return {"doc": passage.doc, "title": passage.title, "start": passage.start, "end": passage.end,
+                "relevance": why.relevance, "because": why.because}
+
+    def show_source(self, index: int | None, state: dict | None) -> str:
+        """The article a searched passage comes from, with the passage highlighted."""
+        if index is None or not state or int(index) >= len(state.get("searched", [])):
+            return NO_CITATION
+        passage = state["searched"][int(index)]
+        return self.article_html(passage["doc"], (passage["start"], passage["end"]))
+
+    def article_html(self, doc: str, span: tuple[int, int] | None = None) -> str:
+        reader = self.assistant.retriever.reader
+        record = reader.document(doc)
+        return source_html({"doc": doc, "title": record.title, "start": span[0] if span else 0,
+                            "end": span[1] if span else 0, "section": record.section},
+                           reader.document_text(doc), whole=span is None)
+
+    def show_article(self, doc: str | None) -> str:
+        if not doc:
+            return NO_CITATION
+        return self.article_html(doc)
+
+    def sections(self) -> list[str]:
+        try:
+            return [ALL_SECTIONS, *self.assistant.retriever.reader.sections()]
+        except Exception:  # no index yet: the first question says so
+            return [ALL_SECTIONS]
+
+    def articles_in(self, section: str | None):
+        """The headlines of a section's articles (all articles for every section), for the article picker."""
+        import gradio as gr
+
+        reader = self.assistant.retriever.reader
+        wanted = None if section in (None, "", ALL_SECTIONS) else section
+        rows = sorted(((d.title, d.id) for d in reader.documents() if wanted is None or d.section == wanted),
+                      key=lambda row: row[0].lower())
+        return gr.update(choices=[(f"{title} ({doc})", doc) for title, doc in rows], value=None,
+                         label=f"Articles: {len(rows):,}" + (f" in {wanted}" if wanted else ""))
 
     def show_citation(self, n: int | None, state: dict | None) -> str:
         if n is None or not state:
@@ -88,8 +141,9 @@ class ChatApp:
         citation = next((c for c in state["citations"] if c["n"] == int(n)), None)
         if citation is None:
             return NO_CITATION
-        text = self.assistant.retriever.reader.document_text(citation["doc"])
-        return source_html(citation, text)
+        reader = self.assistant.retriever.reader
+        return source_html(dict(citation, section=reader.document(citation["doc"]).section),
+                           reader.document_text(citation["doc"]))
 
     def warm_up(self) -> None:
         try:
@@ -99,7 +153,7 @@ class ChatApp:
         except Exception as exc:  # an empty or damaged index: the first question will say so
             print(f"warm-up skipped: {exc}", flush=True)
 
-    def api_ask(self, question: str, mode: str = "extractive", k: int = 8) -> dict:
+    def api_ask(self, question: str, mode: str = "extractive", k: int = 8) -> dict:  # noqa: D401
         """The same answer as JSON, for scripts (``gradio_client``): ``Answer.to_dict()``."""
         return self.assistant.ask(question, mode=mode, k=int(k)).to_dict()
 
@@ -125,11 +179,17 @@ class ChatApp:
             target = self.uploads_dir / name
             shutil.copyfile(source, target)
             accepted.append(target)
+        reporter = Reporter("off")
         if progress is not None:
-            progress(0.2, desc="indexing")
+            progress(0.0, desc="indexing")
+
+            def tell(label: str, done: int, total: int | None) -> None:
+                progress((done / total) if total else None, desc=f"{label}: {done} of {total}" if total else label)
+
+            reporter = Reporter("off", listener=tell)
         if accepted:
             report = build_index(accepted, self.config, embedder=self.assistant.embedder,
-                                 id_base=self.uploads_dir.parent)
+                                 id_base=self.uploads_dir.parent, progress=reporter)
             problems += report.errors
             for line in report.errors:
                 failed = Path(line.split(":", 1)[0])
@@ -146,7 +206,22 @@ class ChatApp:
 
 def citation_label(citation) -> str:
     quote = " ".join(citation.quote.split())
-    return f"[{citation.n}] {citation.doc}: “{quote[:70]}{'…' if len(quote) > 70 else ''}”"
+    return f"[{citation.n}] {citation.title}: “{quote[:70]}{'…' if len(quote) > 70 else ''}”"
+
+
+_MARKER = re.compile(r"\[(\d+)\](?!\()")
+_LINKED = re.compile(r"\[\[(\d+)\]\]\(#cite-\d+\)")
+
+
+def linked_markers(answer: Answer) -> str:
+    """The answer with each ``[n]`` a link: clicking it opens citation n's span in its article (see CLICK_JS)."""
+    cited = {c.n for c in answer.citations}
+    return _MARKER.sub(lambda m: f"[[{m.group(1)}]](#cite-{m.group(1)})" if int(m.group(1)) in cited else m.group(0),
+                       answer.answer)
+
+
+def plain_markers(text: str) -> str:
+    return _LINKED.sub(lambda m: f"[{m.group(1)}]", text)
 
 
 def callout_html(answer: Answer) -> str:
@@ -155,45 +230,63 @@ def callout_html(answer: Answer) -> str:
                 f"Searched {len(answer.searched)} passages (listed under Sources).</div>")
     if not answer.conflicts:
         return ""
-    docs = {c.n: c.doc for c in answer.citations}
+    cited = {c.n: c for c in answer.citations}
     rows = []
     for conflict in answer.conflicts:
         for value in conflict.values:
-            sources = ", ".join(f"{docs[n]} [{n}]" for n in value.citations if n in docs)
-            rows.append(f"<li>“{html.escape(value.value)}”: {html.escape(sources)}</li>")
+            sources = ", ".join(f'<span title="{html.escape(cited[n].doc)}">{html.escape(cited[n].title)} [{n}]</span>'
+                                for n in value.citations if n in cited)
+            rows.append(f"<li>“{html.escape(value.value)}”: {sources}</li>")
     return ('<div class="callout conflict"><b>The sources disagree.</b><ul>' + "".join(rows) + "</ul></div>")
 
 
-def sources_html(answer: Answer) -> str:
-    if not answer.searched:
-        return ""
-    rows = []
-    for passage in answer.searched:
-        text = html.escape(" ".join(passage.text.split())[:240])
-        rows.append(f"<li><b>{html.escape(passage.doc)}</b> [{passage.start}:{passage.end}] "
-                    f"relevance {passage.score:.3f}<br><small>{text}…</small></li>")
-    return "<ol>" + "".join(rows) + "</ol>"
+def source_choices(searched: list[dict]) -> list[tuple[str, int]]:
+    """One line per searched passage: rank, headline, relevance on 0–100 and what matched."""
+    return [(f"{rank}. {p['title']} · relevance {p['relevance']}/100 · {p['because']}", rank - 1)
+            for rank, p in enumerate(searched, start=1)]
 
 
-def source_html(citation: dict, text: str) -> str:
+def source_html(citation: dict, text: str, whole: bool = False) -> str:
+    """The article around a span (or ``whole``), the span highlighted; headline first, file and section after."""
     start, end = citation["start"], citation["end"]
-    before_start = max(0, start - CONTEXT_CHARS)
-    after_end = min(len(text), end + CONTEXT_CHARS)
+    before_start = 0 if whole else max(0, start - CONTEXT_CHARS)
+    after_end = len(text) if whole else min(len(text), end + CONTEXT_CHARS)
     before = ("…" if before_start else "") + html.escape(text[before_start:start])
     after = html.escape(text[end:after_end]) + ("…" if after_end < len(text) else "")
-    return (f'<div class="source-meta"><b>{html.escape(citation["title"])}</b><br>'
-            f'file {html.escape(citation["doc"])}, characters {start}–{end}</div>'
-            f'<div class="source-view">{before}<mark class="cited-span">{html.escape(text[start:end])}</mark>'
-            f"{after}</div>")
+    section = f"section {html.escape(citation['section'])} · " if citation.get("section") else ""
+    where = "whole article" if whole else f"characters {start}–{end}"
+    mark = "" if whole else f'<mark class="cited-span">{html.escape(text[start:end])}</mark>'
+    return (f'<div class="source-meta"><b class="headline">{html.escape(citation["title"])}</b><br>'
+            f'{section}file {html.escape(citation["doc"])}, {where}</div>'
+            f'<div class="source-view">{before}{mark}{after}</div>')
+
+
+# Clicking a [n] marker in the answer opens citation n: the marker is a link to #cite-n, and this handler
+# (installed once when the page loads) turns the click into a click on citation n in the citations list.
+CLICK_JS = """
+() => {
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest('a[href^="#cite-"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const n = link.getAttribute('href').slice(6);
+    const label = [...document.querySelectorAll('#citations label')]
+      .find((l) => l.innerText.trim().startsWith('[' + n + ']'));
+    if (label) { label.click(); document.querySelector('#viewer').scrollIntoView({block: 'nearest'}); }
+  }, true);
+}
+"""
 
 
 def build(app: ChatApp):
     import gradio as gr
 
     installed = models.installed()
+    sections = app.sections()
     with gr.Blocks(title="News QA") as demo:
-        gr.Markdown("## News QA\nAsk about the indexed articles. Every claim is cited; click a citation "
-                    "to see the exact sentence in its article.")
+        gr.Markdown("## News QA\nAsk about the indexed articles. Every claim is cited: click a [n] in the answer, "
+                    "or a citation under it, to see the exact sentence in its article.")
         last_answer = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
@@ -201,14 +294,20 @@ def build(app: ChatApp):
                 with gr.Row():
                     question = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False,
                                           scale=5, elem_id="question")
+                    section = gr.Dropdown(sections, value=ALL_SECTIONS, show_label=False, scale=2,
+                                          elem_id="section", info="Search in")
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                 callout = gr.HTML(elem_id="callout")
                 citations = gr.Radio(label="Citations: click one to see its source", choices=[],
                                      elem_id="citations")
                 viewer = gr.HTML(NO_CITATION, elem_id="viewer")
             with gr.Column(scale=2):
-                with gr.Accordion("Sources searched", open=True):
-                    sources = gr.HTML(elem_id="sources")
+                with gr.Accordion("Sources searched: click one to read its article", open=True):
+                    sources = gr.Radio(choices=[], show_label=False, elem_id="sources")
+                with gr.Accordion("Browse the archive", open=False):
+                    browse_section = gr.Dropdown(sections, value=ALL_SECTIONS, label="Section",
+                                                 elem_id="browse-section")
+                    article = gr.Dropdown([], label="Articles", elem_id="article", filterable=True)
                 with gr.Accordion("Settings", open=False):
                     mode = gr.Radio(list(MODES), value=app.config.mode, label="Mode", elem_id="mode")
                     k = gr.Slider(1, 20, value=app.config.k, step=1, label="Passages to retrieve")
@@ -220,9 +319,13 @@ def build(app: ChatApp):
                     added = gr.Markdown(elem_id="added")
         outputs = [chat, callout, citations, viewer, sources, last_answer]
         for trigger in (question.submit, send.click):
-            trigger(app.respond, [question, chat, mode, k, model], outputs, api_name=False).then(
+            trigger(app.respond, [question, chat, mode, k, model, section], outputs, api_name=False).then(
                 lambda: "", None, question, api_name=False)
         citations.change(app.show_citation, [citations, last_answer], viewer, api_name=False)
+        sources.change(app.show_source, [sources, last_answer], viewer, api_name=False)
+        browse_section.change(app.articles_in, browse_section, article, api_name=False)
+        article.change(app.show_article, article, viewer, api_name=False)
+        demo.load(app.articles_in, browse_section, article, api_name=False)
 
         def add_with_progress(files, progress=gr.Progress()):  # noqa: B008 (Gradio injects progress this way)
             return app.add_articles(files, progress)
@@ -244,6 +347,6 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple
     # Load the models while the page comes up, so the first question does not wait for them.
     threading.Thread(target=app.warm_up, daemon=True).start()
     demo.queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, auth=auth, css=CSS, show_error=True, inbrowser=False,
+        server_name=host, server_port=port, auth=auth, css=CSS, js=CLICK_JS, show_error=True, inbrowser=False,
         allowed_paths=[], footer_links=[],
     )

@@ -103,6 +103,38 @@ def test_tokenization_matches_sentence_transformers_including_truncation(onnx_em
     assert max(len(ids) for ids in ours) == sentence_transformer.max_seq_length == 256
 
 
+PASSAGE_SENTENCES = ("Shares in the oil firm fell 10% on Monday.",
+                     "The company owes $27bn in back taxes, the ministry said.",
+                     "Its chief executive resigned last week.")
+PASSAGE = " ".join(PASSAGE_SENTENCES)
+SENTENCES = [(PASSAGE.index(s), PASSAGE.index(s) + len(s)) for s in PASSAGE_SENTENCES]
+
+
+def test_span_vectors_come_from_the_texts_own_pass_and_agree_across_backends(onnx_embedder):
+    """Late chunking: one forward pass gives the passage's vector (as embed gives it) and each sentence's."""
+    assert PASSAGE[slice(*SENTENCES[2])] == "Its chief executive resigned last week."
+    vectors, spans = onnx_embedder.embed_with_spans([PASSAGE, TEXTS[0]], [SENTENCES, []])
+    np.testing.assert_allclose(vectors, onnx_embedder.embed([PASSAGE, TEXTS[0]]), atol=1e-6)
+    assert len(spans[0]) == 3 and spans[1] == []
+    pooled = np.vstack(spans[0])
+    np.testing.assert_allclose(np.linalg.norm(pooled, axis=1), 1.0, atol=1e-5)
+    alone = onnx_embedder.embed([PASSAGE[a:b] for a, b in SENTENCES])
+    # Contextual: each is close to its own sentence embedded alone, but carries its passage too (the later
+    # sentences of this passage lean towards the first, which sets the topic).
+    similarity = pooled @ alone.T
+    assert np.diag(similarity).min() > 0.5 and not np.allclose(np.diag(similarity), 1.0, atol=0.01)
+    torch_vectors, torch_spans = Embedder(backend="torch").embed_with_spans([PASSAGE], [SENTENCES])
+    assert np.abs(np.vstack(torch_spans[0]) - pooled).max() < MAX_COORDINATE_DIFFERENCE
+    assert np.abs(torch_vectors[0] - vectors[0]).max() < MAX_COORDINATE_DIFFERENCE
+
+
+def test_a_span_the_model_truncated_away_gets_no_pooled_vector(onnx_embedder):
+    long_text = "word " * 400 + "The end of a very long text."
+    tail = (long_text.index("The end"), len(long_text))
+    _, [spans] = onnx_embedder.embed_with_spans([long_text], [[(0, 4), tail]])
+    assert spans[0] is not None and spans[1] is None
+
+
 def test_vectors_are_float32_unit_length_and_one_per_text(onnx_embedder):
     vectors = onnx_embedder.embed(TEXTS)
     assert vectors.shape == (len(TEXTS), DIMENSION) and vectors.dtype == np.float32

@@ -6,6 +6,7 @@ import re
 import shutil
 import sqlite3
 
+import numpy as np
 import pytest
 from store_helpers import store_config
 
@@ -115,6 +116,51 @@ def test_identical_content_under_two_names_is_stored_and_embedded_once(
     assert report.embedded_chunks == report.chunks
     assert report.chunks == harbour_chunks + sum(
         1 for s in spans if s.kind == "chunk" and s.doc in ("orchard.txt", "observatory.txt"))
+
+
+def test_the_summary_counts_identical_copies_and_near_duplicate_groups(syndicated, make_corpus, config, embedder,
+                                                                     sample_articles):
+    *_, report = syndicated
+    assert report.identical_copies == 0 and report.near_duplicate_groups == 1
+    assert "0 identical copies stored once, 1 near-duplicate groups" in report.summary()
+    corpus = make_corpus(dict(sample_articles, **{"mirror/harbour-copy.txt": sample_articles["harbour.txt"]}))
+    report = build_index([corpus], config, embedder=embedder)
+    assert (report.identical_copies, report.near_duplicate_groups) == (1, 0)
+    assert "1 identical copies stored once" in report.summary()
+
+
+def test_sentence_vectors_are_pooled_from_their_chunk_and_close_to_embedding_each_sentence(
+        bundled_reader, bundled_index, embedder):
+    """Late chunking: a sentence's vector is read from its chunk's forward pass, not from one of its own. It is
+    a contextual vector, so not equal to embedding the sentence alone, but close (and the same in both
+    engines and both backends; see test_ray_ingest and test_embedding)."""
+    assert store.read_manifest(bundled_index.index_dir)["sentence_vectors"] == "pooled"
+    rows = bundled_reader.db.execute(
+        "SELECT s.start, s.\"end\", s.vector, t.text FROM sentences s JOIN contents t ON t.hash = s.content_hash"
+    ).fetchall()
+    stored = np.vstack([np.frombuffer(v, dtype=np.float32) for _, _, v, _ in rows])
+    alone = embedder.embed([text[a:b] for a, b, _, text in rows])
+    similarity = (stored * alone).sum(axis=1)
+    assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-4)
+    assert np.median(similarity) > 0.8 and similarity.min() > 0.4
+    assert not np.allclose(stored, alone, atol=1e-3)
+
+
+def test_embedding_each_sentence_on_its_own_stays_available_and_an_index_keeps_its_way(
+        copy_index, sample_index, embedder, tmp_path):
+    config = copy_index(sample_index)
+    corpus = sample_index.index_dir.parent / "corpus"
+    build_index([corpus], config.replace(sentence_vectors="embedded"), embedder=embedder, rebuild=True)
+    assert store.read_manifest(config.index_dir)["sentence_vectors"] == "embedded"
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "late.txt").write_text("Late News\n\nThe ferry to the island was cancelled on Sunday.")
+    build_index([tmp_path / "more"], config, embedder=embedder)  # the default is "pooled"
+    assert store.read_manifest(config.index_dir)["sentence_vectors"] == "embedded"
+    reader = IndexReader(config.index_dir)
+    (start, end, vector, text), *_ = reader.db.execute(
+        "SELECT s.start, s.\"end\", s.vector, t.text FROM sentences s JOIN contents t ON t.hash = s.content_hash")
+    assert np.allclose(np.frombuffer(vector, dtype=np.float32), embedder.embed_one(text[start:end]), atol=1e-5)
+    reader.close()
 
 
 def test_a_search_hit_on_duplicated_content_lists_the_other_name(

@@ -67,6 +67,48 @@ def test_killing_a_build_at_any_point_leaves_the_previous_index_usable(tmp_path,
     assert len(list(index_dir.glob("gen-*"))) == 1, "half-written generations are cleaned up"
 
 
+BBC = ROOT.parent / "shared" / "corpus" / "bbc"
+
+
+def _wait_for_line(process: subprocess.Popen, text: str, seconds: float = 900) -> str:
+    deadline = time.time() + seconds
+    assert process.stderr is not None
+    while time.time() < deadline:
+        line = process.stderr.readline()
+        if not line and process.poll() is not None:
+            raise AssertionError(f"the build ended before printing {text!r}")
+        if text in line:
+            return line
+    raise TimeoutError(text)
+
+
+@pytest.mark.skipif(not BBC.is_dir(), reason="needs the BBC archive")
+def test_stopping_an_archive_build_while_embedding_or_writing_leaves_the_previous_index_answering(
+        tmp_path, bundled_index):
+    """At archive size (2,225 articles): Ctrl-C while embedding ends with one line and code 130; kill -9 while
+    the vector and keyword indexes are written (the last step before the switch) loses nothing either."""
+    index_dir = tmp_path / "index"
+    shutil.copytree(bundled_index.index_dir, index_dir)
+    before = IndexReader(index_dir).manifest
+    env = dict(os.environ, RAG_PROGRESS_SECONDS="1")
+    command = rag_command("index", str(BBC), "--index-dir", str(index_dir))
+    for stop_at, stop in (("embedding: ", signal.SIGINT), ("writing the vector and keyword indexes", signal.SIGKILL)):
+        # As from a terminal: a job started in the background of a script inherits SIGINT ignored.
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        _wait_for_line(process, stop_at)
+        process.send_signal(stop)
+        _, rest = process.communicate(timeout=120)
+        if stop == signal.SIGINT:
+            assert process.returncode == 130
+            assert rest.strip().splitlines()[-1] == ("rag index: interrupted; the index is as it was before this "
+                                                     "command")
+        reader = IndexReader(index_dir)
+        assert reader.manifest == before
+        assert reader.lexical("naval build-up Caribbean", 3), "the previous index still answers"
+        reader.close()
+
+
 def test_two_builds_at_once_are_serialized_and_neither_loses_the_other(tmp_path, bundled_index):
     index_dir = tmp_path / "index"
     shutil.copytree(bundled_index.index_dir, index_dir)

@@ -75,10 +75,13 @@ def test_stored_vectors_are_the_embeddings_of_the_stored_spans(bundled_reader, e
     assert stored.shape == (len(chunk_ids), DIMENSION)
     np.testing.assert_allclose(np.sum(stored * fresh, axis=1), 1.0, atol=1e-3)
 
-    sentences = [s for i in chunk_ids[:5] for s in bundled_reader.sentences_in(records[i])]
-    fresh = embedder.embed([s.text for s in sentences])
+    # A sentence's vector is pooled from the first chunk that holds it (rag.indexing.embed_spans).
+    record = records[chunk_ids[0]]
+    sentences = bundled_reader.sentences_in(record)
+    _, [pooled] = embedder.embed_with_spans([record.text], [[(s.start - record.start, s.end - record.start)
+                                                              for s in sentences]])
     stored = np.vstack([s.vector for s in sentences])
-    np.testing.assert_allclose(np.sum(stored * fresh, axis=1), 1.0, atol=1e-3)
+    np.testing.assert_allclose(np.sum(stored * np.vstack(pooled), axis=1), 1.0, atol=1e-3)
 
 
 # --- the manifest -----------------------------------------------------------------------------------------

@@ -102,6 +102,7 @@ def test_a_citation_click_shows_the_exact_cited_span_in_its_article(server, brow
     page.wait_for_selector("#viewer mark.cited-span")
     assert page.inner_text("#viewer mark.cited-span") == expected["citations"][1]["quote"]
     assert expected["citations"][1]["doc"] in page.inner_text("#viewer")
+    assert page.inner_text("#viewer .headline") == expected["citations"][1]["title"]
     callout = page.inner_text("#callout")
     assert "disagree" in callout
     for value in ("foreign terrorist organization", "international terrorist organization"):
@@ -116,7 +117,7 @@ def test_an_unanswerable_question_is_declined_plainly_with_what_was_searched(ser
     page.goto(server["url"])
     ask(page, "What is the name of the aircraft carrier involved in the US build-up near Venezuela?")
     assert "Not in the articles" in page.inner_text("#callout")
-    assert page.locator("#sources li").count() > 0
+    assert page.locator("#sources label").count() > 0
 
 
 def test_an_uploaded_article_is_indexed_and_answerable_at_once(server, browser, tmp_path):
@@ -170,3 +171,103 @@ def test_serving_beyond_loopback_requires_a_password(bundled_index):
     )
     assert completed.returncode != 0
     assert "RAG_AUTH" in completed.stderr
+
+
+# --- an archive of a few hundred real news articles --------------------------------------------------------
+
+BBC = ROOT.parent / "shared" / "corpus" / "bbc"
+ARCHIVE_QUESTION = "Which company is Britain's only producer of feta cheese?"
+ARCHIVE_SOURCE = "business_135.txt"
+
+
+@pytest.fixture(scope="module")
+def archive_server(tmp_path_factory):
+    """`rag serve` over ~300 BBC articles from five sections (every 7th file, and the one the question is about)."""
+    if not BBC.is_dir():
+        pytest.skip(f"needs the BBC archive at {BBC}")
+    workdir = tmp_path_factory.mktemp("archive")
+    corpus = workdir / "bbc"
+    corpus.mkdir()
+    names = sorted(p.name for p in BBC.glob("*.txt"))
+    for name in {*names[::7], ARCHIVE_SOURCE}:
+        shutil.copyfile(BBC / name, corpus / name)
+    index_dir = workdir / "index"
+    built = subprocess.run([sys.executable, "-m", "rag.cli", "index", str(corpus), "--index-dir", str(index_dir)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stderr
+    port = free_port()
+    env = dict(os.environ, RAG_MODE="extractive", RAG_UPLOADS_DIR=str(workdir / "uploads"),
+               GRADIO_ANALYTICS_ENABLED="False")
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--index-dir", str(index_dir), "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield {"url": url, "workdir": workdir, "documents": len(list(corpus.iterdir()))}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def choose(page, dropdown: str, option: str) -> None:
+    """Pick ``option`` in a Gradio dropdown, as a person does: open it, click the option."""
+    page.click(f"{dropdown} input")
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+def test_in_an_archive_sources_are_headlines_with_a_relevance_a_person_reads(archive_server, browser):
+    assert archive_server["documents"] >= 300
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(archive_server["url"])
+    choose(page, "#section", "business")
+    ask(page, ARCHIVE_QUESTION)
+    sources = [t.strip() for t in page.locator("#sources label").all_inner_texts()]
+    assert sources and all(".txt" not in s for s in sources)  # headlines, not file names
+    assert sources[0].startswith("1. ") and "relevance" in sources[0] and "/100" in sources[0]
+    assert "matched" in sources[0] and "feta" in sources[0].lower()
+    # Every source is from the section asked about: opening one shows its article, its section and file.
+    page.locator("#sources label").first.click()
+    page.wait_for_selector("#viewer .source-meta")
+    assert "section business" in page.inner_text("#viewer .source-meta")
+
+
+def test_a_citation_marker_in_the_answer_opens_the_cited_span(archive_server, browser):
+    from gradio_client import Client
+
+    expected = Client(archive_server["url"], verbose=False).predict(ARCHIVE_QUESTION, "extractive", 8,
+                                                                    api_name="/ask")
+    assert expected["citations"], expected["answer"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(archive_server["url"])
+    ask(page, ARCHIVE_QUESTION)
+    marker = page.locator('#chat a[href="#cite-1"]')
+    assert marker.count() >= 1
+    marker.first.click()
+    page.wait_for_selector("#viewer mark.cited-span")
+    assert page.inner_text("#viewer mark.cited-span") == expected["citations"][0]["quote"]
+    assert page.inner_text("#viewer .headline") == expected["citations"][0]["title"]
+    assert expected["citations"][0]["doc"] in page.inner_text("#viewer .source-meta")
+    label = page.locator("#citations label").first.inner_text()
+    assert expected["citations"][0]["title"] in label and ".txt" not in label
+    page.screenshot(path=str(archive_server["workdir"] / "archive.png"), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        shutil.copyfile(archive_server["workdir"] / "archive.png", ROOT / "docs" / "archive.png")
+
+
+def test_the_archive_can_be_browsed_by_section_and_any_article_opened(archive_server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(archive_server["url"])
+    page.get_by_text("Browse the archive").click()
+    choose(page, "#browse-section", "sport")
+    page.wait_for_function("() => document.querySelector('#article').innerText.includes('in sport')")
+    page.click("#article input")
+    options = page.locator("#article").get_by_role("option")
+    assert options.count() > 50
+    first = options.first.inner_text()
+    options.first.click()
+    page.wait_for_selector("#viewer .headline")
+    assert page.inner_text("#viewer .headline") in first
+    meta = page.inner_text("#viewer .source-meta")
+    assert "section sport" in meta and "whole article" in meta

@@ -1,0 +1,84 @@
+"""The README's walk-through, run as written: every `rag` command in its fenced blocks, in order, in a fresh
+folder holding what `make run` leaves (the bundled articles and their index in `index/`).
+
+The measurement commands under "Measured results" and "Performance" are not run here (they take hours); each
+figure there names the command that produced it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+# The sections a user follows step by step, in README order.
+WALKTHROUGH = ("A short tour", "The archive", "Scale-out: Milvus and Ray")
+NEEDS_SHARED = "../shared/"
+
+
+def walkthrough_commands() -> list[tuple[str, list[str], list[str]]]:
+    """(section, command words, the output the README shows under it) for each command, in order."""
+    found = []
+    section = ""
+    in_block = False
+    current: tuple[str, list[str], list[str]] | None = None
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+        if line.startswith("```"):
+            in_block = not in_block
+            current = None
+            continue
+        if not in_block or section not in WALKTHROUGH:
+            continue
+        command = line[2:] if line.startswith("$ ") else line
+        if command.startswith("rag "):
+            current = (section, shlex.split(command, comments=True), [])
+            found.append(current)
+        elif current is not None and line.startswith(("documents:", "1. ", "   relevance")):
+            current[2].append(line)
+    return found
+
+
+def _shape(line: str) -> str:
+    """A line with its numbers masked: timings and counts may differ, the wording may not."""
+    return re.sub(r"\d[\d,.]*", "N", line)
+
+
+def test_the_readme_has_a_walkthrough_to_run():
+    sections = {section for section, _, _ in walkthrough_commands()}
+    assert set(WALKTHROUGH) <= sections
+
+
+def test_every_walkthrough_command_runs_as_written_in_order(tmp_path):
+    work = tmp_path / "checkout"
+    shutil.copytree(ROOT / "data" / "articles", work / "data" / "articles")
+    if (ROOT.parent / "shared").is_dir():
+        (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    env = dict(os.environ, RAG_PROGRESS_SECONDS="60")
+    for key in [k for k in env if k.startswith("RAG_") and k != "RAG_PROGRESS_SECONDS"]:
+        del env[key]
+    # What `make run` does before serving: the bundled articles indexed into index/.
+    made = subprocess.run([sys.executable, "-m", "rag.cli", "index", "data/articles"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    ran = 0
+    for section, words, shown in walkthrough_commands():
+        if any(NEEDS_SHARED in w for w in words) and not (tmp_path / "shared").is_dir():
+            pytest.skip("the archive walk-through needs ../shared")
+        done = subprocess.run([sys.executable, "-m", "rag.cli", *words[1:]], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, f"{section}: {shlex.join(words)}\n{done.stderr[-3000:]}"
+        printed = done.stdout.splitlines()
+        for expected in shown:
+            assert any(_shape(expected) == _shape(line) for line in printed), (
+                f"{section}: {shlex.join(words)} printed nothing like {expected!r}:\n{done.stdout[:3000]}")
+        ran += 1
+    assert ran >= 8
