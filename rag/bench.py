@@ -530,9 +530,11 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
 _BUILD_CHILD = """
 import json, resource, sys, time
 from rag.config import Config
+from rag.embedding import Embedder
 from rag.indexing import build_index
 started = time.perf_counter()
-report = build_index([sys.argv[1]], Config.from_env(index_dir=sys.argv[2], sentence_vectors=sys.argv[3]))
+report = build_index([sys.argv[1]], Config.from_env(index_dir=sys.argv[2], sentence_vectors=sys.argv[3]),
+                     embedder=Embedder(batch_tokens=int(sys.argv[4])), progress=True)
 print(json.dumps({"seconds": round(time.perf_counter() - started, 1), "documents": report.documents,
                   "chunks": report.chunks, "sentences": report.embedded_sentences,
                   "identical_copies": report.identical_copies, "near_duplicate_groups": report.near_duplicate_groups,
@@ -540,14 +542,20 @@ print(json.dumps({"seconds": round(time.perf_counter() - started, 1), "documents
 """
 
 
-def _build_in_child(corpus: Path, index_dir: Path, sentence_vectors: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", _BUILD_CHILD, str(corpus), str(index_dir), sentence_vectors],
-                          capture_output=True, text=True, check=True, env={**__import__("os").environ,
-                                                                            "RAG_PROGRESS_SECONDS": "30"})
+# How `rag index` built before the archive issue: every sentence embedded on its own, batches of 4,096 tokens.
+BUILDS = {"today": ("pooled", 1024), "before": ("embedded", 4096)}
+
+
+def _build_in_child(corpus: Path, index_dir: Path, how: str) -> dict:
+    sentence_vectors, batch_tokens = BUILDS[how]
+    done = subprocess.run([sys.executable, "-c", _BUILD_CHILD, str(corpus), str(index_dir), sentence_vectors,
+                           str(batch_tokens)], stdout=subprocess.PIPE, text=True, check=True,
+                          env={**__import__("os").environ, "RAG_PROGRESS_SECONDS": "30"})
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    texts = result["chunks"] + result["sentences"]
+    vectors = result["chunks"] + result["sentences"]
     generation = next(index_dir.glob("gen-*"))
-    return {**result, "texts_per_s": round(texts / result["seconds"], 1),
+    return {**result, "sentence_vectors": sentence_vectors, "batch_tokens": batch_tokens,
+            "vectors_per_s": round(vectors / result["seconds"], 1),
             "documents_per_s": round(result["documents"] / result["seconds"], 1),
             "index_mb_on_disk": round(sum(f.stat().st_size for f in generation.rglob("*") if f.is_file()) / 2**20, 1)}
 
@@ -634,14 +642,15 @@ def _gold_sentence_ranks(index_dir: Path, items: list[dict]) -> dict:
 
 
 def archive(corpus: Path, dataset: Path, config: Config, generative_questions: int) -> dict | None:
-    """``rag index`` of a real archive two ways in one run (sentence vectors pooled from each chunk's forward
-    pass, today's default, against embedding every sentence on its own, the earlier design), then at that
-    size: per-stage query latency, extractive and generative answers, and recall@5 of gold spans."""
+    """``rag index`` of a real archive two ways in one run (today's: sentence vectors pooled from each chunk's
+    forward pass, in batches of 1,024 tokens; before the archive issue: every sentence embedded on its own, in
+    batches of 4,096), then at that size: per-stage query latency, extractive and generative answers, and
+    recall@5 of gold spans."""
     from rag.pipeline import Assistant
 
     if not corpus.is_dir() or not dataset.is_file():
         return None
-    folders = {name: Path(tempfile.mkdtemp(prefix=f"rag-bench-archive-{name}-")) for name in ("pooled", "embedded")}
+    folders = {name: Path(tempfile.mkdtemp(prefix=f"rag-bench-archive-{name}-")) for name in BUILDS}
     try:
         builds = {name: _build_in_child(corpus, folder, name) for name, folder in folders.items()}
         items = _questions_of(dataset)
@@ -654,13 +663,13 @@ def archive(corpus: Path, dataset: Path, config: Config, generative_questions: i
                                         ("seed_dev", [i["question"] for i in seed], seed_folders)):
             tops = {name: _top_passages(folder, questions) for name, folder in where.items()}
             same[label] = {"questions": len(questions), "same_top5_allowing_ties": sum(
-                _same_allowing_ties(a, b) for a, b in zip(tops["pooled"], tops["embedded"], strict=True))}
+                _same_allowing_ties(a, b) for a, b in zip(tops["today"], tops["before"], strict=True))}
         for folder in seed_folders.values():
             shutil.rmtree(folder, ignore_errors=True)
-        index_dir = folders["pooled"]
+        index_dir = folders["today"]
         result: dict[str, Any] = {
             "corpus": str(corpus), "builds": builds,
-            "speedup": round(builds["embedded"]["seconds"] / builds["pooled"]["seconds"], 2),
+            "speedup": round(builds["before"]["seconds"] / builds["today"]["seconds"], 2),
             "same_top5": same, "recall_at_5": _recall_at(index_dir, items),
             "gold_sentence_rank": {name: _gold_sentence_ranks(folder, items) for name, folder in folders.items()},
             "query": query_stages(config.replace(index_dir=index_dir), 0, [i["question"] for i in items]),
@@ -800,17 +809,18 @@ def render(report: dict) -> str:
     if found:
         lines.append(f"archive ({found['corpus']}), each build a fresh process incl. model loading")
         for name, row in found["builds"].items():
-            lines.append(f"  sentence vectors {name:8} {row['documents']:>6} docs {row['chunks']:>6} chunks "
-                         f"{row['sentences']:>6} sentences {row['seconds']:>7} s {row['texts_per_s']:>7} texts/s "
+            lines.append(f"  {name:6} (sentence vectors {row['sentence_vectors']}, batches of {row['batch_tokens']} "
+                         f"tokens) {row['documents']} docs, {row['chunks']} chunks, {row['sentences']} sentences "
+                         f"in {row['seconds']} s: {row['vectors_per_s']} vectors/s, {row['documents_per_s']} docs/s, "
                          f"peak {row['peak_rss_mb']} MB, {row['index_mb_on_disk']} MB on disk")
         first = next(iter(found["builds"].values()))
-        lines.append(f"  pooled is {found['speedup']}x faster; {first['identical_copies']} identical copies stored "
-                     f"once, {first['near_duplicate_groups']} near-duplicate groups")
+        lines.append(f"  today's build is {found['speedup']}x as fast; {first['identical_copies']} identical copies "
+                     f"stored once, {first['near_duplicate_groups']} near-duplicate groups")
         for name, row in found["same_top5"].items():
             lines.append(f"  same top-5 passages both ways ({name}): "
                          f"{row['same_top5_allowing_ties']}/{row['questions']}")
         for name, row in found["gold_sentence_rank"].items():
-            lines.append(f"  sentence vectors {name}: the gold quote's sentence ranks first in its article by cosine "
+            lines.append(f"  {name}: the gold quote's sentence ranks first among its article's sentences by cosine "
                          f"for {row['top1']} of {row['quotes']} quotes (top 3: {row['top3']})")
         recall = found["recall_at_5"]
         lines.append(f"  recall@5 of gold spans: {recall['recall']} ({recall['hits']}/{recall['questions']})")

@@ -154,9 +154,10 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
         claim = _without_leading_yes_no(claim)
         cited = tuple(n for n in claim.cited if n in by_n)[:2]
         tries = []
-        if cited and necessary(claim.text, [by_n[n].text for n in cited], question):
+        if cited and necessary(claim.text, [by_n[n].text for n in cited], question) and \
+                not borrowed(claim.text, [by_n[n] for n in cited], evidence, question):
             tries.append(cited)
-        alternative = _closest(claim.text, [e for e in evidence if (e.n,) != cited], question)
+        alternative = _closest(claim.text, [e for e in evidence if (e.n,) != cited], question, evidence)
         if alternative is not None:
             tries.append((alternative.n,))
         for group in tries:
@@ -167,10 +168,24 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
     return kept
 
 
-def _closest(claim: str, evidence: Sequence[Evidence], question: str) -> Evidence | None:
-    """The evidence sentence sharing most of the claim's content words, among those passing ``necessary``."""
+def borrowed(claim: str, cited: Sequence[Evidence], evidence: Sequence[Evidence], question: str = "") -> bool:
+    """Whether the claim states a word its citations lack but another evidence sentence has: it carries another
+    source's wording under these citations ("designated an *international* terrorist organization [2]" where
+    [2] says "foreign" and [1] says "international"). A necessary condition, like ``necessary``: the judge,
+    reading meaning, can be swayed by a sentence that is nearly right."""
+    own = set(content_terms(" ".join(e.text for e in cited))) | set(content_terms(question))
+    numbers_cited = {e.n for e in cited}
+    elsewhere = set(content_terms(" ".join(e.text for e in evidence if e.n not in numbers_cited)))
+    return any(t not in own and t in elsewhere for t in content_terms(claim))
+
+
+def _closest(claim: str, evidence: Sequence[Evidence], question: str,
+             everything: Sequence[Evidence] = ()) -> Evidence | None:
+    """The evidence sentence sharing most of the claim's content words, among those passing ``necessary`` (and
+    not lacking a word of the claim that another of ``everything`` has)."""
     terms = set(content_terms(claim))
-    candidates = [e for e in evidence if necessary(claim, [e.text], question)]
+    candidates = [e for e in evidence if necessary(claim, [e.text], question)
+                  and not borrowed(claim, [e], everything, question)]
     if not candidates or not terms:
         return None
     best = max(candidates, key=lambda e: (len(terms & set(content_terms(e.text))), e.score))

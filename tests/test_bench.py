@@ -112,3 +112,22 @@ def test_query_stages_time_each_stage_and_the_model_on_the_evidence_it_reads(bun
     assert generation["judge"] == "model" and 0 <= generation["judge_share_of_tokens_read"] <= 1
     assert 0 < generation["time_to_first_token_ms_p50"] <= generation["generate_ms_p50"]
     assert generation["prompt_tokens_p50"] > 0 and generation["llama_read_tokens_per_s"] > 0
+
+
+def test_the_archive_section_builds_both_ways_and_measures_answers_at_that_size(monkeypatch):
+    """On the bundled articles (the real run uses the 2,225 BBC articles): both builds in their own processes,
+    the same top 5 passages, recall of gold spans, and per-stage and whole-answer latency."""
+    monkeypatch.chdir(ROOT)
+    report = bench.archive(ROOT / "data" / "articles", ROOT / bench.DEV_SET, Config(), generative_questions=0)
+    assert set(report["builds"]) == {"today", "before"}
+    for row in report["builds"].values():
+        assert row["documents"] == 5 and row["chunks"] > 0 and row["sentences"] > row["chunks"]
+        assert row["peak_rss_mb"] > 100 and row["index_mb_on_disk"] > 0
+    assert report["builds"]["today"]["sentence_vectors"] == "pooled"
+    assert report["builds"]["before"]["sentence_vectors"] == "embedded"
+    # Chunk vectors are the same both ways, so every question retrieves the same passages.
+    assert report["same_top5"]["archive_dev"] == {"questions": 15, "same_top5_allowing_ties": 15}
+    assert 0 < report["recall_at_5"]["hits"] <= report["recall_at_5"]["questions"]
+    assert report["query"]["retrieval_and_evidence_ms"]["p50"] > 0
+    assert report["extractive_answer_ms"]["p50"] > 0 and "generative_answer_ms" not in report
+    assert "today's build is" in bench.render(dict(report={}, archive=report, peak_rss_mb=1, machine={}))

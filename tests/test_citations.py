@@ -77,3 +77,25 @@ def test_the_judge_path_drops_sentences_about_the_prompt_rather_than_the_news():
     draft = "The harbour reopened on Tuesday [1]. This is stated in evidence [1]."
     kept = verify_with(draft, evidence, accept=lambda claim, cited: 0.9)
     assert [c.text for c in kept] == ["The harbour reopened on Tuesday."]
+
+
+def test_a_claim_that_carries_another_sources_word_is_moved_to_that_source_before_the_judge_is_asked():
+    """The model wrote source [3]'s "international" under the citation of a source that says "foreign": however
+    sure the judge is, the claim is only checked against sources that hold all of its words."""
+    evidence = evidence_from(
+        ("a.txt", "The United States recently designated the cartel an international terrorist organization."),
+        ("b.txt", "This included designating the cartel as a foreign terrorist organization."),
+    )
+    asked = []
+
+    def judge_says_yes(claim, cited):
+        asked.append(tuple(e.n for e in cited))
+        return 0.97
+
+    claim = "The United States recently designated the cartel an international terrorist organization. [2]"
+    [kept] = verify_with(claim, evidence, judge_says_yes, "How did the United States classify the cartel?")
+    assert asked == [(1,)] and kept.cited == (1,)
+    # A claim whose words its own citation holds is checked against that citation, whatever else is shown.
+    [kept] = verify_with("The cartel was designated a foreign terrorist organization. [2]", evidence,
+                         judge_says_yes)
+    assert kept.cited == (2,)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -43,24 +42,9 @@ def test_the_python_api_reads_the_index_folder_from_the_environment(bundled_inde
     assert rag.Assistant().config.index_dir == bundled_index.index_dir
 
 
-def _serves_on(port: int, process: subprocess.Popen, seconds: float = 180) -> bool:
-    import time
-
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"app exited: {process.stdout.read() if process.stdout else ''}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}", timeout=2):
-                return True
-        except OSError:
-            time.sleep(0.5)
-    return False
-
-
 @pytest.mark.parametrize("how", ["flag", "gradio variable"])
 def test_app_py_serves_on_the_port_it_is_given(bundled_index, how):
-    from test_ui import free_port
+    from test_ui import free_port, wait_until_up
 
     port = free_port()
     args = [sys.executable, "app.py", "--index-dir", str(bundled_index.index_dir)]
@@ -72,7 +56,7 @@ def test_app_py_serves_on_the_port_it_is_given(bundled_index, how):
         env["GRADIO_SERVER_PORT"] = str(port)
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert _serves_on(port, process)
+        wait_until_up(f"http://127.0.0.1:{port}", process)  # raises unless it serves on that port
     finally:
         process.terminate()
         process.wait(timeout=30)
