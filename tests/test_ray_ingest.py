@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import BENCHMARKS
 
 from rag import dedup, ingest, ray_ingest, store
 from rag.config import Config
@@ -24,7 +25,6 @@ from rag.indexing import build_index, chunk_document, embed_spans
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
 TOLERANCE = 1e-5
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_data import SHARED
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -60,8 +61,8 @@ def test_the_readme_has_a_walkthrough_to_run():
 def test_every_walkthrough_command_runs_as_written_in_order(tmp_path):
     work = tmp_path / "checkout"
     shutil.copytree(ROOT / "data" / "articles", work / "data" / "articles")
-    if (ROOT.parent / "shared").is_dir():
-        (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    if SHARED.is_dir():
+        (tmp_path / "shared").symlink_to(SHARED)
     env = dict(os.environ, RAG_PROGRESS_SECONDS="60")
     for key in [k for k in env if k.startswith("RAG_") and k != "RAG_PROGRESS_SECONDS"]:
         del env[key]

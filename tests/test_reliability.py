@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from index_helpers import index_with_extra_file
+from shared_data import BBC
 
 from rag.pipeline import Assistant
 from rag.store import IndexReader
@@ -67,7 +68,6 @@ def test_killing_a_build_at_any_point_leaves_the_previous_index_usable(tmp_path,
     assert len(list(index_dir.glob("gen-*"))) == 1, "half-written generations are cleaned up"
 
 
-BBC = ROOT.parent / "shared" / "corpus" / "bbc"
 
 
 def _wait_for_line(process: subprocess.Popen, text: str, seconds: float = 900) -> str:

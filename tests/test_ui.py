@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from shared_data import BBC
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -175,7 +176,6 @@ def test_serving_beyond_loopback_requires_a_password(bundled_index):
 
 # --- an archive of a few hundred real news articles --------------------------------------------------------
 
-BBC = ROOT.parent / "shared" / "corpus" / "bbc"
 ARCHIVE_QUESTION = "Which company is Britain's only producer of feta cheese?"
 ARCHIVE_SOURCE = "business_135.txt"
 
