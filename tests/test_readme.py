@@ -25,26 +25,34 @@ NEEDS_SHARED = "../shared/"
 
 
 def walkthrough_commands() -> list[tuple[str, list[str], list[str]]]:
-    """(section, command words, the output the README shows under it) for each command, in order."""
+    """(section, command words, the output the README shows under it) for each command, in order. In a block
+    that shows a session (`$ rag ...` lines followed by their output) only the `$` lines are commands;
+    elsewhere every line starting with `rag ` is."""
     found = []
     section = ""
-    in_block = False
-    current: tuple[str, list[str], list[str]] | None = None
+    block: list[str] | None = None
     for line in README.read_text(encoding="utf-8").splitlines():
         if line.startswith("## "):
             section = line[3:].strip()
         if line.startswith("```"):
-            in_block = not in_block
-            current = None
+            if block is not None and section in WALKTHROUGH:
+                found += _commands_in(section, block)
+            block = None if block is not None else []
             continue
-        if not in_block or section not in WALKTHROUGH:
-            continue
-        command = line[2:] if line.startswith("$ ") else line
-        if command.startswith("rag "):
-            current = (section, shlex.split(command, comments=True), [])
-            found.append(current)
-        elif current is not None and line.startswith(("documents:", "1. ", "   relevance")):
-            current[2].append(line)
+        if block is not None:
+            block.append(line)
+    return found
+
+
+def _commands_in(section: str, lines: list[str]) -> list[tuple[str, list[str], list[str]]]:
+    session = any(line.startswith("$ ") for line in lines)
+    found: list[tuple[str, list[str], list[str]]] = []
+    for line in lines:
+        command = line[2:] if session and line.startswith("$ ") else None if session else line
+        if command is not None and command.startswith("rag "):
+            found.append((section, shlex.split(command, comments=True), []))
+        elif found and line.startswith(("documents:", "1. ", "   relevance")):
+            found[-1][2].append(line)
     return found
 
 
