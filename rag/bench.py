@@ -7,6 +7,7 @@ scaling (exact vs approximate) on synthetic vectors. Prints a table and writes J
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -26,7 +27,7 @@ DEV_SET = Path("evals/datasets/dev_qa.jsonl")
 
 
 def _dev_questions() -> list[str]:
-    return [json.loads(line)["question"] for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line]
+    return [item["question"] for item in _questions_of(DEV_SET)]
 
 
 def _ms(seconds: float) -> float:
@@ -550,7 +551,7 @@ def _build_in_child(corpus: Path, index_dir: Path, how: str) -> dict:
     sentence_vectors, batch_tokens = BUILDS[how]
     done = subprocess.run([sys.executable, "-c", _BUILD_CHILD, str(corpus), str(index_dir), sentence_vectors,
                            str(batch_tokens)], stdout=subprocess.PIPE, text=True, check=True,
-                          env={**__import__("os").environ, "RAG_PROGRESS_SECONDS": "30"})
+                          env={**os.environ, "RAG_PROGRESS_SECONDS": "30"})
     result = json.loads(done.stdout.strip().splitlines()[-1])
     vectors = result["chunks"] + result["sentences"]
     generation = next(index_dir.glob("gen-*"))
@@ -577,39 +578,32 @@ def _top_passages(index_dir: Path, questions: list[str], k: int = 5) -> list[lis
 
 def _same_allowing_ties(a: list[tuple], b: list[tuple]) -> bool:
     """The same passages in the same order, except that passages with equal scores may trade places."""
-    if [row[3] for row in a] != [row[3] for row in b]:
-        return False
-    by_score_a: dict[float, set] = {}
-    by_score_b: dict[float, set] = {}
-    for row in a:
-        by_score_a.setdefault(row[3], set()).add(row[:3])
-    for row in b:
-        by_score_b.setdefault(row[3], set()).add(row[:3])
-    return by_score_a == by_score_b
+    def by_score(rows: list[tuple]) -> dict[float, set]:
+        groups: dict[float, set] = {}
+        for row in rows:
+            groups.setdefault(row[3], set()).add(row[:3])
+        return groups
+
+    return [row[3] for row in a] == [row[3] for row in b] and by_score(a) == by_score(b)
 
 
 def _recall_at(index_dir: Path, items: list[dict], k: int = 5) -> dict:
-    """Share of answerable questions whose gold quote lies in one of the top ``k`` passages (any copy)."""
+    """Share of answerable questions whose gold quote lies in one of the top ``k`` passages, as `rag eval`
+    counts it (``evals.metrics.retrieval_hits``)."""
+    from evals.metrics import retrieval_hits
     from rag.retrieval import Retriever
 
     retriever = Retriever.open(Config(index_dir=index_dir))
     reader = retriever.reader
-    hits = total = 0
+    answerable = [item for item in items if item.get("supporting") and item.get("answer") is not None]
     try:
-        for item in items:
-            if not item.get("supporting") or item.get("answer") is None:
-                continue
-            total += 1
-            for passage in retriever.search(item["question"], k):
-                names = {passage.doc, *passage.chunk.same_text_as}
-                text = reader.document_text(passage.doc)
-                if any(g["doc"] in names and passage.chunk.start <= text.find(g["quote"]) < passage.chunk.end
-                       for g in item["supporting"]):
-                    hits += 1
-                    break
+        hits = sum(retrieval_hits(item, [dict(p.to_dict(), doc_text=reader.document_text(p.doc))
+                                         for p in retriever.search(item["question"], k)]) is not None
+                   for item in answerable)
     finally:
         reader.close()
-    return {"k": k, "hits": hits, "questions": total, "recall": round(hits / total, 3) if total else None}
+    return {"k": k, "hits": hits, "questions": len(answerable),
+            "recall": round(hits / len(answerable), 3) if answerable else None}
 
 
 def _gold_sentence_ranks(index_dir: Path, items: list[dict]) -> dict:

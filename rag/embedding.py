@@ -192,17 +192,33 @@ class OnnxModel:
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
 
-    def encode(self, texts: Sequence[str], batch_tokens: int = 4096, max_batch: int = 256,
-               spans: Sequence[Sequence[tuple[int, int]]] | None = None) -> Any:
+    def encode(self, texts: Sequence[str], batch_tokens: int = 4096, max_batch: int = 256) -> np.ndarray:
         """Normalized float32 vectors in input order. Longest texts first, each batch about ``batch_tokens``
-        tokens of nearly equal length (so little padding) and at most ``max_batch`` texts.
+        tokens of nearly equal length (so little padding) and at most ``max_batch`` texts."""
+        result = np.empty((len(texts), DIMENSION), dtype=np.float32)
+        for batch, hidden, mask, _ in self._forward(texts, batch_tokens, max_batch):
+            result[batch] = _mean_pool(hidden, mask)
+        return result
 
-        With ``spans`` (character spans inside each text), also returns each span's vector pooled from the same
-        forward pass (see :func:`pool_spans`): ``(vectors, span_vectors)``."""
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                          batch_tokens: int = 4096, max_batch: int = 256
+                          ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """What :meth:`encode` gives, and each character span's vector pooled from the same forward pass (see
+        :func:`pool_spans`)."""
+        result = np.empty((len(texts), DIMENSION), dtype=np.float32)
+        pooled: list[list[np.ndarray | None]] = [[] for _ in texts]
+        for batch, hidden, mask, encodings in self._forward(texts, batch_tokens, max_batch):
+            result[batch] = _mean_pool(hidden, mask)
+            for row, i in enumerate(batch):
+                count = len(encodings[i].ids)
+                pooled[i] = pool_spans(hidden[row, :count], encodings[i].offsets, spans[i],
+                                       truncated=count >= self.max_seq_length)
+        return result, pooled
+
+    def _forward(self, texts: Sequence[str], batch_tokens: int, max_batch: int):
+        """(text rows, last hidden states, attention mask, all encodings) for each batch of the texts."""
         encodings = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
-        result = np.empty((len(encodings), DIMENSION), dtype=np.float32)
-        pooled_spans: list[list[np.ndarray | None]] = [[] for _ in encodings]
         start = 0
         while start < len(order):
             width = len(encodings[order[start]].ids)
@@ -214,14 +230,7 @@ class OnnxModel:
                 input_ids[row, : len(encodings[i].ids)] = encodings[i].ids
                 mask[row, : len(encodings[i].ids)] = 1
             feeds = dict(zip(INPUT_NAMES, (input_ids, mask, np.zeros_like(input_ids)), strict=True))
-            hidden = self.session.run(None, feeds)[0]
-            result[batch] = _mean_pool(hidden, mask)
-            if spans is not None:
-                for row, i in enumerate(batch):
-                    count = len(encodings[i].ids)
-                    pooled_spans[i] = pool_spans(hidden[row, :count], encodings[i].offsets, spans[i],
-                                                 truncated=count >= self.max_seq_length)
-        return (result, pooled_spans) if spans is not None else result
+            yield batch, self.session.run(None, feeds)[0], mask, encodings
 
 
 def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -326,7 +335,7 @@ class Embedder:
             return np.zeros((0, DIMENSION), dtype=np.float32), []
         model = self.model
         if isinstance(model, OnnxModel):
-            return model.encode(texts, self.batch_tokens, max_batch=max(self.batch_size, 256), spans=spans)
+            return model.encode_with_spans(texts, spans, self.batch_tokens, max_batch=max(self.batch_size, 256))
         return self._torch_with_spans(model, texts, spans)
 
     def _torch_with_spans(self, model: Any, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]

@@ -67,7 +67,7 @@ class ChatApp:
         history.append({"role": "user", "content": message})
         history.append({"role": "assistant", "content": "…"})
         empty_choices = gr.update(choices=[], value=None)
-        section = None if section in (None, "", ALL_SECTIONS) else section
+        section = _chosen(section)
         yield history, "", empty_choices, NO_CITATION, empty_choices, None
         draft = ""
         try:
@@ -84,20 +84,14 @@ class ChatApp:
                     answer = event.answer
                     history[-1] = {"role": "assistant", "content": linked_markers(answer)}
                     choices = [(citation_label(c), c.n) for c in answer.citations]
-                    state = dict(answer.to_dict(), searched=[self._searched_dict(message, p) for p in answer.searched])
+                    reader = self.assistant.retriever.reader
+                    state = dict(answer.to_dict(),
+                                 searched=[_searched_dict(message, p, reader) for p in answer.searched])
                     yield (history, callout_html(answer), gr.update(choices=choices, value=None),
                            NO_CITATION, gr.update(choices=source_choices(state["searched"]), value=None), state)
         except BadQuestion as exc:
             history[-1] = {"role": "assistant", "content": f"Sorry: {exc}."}
             yield history, "", empty_choices, NO_CITATION, empty_choices, None
-
-    def _searched_dict(self, question: str, passage) -> dict:
-        """A searched passage as the sources panel shows it: headline, rank, relevance and why."""
-        from rag.retrieval import explain
-
-        why = explain(question, passage, self.assistant.retriever.reader)
-        return {"doc": passage.doc, "title": passage.title, "start": passage.start, "end": passage.end,
-                "relevance": why.relevance, "because": why.because}
 
     def show_source(self, index: int | None, state: dict | None) -> str:
         """The article a searched passage comes from, with the passage highlighted."""
@@ -129,7 +123,7 @@ class ChatApp:
         import gradio as gr
 
         reader = self.assistant.retriever.reader
-        wanted = None if section in (None, "", ALL_SECTIONS) else section
+        wanted = _chosen(section)
         rows = sorted(((d.title, d.id) for d in reader.documents() if wanted is None or d.section == wanted),
                       key=lambda row: row[0].lower())
         return gr.update(choices=[(f"{title} ({doc})", doc) for title, doc in rows], value=None,
@@ -153,7 +147,7 @@ class ChatApp:
         except Exception as exc:  # an empty or damaged index: the first question will say so
             print(f"warm-up skipped: {exc}", flush=True)
 
-    def api_ask(self, question: str, mode: str = "extractive", k: int = 8) -> dict:  # noqa: D401
+    def api_ask(self, question: str, mode: str = "extractive", k: int = 8) -> dict:
         """The same answer as JSON, for scripts (``gradio_client``): ``Answer.to_dict()``."""
         return self.assistant.ask(question, mode=mode, k=int(k)).to_dict()
 
@@ -202,6 +196,20 @@ class ChatApp:
         if progress is not None:
             progress(1.0, desc="done")
         return "\n".join([summary] + [f"- {p}" for p in problems])
+
+
+def _chosen(section: str | None) -> str | None:
+    """The section picked in a dropdown, or None for every section."""
+    return None if section in (None, "", ALL_SECTIONS) else section
+
+
+def _searched_dict(question: str, passage, reader) -> dict:
+    """A searched passage as the sources panel shows it: headline, rank, relevance and why."""
+    from rag.retrieval import explain
+
+    why = explain(question, passage, reader)
+    return {"doc": passage.doc, "title": passage.title, "start": passage.start, "end": passage.end,
+            "relevance": why.relevance, "because": why.because}
 
 
 def citation_label(citation) -> str:
@@ -304,7 +312,7 @@ def build(app: ChatApp):
             with gr.Column(scale=2):
                 with gr.Accordion("Sources searched: click one to read its article", open=True):
                     sources = gr.Radio(choices=[], show_label=False, elem_id="sources")
-                with gr.Accordion("Browse the archive", open=False):
+                with gr.Accordion("Browse the archive", open=False) as browse:
                     browse_section = gr.Dropdown(sections, value=ALL_SECTIONS, label="Section",
                                                  elem_id="browse-section")
                     article = gr.Dropdown([], label="Articles", elem_id="article", filterable=True)
@@ -325,7 +333,8 @@ def build(app: ChatApp):
         sources.change(app.show_source, [sources, last_answer], viewer, api_name=False)
         browse_section.change(app.articles_in, browse_section, article, api_name=False)
         article.change(app.show_article, article, viewer, api_name=False)
-        demo.load(app.articles_in, browse_section, article, api_name=False)
+        # Listed when the panel is opened, not with every page load (an archive has thousands of headlines).
+        browse.expand(app.articles_in, browse_section, article, api_name=False)
 
         def add_with_progress(files, progress=gr.Progress()):  # noqa: B008 (Gradio injects progress this way)
             return app.add_articles(files, progress)
