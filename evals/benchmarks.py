@@ -91,7 +91,10 @@ def squad_questions(data_dir: Path, half: str, n: int | None = None) -> list[dic
                 answers = list(dict.fromkeys(a["text"] for a in qa["answers"]))
                 items.append({"id": qa["id"], "question": qa["question"], "answers": answers,
                               "is_impossible": qa["is_impossible"], "pid": f"{article['title']}#{number}",
-                              "title": article["title"], "context": paragraph["context"]})
+                              "title": article["title"], "context": paragraph["context"],
+                              # where the (gold, or for an unanswerable question plausible) answer stands
+                              "spans": [(a["text"], a["answer_start"]) for a in
+                                        qa["answers"] or qa.get("plausible_answers", [])]})
     items.sort(key=lambda i: _sha(i["id"]))
     answerable = [i for i in items if not i["is_impossible"]]
     impossible = [i for i in items if i["is_impossible"]]

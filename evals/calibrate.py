@@ -8,6 +8,10 @@ Labelled decisions (none from the dev sets, which stay for evaluation):
 - ``supports``: RGB counterfactual pairs. For a question with a true snippet and its falsified copy, the claim
   "<query>: <answer>" is stated by the true snippet and not by the falsified one, and the reverse for the
   planted answer (4 decisions per question; the two snippets differ only in the value).
+- ``supports`` also from SQuAD 2.0's near misses: the claim "<question>: <answer>" against the paragraph's
+  sentence that holds the answer is stated (1); for an unanswerable question, the same claim with SQuAD's
+  plausible answer against the sentence holding it is not (0): the sentence has the right kind of value, but
+  the question was altered (another entity, a negation, a different event) so that it does not answer it.
 - ``disagree``: RGB pairs of snippets: a true snippet and a falsified one give different answers (1); two
   true ones, or two falsified ones, give the same (0).
 RGB's even ids are the fit half, its odd ids the held-out half. Each decision's features are stored in
@@ -26,13 +30,13 @@ import numpy as np
 
 from evals import benchmarks, metrics
 from rag.config import Config
-from rag.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel
+from rag.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, support_features
 
 FEATURES = {
     "answers": ("llm", "relevance", "dense", "coverage", "type_found", "names_found"),
     "answers_no_model": ("relevance", "dense", "coverage", "type_found", "names_found"),
-    "supports": ("llm", "overlap", "new_overlap", "negation_mismatch"),
-    "supports_no_model": ("overlap", "new_overlap", "negation_mismatch"),
+    "supports": ("llm", "overlap", "new_overlap", "negation_mismatch", "question_coverage"),
+    "supports_no_model": ("overlap", "new_overlap", "negation_mismatch", "question_coverage"),
     "disagree": ("llm", "value_overlap", "similarity", "numbers_differ", "names_differ"),
 }
 MIN_DECISIONS = 200  # no threshold is fitted on fewer labelled decisions (issue 16)
@@ -54,6 +58,24 @@ def _rgb_value(answer) -> str:
     if isinstance(answer, str):
         return answer
     return " and ".join(str(group[0] if isinstance(group, list) else group) for group in answer)
+
+
+def squad_support_decision(item: dict) -> tuple[str, int, dict] | None:
+    """(kind, label, inputs) for one SQuAD question: its (plausible) answer as a claim, against the sentence
+    of the paragraph that holds it."""
+    from rag.chunking import split_sentences
+
+    if not item["spans"]:
+        return None
+    text, start = item["spans"][0]
+    context = item["context"]
+    sentences = [s for block in split_sentences(context, [(0, len(context))]) for s in block]
+    source = next((context[s.start : s.end] for s in sentences if s.start <= start < s.end), None)
+    if source is None:
+        return None
+    question = item["question"].strip()
+    claim = f"{question.rstrip('?').strip()}: {text}."
+    return "supports", int(not item["is_impossible"]), {"question": question, "claim": claim, "source": source}
 
 
 def rgb_decisions(item: dict) -> Iterator[tuple[str, int, dict]]:
@@ -104,6 +126,13 @@ def collect(config: Config, data_dir: Path, cache: Path, squad_fit: int, squad_h
     for half, n in (("fit", squad_fit), ("held-out", squad_held_out)):
         for item in benchmarks.squad_questions(data_dir, half, n):
             todo.append((f"squad:{item['id']}", half, "answers", -1, item))
+            support = squad_support_decision(item)
+            if support is not None:
+                todo.append((f"squad-supports:{item['id']}", half, *support))
+    for key, _, kind, _, inputs in todo:
+        if kind == "supports" and key in done:
+            # Cheap features are recomputed from the inputs (they may have changed since); the model's is cached.
+            done[key]["features"].update(support_features(inputs["claim"], [inputs["source"]], inputs["question"]))
     records = [done[key] for key, *_ in todo if key in done]
     pending = [t for t in todo if t[0] not in done]
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from itertools import combinations
 
 from rag.evidence import Evidence
 from rag.question import Question
-from rag.text import MONTH_PATTERN, MONTHS, STOPWORDS, content_terms, fold, stem
+from rag.text import MONTH_PATTERN, MONTHS, STOPWORDS, content_terms, fold, quantity_matches, stem
 
 RELATIVE_RELEVANCE = 0.6
 ALIGNED_SIMILARITY = 0.6
@@ -29,7 +29,6 @@ _DATE_PATTERNS = [
     re.compile(rf"\b{_MONTH_RE}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*(?:,\s*)?\d{{3}})?"),
     re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}\b"),
 ]
-_NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
 _QUOTE = re.compile(r"[“\"]([^”\"]{2,300})[”\"]")
 
 
@@ -139,16 +138,32 @@ def _month_number(name: str) -> int | None:
     return None
 
 
+_CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen"}
+
+
 def _numbers(text: str) -> list[tuple[str, str]]:
-    """Numbers with what they count: the first meaningful word after them ("12 warships", "100,000 Americans")."""
+    """Numbers with what they count, however written ("£4.4bn", "two minutes"): the currency before them, a
+    per cent after them, else the first meaningful word after them ("12 warships", "100,000 Americans"). A
+    number in words counts only the word right after it ("two minutes", not "one of the")."""
     found = []
-    for match in _NUMBER.finditer(text):
-        following = list(re.finditer(r"[A-Za-z][\w-]*", text[match.end() : match.end() + 40]))[:3]
-        unit = next((w for w in following if w.group().lower() not in STOPWORDS), None)
-        if unit is None:
-            continue
-        shown = text[match.start() : match.end() + unit.end()]
-        found.append((f"number:{match.group().replace(',', '')}|{stem(unit.group().lower())}", shown))
+    for quantity, match in quantity_matches(text):
+        end = match.end()
+        currency = _CURRENCY.get(text[max(0, match.start() - 1) : match.start()])
+        percent = re.match(r"\s*(%|per ?cent\b)", text[end:])
+        if currency or percent:
+            unit_name, shown_end = currency or "percent", end + (percent.end() if percent else 0)
+        else:
+            following = list(re.finditer(r"[A-Za-z][\w-]*", text[end : end + 40]))[:3]
+            if match.group("digits") is None:
+                following = following[:1]
+                if quantity.value == 1:
+                    continue  # "one" is as often a pronoun as a count
+            unit = next((w for w in following if w.group().lower() not in STOPWORDS), None)
+            if unit is None:
+                continue
+            unit_name, shown_end = stem(unit.group().lower()), end + unit.end()
+        shown = text[match.start() - (1 if currency else 0) : shown_end].strip()
+        found.append((f"number:{quantity.value:g}|{unit_name}", shown))
     return found
 
 

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag import answerability, citations, conflicts, evidence
@@ -62,6 +62,9 @@ class Prepared:
     retrieve_ms: float
     # Retrieved documents that address the assistant with orders (``rag.hostile``): kept out of the evidence.
     hostile: tuple[HostileSource, ...] = ()
+    # The whole text of each article the evidence comes from: a claim about someone the question names must
+    # cite an article that names them.
+    articles: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -277,8 +280,9 @@ class Assistant:
             shown = list(chosen)
         else:
             shown = evidence.for_prompt(chosen, self.config.prompt_relevance)
+        articles = {doc: retriever.reader.document_text(doc) for doc in {e.doc for e in shown}} if judged else {}
         return Prepared(question, search_text, passages, chosen, shown, verdict, found,
-                        (time.perf_counter() - started) * 1000, hostile)
+                        (time.perf_counter() - started) * 1000, hostile, articles)
 
     def decide(self, prepared: Prepared, mode: str, model: str | None = None) -> Decision:
         """Whether the prepared evidence answers the question: the relevance floor, then (under the model judge)
@@ -443,7 +447,8 @@ def _judged_claims(judge: Judge, draft: str, prepared: Prepared) -> tuple[list[c
         read += verdict.model_tokens
         return verdict.probability if verdict.yes else None
 
-    return citations.verify_with(draft, prepared.prompt_evidence, accept, prepared.question.focus), read
+    return citations.verify_with(draft, prepared.prompt_evidence, accept, prepared.question.focus,
+                                 articles=prepared.articles), read
 
 
 def _best_of_the_expected_kind(question: Question, ranked: list[Evidence]) -> Evidence | None:

@@ -59,11 +59,11 @@ def parse(question: str, whole: bool = False) -> Question:
     asking = _interrogative_part(text)
     focus = text if whole else asking
     lowered = asking.lower()
-    kind = "other"
-    for name, pattern in _KINDS:
-        if re.search(pattern, lowered):
-            kind = name
-            break
+    # The kind the question opens with: "How much playing time was left when ..." asks for an amount, not a
+    # date; "Who described him as ..." for a person. Ties go to the earlier kind in the list.
+    found = [(match.start(), rank, name) for rank, (name, pattern) in enumerate(_KINDS)
+             if (match := re.search(pattern, lowered))]
+    kind = min(found)[2] if found else "other"
     quoted = tuple(q.strip() for q in _QUOTED.findall(text))
     terms = tuple(dict.fromkeys(content_terms(focus)))
     return Question(text, focus, kind, terms, _named_thing(lowered), quoted, asking)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 STOPWORDS = frozenset(
@@ -65,6 +66,30 @@ def numbers(text: str) -> set[str]:
     return found
 
 
+def name_runs(text: str, initial: bool = False) -> list[tuple[str, ...]]:
+    """Runs of adjacent capitalized words, folded ("Arthur Hailey's novels" → ("arthur", "hailey's")); a run
+    of one sentence-initial word is no name unless ``initial``."""
+    runs: list[list[str]] = []
+    starts: list[bool] = []
+    previous_end: int | None = None
+    in_run = False
+    for match in re.finditer(r"[^\W\d_][\w'’.-]*", text):
+        word = match.group().rstrip(".")
+        before = text[previous_end : match.start()] if previous_end is not None else ""
+        first = previous_end is None
+        previous_end = match.start() + len(word)  # a full stop after the word belongs to what follows
+        if not (word[:1].isupper() and fold(word) not in STOPWORDS):
+            in_run = False
+            continue
+        if in_run and before.strip() == "":
+            runs[-1].append(fold(word))
+        else:
+            runs.append([fold(word)])
+            starts.append(first or bool(re.search(r"[.!?:]\s*[\"'“‘]?\s*$|^\s*[\"'“‘(\[]\s*$", before)))
+        in_run = True
+    return [tuple(run) for run, at_start in zip(runs, starts, strict=True) if len(run) > 1 or not at_start or initial]
+
+
 def proper_names(text: str) -> set[str]:
     """Capitalized words that are not merely sentence-initial, folded: the names a claim asserts."""
     names = set()
@@ -112,3 +137,87 @@ _SPECIFIC_DATE = re.compile(
 def has_specific_date(text: str) -> bool:
     """A calendar date with its day ("November 21", "21 November", "2025-11-21"), not just a month or weekday."""
     return bool(_SPECIFIC_DATE.search(text))
+
+
+# --- quantities: the same number however it is written ("1.55bn" = "1.55 billion", "two" = "2") -------------
+_UNITS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
+_SCALES = {"hundred": 100, "thousand": 1_000, "k": 1_000, "m": 1_000_000, "mn": 1_000_000, "million": 1_000_000,
+           "bn": 1_000_000_000, "billion": 1_000_000_000, "tn": 10**12, "trillion": 10**12, "dozen": 12}
+_QUANTITY = re.compile(
+    r"(?P<digits>\d[\d,]*(?:\.\d+)?)(?:\s?(?P<scale>bn|mn|m|k|tn)\b|\s+(?P<word>hundred|thousand|million|billion|"
+    r"trillion)\b)?"
+    r"|(?P<words>\b(?:(?:" + "|".join(list(_UNITS) + list(_TENS)) + r")(?:[\s-]+(?:and\s+)?)?)+"
+    r"(?:(?:hundred|thousand|million|billion|trillion)\b)?)"
+    r"|\b(?:a\s+)?(?P<dozen>dozen)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number as written: its value with the scale it was given ("1.55bn": 1.55e9) and without (1.55)."""
+
+    value: float
+    bare: float
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Every number in ``text``, in digits or words, with its scale ("bn", "million") applied."""
+    return [q for q, _ in quantity_matches(text)]
+
+
+def quantity_matches(text: str) -> list[tuple[Quantity, re.Match]]:
+    """Each number in ``text`` with the match that wrote it (``match.group("digits")`` is None for words)."""
+    found = []
+    for m in _QUANTITY.finditer(text):
+        if m.group("digits"):
+            bare = float(m.group("digits").replace(",", ""))
+            scale = (m.group("scale") or m.group("word") or "").lower()
+            found.append((Quantity(bare * _SCALES.get(scale, 1), bare), m))
+        elif m.group("words"):
+            value = _words_value(m.group("words"))
+            if value is not None:
+                found.append((Quantity(value, value), m))
+        elif m.group("dozen"):
+            found.append((Quantity(12, 12), m))
+    return found
+
+
+def _words_value(words: str) -> float | None:
+    total, current = 0.0, 0.0
+    seen = False
+    for word in re.findall(r"[a-z]+", words.lower()):
+        if word in _UNITS:
+            current += _UNITS[word]
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred":
+            current = (current or 1) * 100
+        elif word in _SCALES:
+            total += (current or 1) * _SCALES[word]
+            current = 0.0
+        else:
+            continue
+        seen = True
+    return total + current if seen else None
+
+
+def quantities_stated(claim: str, sources: str) -> bool:
+    """Whether every number the claim states is one the sources state: the same value, or the same digits
+    with the scale left unsaid ("1.55" against "1.55bn")."""
+    stated = quantities(sources)
+    values = {round(q.value, 6) for q in stated}
+    bares = {round(q.bare, 6) for q in stated}
+    return all(round(q.value, 6) in values or (q.value == q.bare and round(q.bare, 6) in bares)
+               for q in quantities(claim))
+
+
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+
+
+def without_possessives(text: str) -> str:
+    """``text`` with possessive 's removed ("Becker's record" → "Becker record"), for matching names."""
+    return _POSSESSIVE.sub("", text)

@@ -1,6 +1,6 @@
 from evidence_helpers import evidence_from
 
-from rag.citations import split_claims, support, verify, verify_with
+from rag.citations import necessary, split_claims, support, verify, verify_with
 
 THRESHOLD = 0.6
 EVIDENCE = evidence_from(
@@ -99,3 +99,52 @@ def test_a_claim_that_carries_another_sources_word_is_moved_to_that_source_befor
     [kept] = verify_with("The cartel was designated a foreign terrorist organization. [2]", evidence,
                          judge_says_yes)
     assert kept.cited == (2,)
+
+
+def test_a_number_counts_however_it_is_written():
+    """"1.55 billion" is what "1.55bn" says, and "2 minutes" what "two minutes" says; another scale is not."""
+    source = ["GM had to pay Fiat 1.55bn euros ($2bn) with two minutes of normal time remaining."]
+    assert necessary("GM paid Fiat 1.55 billion euros ($2 billion).", source)
+    assert necessary("There were 2 minutes of normal time remaining.", source)
+    assert necessary("GM paid 1.55 of something.", source)  # the digits, the scale left unsaid
+    assert not necessary("GM paid Fiat 1.55 million euros.", source)
+    assert not necessary("There were three minutes remaining.", source)
+
+
+def test_a_name_with_its_possessive_is_the_name():
+    source = ["Murray will eclipse the record set by Roger Becker back in 1952."]
+    assert necessary("Roger Becker's record was about to be broken.", source)
+    assert necessary("Doherty is out on bail.", ["He is out on bail."], "How much was Pete Doherty's bail?")
+
+
+def test_a_name_the_question_gives_must_be_in_the_cited_article():
+    """The question names Arthur Hailey; a sentence about another book, from an article that never mentions
+    him, is no source for a claim about his novels, however well its words fit."""
+    question = "How many copies did Arthur Hailey's novels sell altogether?"
+    book = "The book has sold more than seven million copies worldwide."
+    claim = "Arthur Hailey's novels sold more than seven million copies worldwide."
+    assert necessary(claim, [book], question)  # without the articles, the question's names are exempt
+    assert not necessary(claim, [book], question, ["The Da Vinci Code claims Jesus was not crucified. " + book])
+    assert necessary(claim, [book], question, ["Novelist Hailey has died. " + book])
+    # A claim that leaves the subject unsaid still needs an article about something the question names.
+    assert not necessary("The shares opened at 9 euro cents each.", ["EuroDisney will sell shares at 9 euro "
+                         "cents each."], "At what price did Paion's shares open in Frankfurt?",
+                         ["EuroDisney will sell shares at 9 euro cents each."])
+
+
+def test_a_citation_written_one_sentence_late_goes_to_the_sentence_it_belongs_to():
+    evidence = evidence_from(("a.txt", "Wang Yan said the price gap was unreasonable."))
+    draft = "Wang Yan said the price gap was unreasonable. This is stated in evidence [1]."
+    [kept] = verify_with(draft, evidence, accept=lambda claim, cited: 0.9)
+    assert (kept.text, kept.cited) == ("Wang Yan said the price gap was unreasonable.", (1,))
+
+
+def test_a_claim_joining_a_cited_sentence_and_its_neighbour_cites_both():
+    evidence = evidence_from(
+        ("robot.txt", "The run is perhaps not quite up to Olympic star Kelly Holmes' standard."),
+        ("robot.txt", "At 3km/h, it is closer to a leisurely jog."),
+        ("other.txt", "Kelly Holmes won two gold medals."),
+    )
+    [kept] = verify_with("Asimo runs at 3 km/h, short of Kelly Holmes' standard. [2]", evidence,
+                         accept=lambda claim, cited: 0.9, question="How fast can Asimo run?")
+    assert kept.cited == (1, 2)

@@ -88,3 +88,19 @@ def test_values_are_reported_in_the_same_order_in_every_process():
     found = detect(parse("Who was named teacher of the year?"), evidence)
     assert values(found) == [[("Juliana Urtubey", (1,)), ("Las Vegas", (1,)), ("Tabatha Rosproy", (2,)),
                               ("Winfield", (2,))]]
+
+
+def test_numbers_in_words_and_with_a_scale_are_values_too():
+    evidence = evidence_from(
+        ("a.txt", "Fans left the stadium with only three minutes left to play."),
+        ("b.txt", "The stadium was evacuated with two minutes of normal time remaining."),
+    )
+    found = detect(parse("How much playing time was left when the stadium was evacuated?"), evidence)
+    assert values(found) == [[("three minutes", (1,)), ("two minutes", (2,))]]
+    evidence = evidence_from(
+        ("a.txt", "Freddie Mac restated its earnings by $5bn after the investigation."),
+        ("b.txt", "Freddie Mac restated its earnings by $4.4bn after the investigation."),
+        ("c.txt", "Freddie Mac restated its earnings by 4.4 billion dollars after the investigation."),
+    )
+    found = detect(parse("By how much did Freddie Mac restate its earnings?"), evidence)
+    assert values(found) == [[("$5bn", (1,)), ("$4.4bn", (2, 3))]]  # "4.4 billion dollars" is the same value
