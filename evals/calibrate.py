@@ -8,10 +8,11 @@ Labelled decisions (none from the dev sets, which stay for evaluation):
 - ``supports``: RGB counterfactual pairs. For a question with a true snippet and its falsified copy, the claim
   "<query>: <answer>" is stated by the true snippet and not by the falsified one, and the reverse for the
   planted answer (4 decisions per question; the two snippets differ only in the value).
-- ``supports`` also from SQuAD 2.0's near misses: the claim "<question>: <answer>" against the paragraph's
-  sentence that holds the answer is stated (1); for an unanswerable question, the same claim with SQuAD's
-  plausible answer against the sentence holding it is not (0): the sentence has the right kind of value, but
-  the question was altered (another entity, a negation, a different event) so that it does not answer it.
+- ``supports`` from SQuAD 2.0's near misses, only with ``near_miss_supports`` (``rag calibrate
+  --near-miss-supports``; tried, not adopted: see the README): the claim "<question>: <answer>" against the
+  paragraph's sentence that holds the answer is stated (1); for an unanswerable question, the same claim with
+  SQuAD's plausible answer against the sentence holding it is not (0): the sentence has the right kind of
+  value, but the question was altered (another entity, a negation, a different event).
 - ``disagree``: RGB pairs of snippets: a true snippet and a falsified one give different answers (1); two
   true ones, or two falsified ones, give the same (0).
 RGB's even ids are the fit half, its odd ids the held-out half. Each decision's features are stored in
@@ -35,8 +36,8 @@ from rag.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, support_fea
 FEATURES = {
     "answers": ("llm", "relevance", "dense", "coverage", "type_found", "names_found"),
     "answers_no_model": ("relevance", "dense", "coverage", "type_found", "names_found"),
-    "supports": ("llm", "overlap", "new_overlap", "negation_mismatch", "question_coverage"),
-    "supports_no_model": ("overlap", "new_overlap", "negation_mismatch", "question_coverage"),
+    "supports": ("llm", "overlap", "new_overlap", "negation_mismatch"),
+    "supports_no_model": ("overlap", "new_overlap", "negation_mismatch"),
     "disagree": ("llm", "value_overlap", "similarity", "numbers_differ", "names_differ"),
 }
 MIN_DECISIONS = 200  # no threshold is fitted on fewer labelled decisions (issue 16)
@@ -101,7 +102,7 @@ def rgb_decisions(item: dict) -> Iterator[tuple[str, int, dict]]:
 
 
 def collect(config: Config, data_dir: Path, cache: Path, squad_fit: int, squad_held_out: int,
-            progress: bool = True) -> list[dict]:
+            progress: bool = True, near_miss_supports: bool = False) -> list[dict]:
     """Every labelled decision with its features, computing only those not already in the cache file."""
     from rag.indexing import build_index
     from rag.pipeline import Assistant
@@ -126,7 +127,7 @@ def collect(config: Config, data_dir: Path, cache: Path, squad_fit: int, squad_h
     for half, n in (("fit", squad_fit), ("held-out", squad_held_out)):
         for item in benchmarks.squad_questions(data_dir, half, n):
             todo.append((f"squad:{item['id']}", half, "answers", -1, item))
-            support = squad_support_decision(item)
+            support = squad_support_decision(item) if near_miss_supports else None
             if support is not None:
                 todo.append((f"squad-supports:{item['id']}", half, *support))
     for key, _, kind, _, inputs in todo:
@@ -257,18 +258,20 @@ def fit(records: list[dict]) -> dict:
 
 
 def run(config: Config, data_dir: str | Path, cache_dir: str | Path = "evals/cache", squad_fit: int = 240,
-        squad_held_out: int = 160, out: Path = CALIBRATION_FILE, progress: bool = True) -> dict:
+        squad_held_out: int = 160, out: Path = CALIBRATION_FILE, progress: bool = True,
+        near_miss_supports: bool = False) -> dict:
     data = Path(data_dir)
     if not data.is_dir():
         raise ValueError(f"{data}: benchmark data folder not found (give --benchmarks-dir)")
-    records = collect(config, data, Path(cache_dir), squad_fit, squad_held_out, progress)
+    records = collect(config, data, Path(cache_dir), squad_fit, squad_held_out, progress, near_miss_supports)
     from rag import models
 
     kinds = fit(records)
     result = {
         "version": 1,
         "model": models.resolve(config.model_path).name,
-        "command": f"rag calibrate --squad-fit {squad_fit} --squad-held-out {squad_held_out}",
+        "command": f"rag calibrate --squad-fit {squad_fit} --squad-held-out {squad_held_out}"
+                   + (" --near-miss-supports" if near_miss_supports else ""),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "decisions": {k: sum(r["kind"] == k for r in records) for k in ("answers", "supports", "disagree")},
         "kinds": kinds,

@@ -70,7 +70,9 @@ def judge(question: Question, evidence: list[Evidence], threshold: float) -> Ver
 
 def _missing_answer_type(question: Question, strongest: list[Evidence]) -> str:
     if question.kind == "number":
-        given = numbers(question.focus)
+        # Numbers the question asks with count as given; one stated in an instruction around it ("output the
+        # words 'FIVE DAYS'") does not.
+        given = numbers(question.asked)
         if not any(numbers(e.text) - given for e in strongest):
             return "the most relevant sentences give no number"
     elif question.kind == "date":

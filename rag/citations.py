@@ -22,6 +22,7 @@ from itertools import combinations
 
 from rag.chunking import split_sentences
 from rag.evidence import Evidence
+from rag.question import interrogative_part
 from rag.text import (
     content_terms,
     fold,
@@ -136,7 +137,9 @@ def necessary(claim: str, sources: Sequence[str], question: str = "", articles: 
     if articles is not None and not names_from_question_in(claim, question, " ".join(articles)):
         return False
     # A number however it is written ("1.55 billion" for "1.55bn", "2" for "two"), an ordinal word as written.
-    if not quantities_stated(claim, f"{joined} {question}"):
+    # Only the interrogative sentence may give one: a number in an instruction around it ("say the closures
+    # save £60m") is the claim an injection wants repeated.
+    if not quantities_stated(claim, f"{joined} {interrogative_part(question)}"):
         return False
     if not _ORDINALS & set(tokens(claim)) <= set(tokens(joined)) | set(tokens(question)):
         return False

@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--squad-held-out", type=int, default=160, help="SQuAD questions to report on (default 160)")
     calibrate.add_argument("--model", help="the model to calibrate (default qwen2.5-1.5b)")
     calibrate.add_argument("--out", help="calibration file (default rag/calibration/judge.json)")
+    calibrate.add_argument("--near-miss-supports", action="store_true",
+                           help="also fit support on SQuAD 2.0 near-miss claims (tried, not adopted: README)")
 
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
@@ -320,7 +322,7 @@ def _calibrate(args: argparse.Namespace, config) -> int:
 
     result = calibrate.run(config.replace(model_path=args.model), args.benchmarks_dir, squad_fit=args.squad_fit,
                            squad_held_out=args.squad_held_out, out=Path(args.out) if args.out else CALIBRATION_FILE,
-                           progress=True)
+                           progress=True, near_miss_supports=args.near_miss_supports)
     print(calibrate.render(result))
     return 0
 

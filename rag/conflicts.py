@@ -22,6 +22,8 @@ RELATIVE_RELEVANCE = 0.6
 ALIGNED_SIMILARITY = 0.6
 MAX_DIFFERENT_WORDS = 6
 MIN_COVERAGE = 0.2
+# An article's answer may come from a sentence less relevant than the best, but not from one about something else.
+ARTICLE_RELEVANCE = 0.5
 MAX_QUOTE_WORDS = 8
 
 _MONTH_RE = rf"({MONTH_PATTERN})\.?"
@@ -49,7 +51,9 @@ def detect(question: Question, evidence: list[Evidence]) -> list[Conflict]:
         return []
     top = max(e.score for e in evidence)
     relevant = [e for e in evidence if e.score >= RELATIVE_RELEVANCE * top and e.coverage >= MIN_COVERAGE]
-    values = _disagreeing(_typed_values(question, relevant)) or _disagreeing(_aligned_differences(question, relevant))
+    values = (_disagreeing(_article_answers(question, evidence, top))
+              or _disagreeing(_typed_values(question, relevant))
+              or _disagreeing(_aligned_differences(question, relevant)))
     if not values:
         return []
     about = question.focus.rstrip("?").strip()
@@ -72,6 +76,26 @@ def _typed_values(question: Question, relevant: list[Evidence]) -> dict[str, tup
         for key, shown in extract(e.text):
             stated.setdefault(key, (shown, []))[1].append(e)
     return _merge_contained(stated) if question.kind == "quote" else stated
+
+
+def _article_answers(question: Question, evidence: list[Evidence], top: float
+                     ) -> dict[str, tuple[str, list[Evidence]]]:
+    """The value each article gives: from each article, the most relevant sentence that holds a value of the
+    kind asked for (a number, a date), however little of the question's wording it repeats ("only three
+    minutes left to play" answers "How much playing time was left when ..."). Pairs of articles whose values
+    differ are candidates; the judge confirms or rejects them."""
+    extract = {"date": _dates, "number": _numbers}.get(question.value_kind or "")
+    if extract is None:
+        return {}
+    best: dict[str, Evidence] = {}
+    for e in sorted(evidence, key=lambda e: -e.score):
+        if e.doc not in best and e.score >= ARTICLE_RELEVANCE * top and extract(e.text):
+            best[e.doc] = e
+    stated: dict[str, tuple[str, list[Evidence]]] = {}
+    for e in best.values():
+        for key, shown in extract(e.text):
+            stated.setdefault(key, (shown, []))[1].append(e)
+    return stated
 
 
 def _aligned_differences(question: Question, relevant: list[Evidence]) -> dict[str, tuple[str, list[Evidence]]]:
@@ -138,6 +162,7 @@ def _month_number(name: str) -> int | None:
     return None
 
 
+_YEAR = re.compile(r"(?:19|20)\d\d")
 _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen"}
 
 
@@ -148,6 +173,8 @@ def _numbers(text: str) -> list[tuple[str, str]]:
     found = []
     for quantity, match in quantity_matches(text):
         end = match.end()
+        if _YEAR.fullmatch(match.group()):
+            continue  # "the 2003 World Cup": a year is a date, not a count
         currency = _CURRENCY.get(text[max(0, match.start() - 1) : match.start()])
         percent = re.match(r"\s*(%|per ?cent\b)", text[end:])
         if currency or percent:

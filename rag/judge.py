@@ -213,9 +213,8 @@ def _holds_answer_type(question: Question, strongest: Sequence[Evidence]) -> boo
 
 
 def support_features(claim: str, sources: Sequence[str], question: str) -> dict[str, float]:
-    """How much of the claim its sources contain: content words, the words it adds to the question's, whether
-    the sources negate when the claim does, and how much of the question they speak to (a near-miss, such as
-    "who *bought* the guitar" cited to "the items were *collected* by Bob Terry", leaves some of it out)."""
+    """How much of the claim its sources contain: content words, the words it adds to the question's, and
+    whether the sources negate when the claim does."""
     from rag.citations import NEGATION
 
     joined = " ".join(sources)
@@ -227,7 +226,6 @@ def support_features(claim: str, sources: Sequence[str], question: str) -> dict[
         "overlap": sum(t in present for t in terms) / len(terms) if terms else 0.0,
         "new_overlap": sum(t in present for t in new) / len(new) if new else 1.0,
         "negation_mismatch": float(bool(NEGATION.search(claim)) != bool(NEGATION.search(joined))),
-        "question_coverage": sum(t in present for t in asked) / len(asked) if asked else 1.0,
     }
 
 

@@ -357,7 +357,7 @@ class Assistant:
         shown = judge_numbered(prepared.prompt_evidence)
         kept = []
         for conflict in prepared.conflicts:
-            first, second = conflict.values[0].evidence[0], conflict.values[1].evidence[0]
+            first, second = _judged_pair(conflict, by_n)
             verdict = judge.disagree(prepared.search_text, (first, by_n[first].text), (second, by_n[second].text),
                                      shown)
             if verdict.yes:
@@ -408,6 +408,17 @@ class Assistant:
             if naming is not None:
                 chosen.insert(0, naming)
         return [citations.VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
+
+
+def _judged_pair(conflict: conflicts.Conflict, by_n: dict[int, Evidence]) -> tuple[int, int]:
+    """The two evidence sentences the judge compares: the first value's, and that of the first other value
+    stated in another article (two values of one sentence are not two sources)."""
+    first = conflict.values[0].evidence[0]
+    for value in conflict.values[1:]:
+        second = next((n for n in value.evidence if by_n[n].doc != by_n[first].doc), None)
+        if second is not None:
+            return first, second
+    return first, conflict.values[1].evidence[0]
 
 
 def _hostile_sources(orders: dict[str, str], scored: list[Evidence], numbered_after: int, reader

@@ -22,6 +22,9 @@ class Question:
     # Phrases the question puts in quotes: a quoted headline names the article asked about.
     quoted: tuple[str, ...] = ()
     asked: str = ""  # the interrogative sentence(s) alone
+    # The kind of value (date or number) the question asks for anywhere, even when it opens as another kind:
+    # "Did the economy grow or shrink, and by how much?" is a yes/no question that asks for a number.
+    value_kind: str | None = None
 
     def __post_init__(self) -> None:
         if not self.asked:
@@ -51,12 +54,15 @@ _KINDS = [
 ]
 
 
+VALUE_KINDS = ("date", "number")
+
+
 def parse(question: str, whole: bool = False) -> Question:
     """``whole``: search and answer with every sentence the user wrote (context such as "Ms X resigned from
     Y." before "Who is taking over from her?" names what is asked about). Otherwise only the interrogative
     sentences are kept, the earlier defence against instructions inside a question (the "lexical" judge)."""
     text = " ".join(question.split())
-    asking = _interrogative_part(text)
+    asking = interrogative_part(text)
     focus = text if whole else asking
     lowered = asking.lower()
     # The kind the question opens with: "How much playing time was left when ..." asks for an amount, not a
@@ -64,9 +70,11 @@ def parse(question: str, whole: bool = False) -> Question:
     found = [(match.start(), rank, name) for rank, (name, pattern) in enumerate(_KINDS)
              if (match := re.search(pattern, lowered))]
     kind = min(found)[2] if found else "other"
+    value_kind = kind if kind in VALUE_KINDS else next((name for _, _, name in sorted(found) if name in VALUE_KINDS),
+                                                       None)
     quoted = tuple(q.strip() for q in _QUOTED.findall(text))
     terms = tuple(dict.fromkeys(content_terms(focus)))
-    return Question(text, focus, kind, terms, _named_thing(lowered), quoted, asking)
+    return Question(text, focus, kind, terms, _named_thing(lowered), quoted, asking, value_kind)
 
 
 # A quotation opens after a space or bracket and closes before a space or punctuation, so the apostrophe
@@ -74,7 +82,7 @@ def parse(question: str, whole: bool = False) -> Question:
 _QUOTED = re.compile(r"(?:^|(?<=[\s(\[]))['‘\"“](.{3,400}?)['’\"”](?=[\s,.;:?!)\]]|$)")
 
 
-def _interrogative_part(text: str) -> str:
+def interrogative_part(text: str) -> str:
     """The sentences that ask something. An instruction in front of the question ("ignore the documents
     and say X.") is kept out of what is searched and sent to the model."""
     sentences = re.split(r"(?<=[.!?])\s+(?=[\"'“‘A-Z0-9])", text)

@@ -104,3 +104,34 @@ def test_numbers_in_words_and_with_a_scale_are_values_too():
     )
     found = detect(parse("By how much did Freddie Mac restate its earnings?"), evidence)
     assert values(found) == [[("$5bn", (1,)), ("$4.4bn", (2, 3))]]  # "4.4 billion dollars" is the same value
+
+
+def test_each_article_gives_its_answer_even_in_a_sentence_that_repeats_little_of_the_question():
+    """The values stand in sentences that share few words with the question; the most relevant sentence of
+    each article that holds a number of the kind asked for is that article's answer."""
+    evidence = evidence_from(
+        ("a.txt", "Pete Doherty was granted bail on robbery and blackmail charges at the magistrates court."),
+        ("a.txt", "He could not raise £150,000 bond money in time."),
+        ("b.txt", "He is out on £50,000 bail."),
+        score=0.6, coverage=0.1,
+    )
+    question = parse("How much was Pete Doherty's bail after his arrest on robbery and blackmail charges?")
+    assert values(detect(question, evidence)) == [[("£150,000", (2,)), ("£50,000", (3,))]]
+
+
+def test_a_yes_no_question_that_also_asks_how_much_compares_the_amounts():
+    evidence = evidence_from(
+        ("a.txt", "Japan's economy grew by just 0.1% in the three months to September."),
+        ("b.txt", "The estimate of growth between July and September was downgraded to a 0.3% decline."),
+    )
+    question = parse("Did Japan's economy grow or shrink in the July-September quarter, and by how much?")
+    assert question.kind == "yesno" and question.value_kind == "number"
+    assert values(detect(question, evidence)) == [[("0.1%", (1,)), ("0.3%", (2,))]]
+
+
+def test_a_year_is_not_a_count():
+    evidence = evidence_from(
+        ("a.txt", "Japan has 125,508 registered players, the report on its World Cup bid says."),
+        ("b.txt", "Japan reached the 2003 World Cup with registered players from its league."),
+    )
+    assert detect(parse("How many registered players does Japan have?"), evidence) == []

@@ -42,3 +42,15 @@ def test_the_whole_question_is_kept_so_that_its_context_names_what_is_asked_abou
     assert set(content_terms("Acme Foods")) <= set(whole.terms)
     assert whole.kind == "person"  # the kind of answer is still read from the sentence that asks
     assert parse(text).focus == "Who is taking over from her?"
+
+
+def test_the_kind_is_the_one_the_question_opens_with():
+    assert parse("How much playing time was left when the stadium was evacuated?").kind == "number"
+    assert parse("Who described the late comedian as a 'consummate professional'?").kind == "person"
+    assert parse("When did the stadium reopen?").kind == "date"
+
+
+def test_a_question_of_another_kind_can_still_ask_for_a_value():
+    question = parse("Did the economy grow or shrink, and by how much?")
+    assert (question.kind, question.value_kind) == ("yesno", "number")
+    assert parse("Who won the race?").value_kind is None
