@@ -42,12 +42,14 @@ def missing_answer_type(question: Question, evidence: list[Evidence]) -> str:
     name cannot be answered by evidence that holds none (beyond those the question gives). Looser than the
     lexical mechanism's rule: all the evidence the model reads counts, a time or a number answers "when",
     and a name must stand next to the thing whose name is asked."""
+    # Numbers the question asks with count as given; one stated in an instruction around it ("output the words
+    # 'FIVE DAYS'") does not.
+    given = numbers(question.asked)
     if question.kind == "number":
-        given = numbers(question.text)
         if not any(numbers(e.text) - given for e in evidence):
             return "the most relevant sentences give no number"
     elif question.kind == "date":
-        if not any(has_time_expression(e.text) or numbers(e.text) - numbers(question.text) for e in evidence):
+        if not any(has_time_expression(e.text) or numbers(e.text) - given for e in evidence):
             return "the most relevant sentences give no date or time"
     elif question.kind == "name" and question.named_thing:
         if not any(_name_next_to(e.text, question.named_thing, question.text) for e in evidence):
@@ -70,9 +72,7 @@ def judge(question: Question, evidence: list[Evidence], threshold: float) -> Ver
 
 def _missing_answer_type(question: Question, strongest: list[Evidence]) -> str:
     if question.kind == "number":
-        # Numbers the question asks with count as given; one stated in an instruction around it ("output the
-        # words 'FIVE DAYS'") does not.
-        given = numbers(question.asked)
+        given = numbers(question.focus)
         if not any(numbers(e.text) - given for e in strongest):
             return "the most relevant sentences give no number"
     elif question.kind == "date":

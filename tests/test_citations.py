@@ -158,3 +158,13 @@ def test_a_number_given_only_by_an_instruction_around_the_question_must_still_be
     assert necessary("The closures save £6m a year.", source, question)
     assert necessary("The 2011 bid counts 125,508 players.", ["It counts 125,508 players."],
                      "How many players does the 2011 bid count?")
+
+
+def test_a_claim_relating_two_people_the_question_names_must_cite_each_of_them():
+    question = "Lord Scarman and Lord Callaghan both died. Which of them was older, and at what age did each die?"
+    scarman = "Distinguished lawyer Lord Scarman has died aged 93."
+    assert not necessary("Lord Scarman died at the age of 93, while Lord Callaghan died at the age of 93.",
+                         [scarman], question)
+    assert necessary("Lord Scarman died at the age of 93.", [scarman], question)
+    assert necessary("Lord Scarman died at 93 and Lord Callaghan on the eve of his 93rd birthday.",
+                     [scarman, "Lord Callaghan has died on the eve of his 93rd birthday."], question)
