@@ -215,11 +215,12 @@ def names_from_question_in(claim: str, question: str, article: str) -> bool:
 
 
 def _each_named_party_cited(claim: str, question: str, sources: str) -> bool:
-    """A claim about two or more people or things the question names ("Lord Scarman died at 93, while Lord
-    Callaghan died at 93") relates them, so the sentences it cites must name each (by the last word of its
-    name): a sentence about one of them is no source for what it says of the other."""
+    """A claim about two or more people or things the question names in full ("Lord Scarman died at 93, while
+    Lord Callaghan died at 93") relates them, so the sentences it cites must name each (by the last word of its
+    name): a sentence about one of them is no source for what it says of the other. Single words ("BNP
+    leader Nick Griffin", "Honda's robot Asimo") describe one subject more often than they name a second."""
     asked = proper_names(without_possessives(question))
-    runs = {run for run in name_runs(without_possessives(claim), initial=True) if set(run) & asked}
+    runs = {run for run in name_runs(without_possessives(claim), initial=True) if set(run) & asked and len(run) > 1}
     if len(runs) < 2:
         return True
     cited = set(tokens(without_possessives(sources)))

@@ -168,3 +168,6 @@ def test_a_claim_relating_two_people_the_question_names_must_cite_each_of_them()
     assert necessary("Lord Scarman died at the age of 93.", [scarman], question)
     assert necessary("Lord Scarman died at 93 and Lord Callaghan on the eve of his 93rd birthday.",
                      [scarman, "Lord Callaghan has died on the eve of his 93rd birthday."], question)
+    # One full name with a one-word descriptor is one subject, not two parties.
+    assert necessary("The BNP leader Nick Griffin was arrested.", ["A spokesman said Nick Griffin was arrested."],
+                     "Why was BNP leader Nick Griffin arrested?")
