@@ -18,12 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 from rag.chunking import split_sentences
 from rag.evidence import Evidence
 from rag.question import interrogative_part
 from rag.text import (
+    ORDINAL_WORDS,
     content_terms,
     fold,
     name_runs,
@@ -141,7 +143,7 @@ def necessary(claim: str, sources: Sequence[str], question: str = "", articles: 
     # save £60m") is the claim an injection wants repeated.
     if not quantities_stated(claim, f"{joined} {interrogative_part(question)}"):
         return False
-    if not _ORDINALS & set(tokens(claim)) <= set(tokens(joined)) | set(tokens(question)):
+    if not ORDINAL_WORDS & set(tokens(claim)) <= set(tokens(joined)) | set(tokens(question)):
         return False
     # A name with or without its possessive ("Becker's record" names Becker).
     source_tokens = set(tokens(without_possessives(f"{joined} {question}")))
@@ -160,7 +162,6 @@ _ABOUT_EVIDENCE = re.compile(
 )
 
 
-_ORDINALS = frozenset("first second third fourth fifth half once twice".split())
 Accept = Callable[[str, Sequence[Evidence]], float | None]
 
 
@@ -204,13 +205,19 @@ def names_from_question_in(claim: str, question: str, article: str) -> bool:
     Tony Blair), and the article mentions at least one name the question gives."""
     # Names compared word by word as ``tokens`` splits them ("GPT-3" is "gpt" and "3").
     asked = {t for name in proper_names(without_possessives(question)) for t in tokens(name)}
-    mentioned = set(tokens(without_possessives(article)))
+    mentioned = _words_of(article)
     runs = [{t for word in run for t in tokens(word)} for run in name_runs(without_possessives(claim), initial=True)]
     if any(run & asked and not run & mentioned for run in runs):
         return False
     # A claim that leaves its subject unsaid ("The shares opened at 9 euro cents") is still about what the
     # question names: an article that mentions none of the question's names answers another question.
     return not asked or bool(asked & mentioned)
+
+
+@lru_cache(maxsize=64)
+def _words_of(article: str) -> frozenset[str]:
+    # Asked once per claim and evidence sentence tried: an article is read into words once.
+    return frozenset(tokens(without_possessives(article)))
 
 
 def _states_nothing(text: str) -> bool:

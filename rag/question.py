@@ -70,8 +70,7 @@ def parse(question: str, whole: bool = False) -> Question:
     found = [(match.start(), rank, name) for rank, (name, pattern) in enumerate(_KINDS)
              if (match := re.search(pattern, lowered))]
     kind = min(found)[2] if found else "other"
-    value_kind = kind if kind in VALUE_KINDS else next((name for _, _, name in sorted(found) if name in VALUE_KINDS),
-                                                       None)
+    value_kind = next((name for _, _, name in sorted(found) if name in VALUE_KINDS), None)
     quoted = tuple(q.strip() for q in _QUOTED.findall(text))
     terms = tuple(dict.fromkeys(content_terms(focus)))
     return Question(text, focus, kind, terms, _named_thing(lowered), quoted, asking, value_kind)

@@ -17,12 +17,16 @@ STOPWORDS = frozenset(
     according evidence article articles report reports reported said say says tell told coverage sources source
     described describe""".split()
 )
+ORDINAL_WORDS = frozenset("half first second third fourth fifth once twice".split())
 NUMBER_WORDS = frozenset(
     """one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
     eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion
-    trillion dozen dozens half first second third fourth fifth once twice""".split()
-)
+    trillion dozen dozens""".split()
+) | ORDINAL_WORDS
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+# A word that may be a name ("O'Neill", "U.S.", "Jean-Pierre"), and what stands before a sentence's first word.
+_WORD = re.compile(r"[^\W\d_][\w'’.-]*")
+_SENTENCE_START = re.compile(r"[.!?:]\s*[\"'“‘]?\s*$|^\s*[\"'“‘(\[]\s*$")
 
 
 def fold(text: str) -> str:
@@ -73,7 +77,7 @@ def name_runs(text: str, initial: bool = False) -> list[tuple[str, ...]]:
     starts: list[bool] = []
     previous_end: int | None = None
     in_run = False
-    for match in re.finditer(r"[^\W\d_][\w'’.-]*", text):
+    for match in _WORD.finditer(text):
         word = match.group().rstrip(".")
         before = text[previous_end : match.start()] if previous_end is not None else ""
         first = previous_end is None
@@ -85,7 +89,7 @@ def name_runs(text: str, initial: bool = False) -> list[tuple[str, ...]]:
             runs[-1].append(fold(word))
         else:
             runs.append([fold(word)])
-            starts.append(first or bool(re.search(r"[.!?:]\s*[\"'“‘]?\s*$|^\s*[\"'“‘(\[]\s*$", before)))
+            starts.append(first or bool(_SENTENCE_START.search(before)))
         in_run = True
     return [tuple(run) for run, at_start in zip(runs, starts, strict=True) if len(run) > 1 or not at_start or initial]
 
@@ -101,10 +105,10 @@ def proper_names(text: str) -> set[str]:
 
 def _capitalized(text: str):
     previous_end = None
-    for match in re.finditer(r"[^\W\d_][\w'’.-]*", text):
+    for match in _WORD.finditer(text):
         word = match.group().rstrip(".")
         before = text[previous_end : match.start()] if previous_end is not None else ""
-        at_start = previous_end is None or bool(re.search(r"[.!?:]\s*[\"'“‘]?\s*$|^\s*[\"'“‘(\[]\s*$", before))
+        at_start = previous_end is None or bool(_SENTENCE_START.search(before))
         previous_end = match.end()
         if word[:1].isupper() and fold(word) not in STOPWORDS:
             yield at_start, word
