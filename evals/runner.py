@@ -235,15 +235,26 @@ def _chart(report: dict, path: Path) -> None:
 
 
 def compare(a: str | Path, b: str | Path) -> str:
-    """Metric deltas from report A to report B."""
-    first = json.loads(Path(a).read_text(encoding="utf-8"))["summary"]
-    second = json.loads(Path(b).read_text(encoding="utf-8"))["summary"]
+    """Metric deltas from report A to report B (each a report.json, or the folder ``rag eval --out`` wrote)."""
+    first, second = _summary(a), _summary(b)
     lines = [f"{'metric':34} {'A':>10} {'B':>10} {'B-A':>10}"]
     for key in first:
         x, y = first.get(key), second.get(key)
         delta = f"{y - x:+.3f}" if isinstance(x, int | float) and isinstance(y, int | float) else ""
         lines.append(f"{key:34} {_fmt(x):>10} {_fmt(y):>10} {delta:>10}")
     return "\n".join(lines)
+
+
+def _summary(path: str | Path) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "report.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["summary"]
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the report ({exc.strerror})") from exc
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a rag eval report") from exc
 
 
 def print_summary(report: dict) -> None:

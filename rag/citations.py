@@ -15,6 +15,7 @@ that passes is cited instead; a sentence nothing supports is dropped.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from rag.text import (
     ORDINAL_WORDS,
     content_terms,
     fold,
+    meaning_terms,
     name_runs,
     numbers,
     proper_names,
@@ -210,8 +212,16 @@ def names_from_question_in(claim: str, question: str, article: str) -> bool:
     if any(run & asked and not run & mentioned for run in runs):
         return False
     # A claim that leaves its subject unsaid ("The shares opened at 9 euro cents") is still about what the
-    # question names: an article that mentions none of the question's names answers another question.
-    return not asked or bool(asked & mentioned)
+    # question names: an article that mentions none of the question's names answers another question. A name
+    # may be written as its adjective ("Texan" wild pigs, an article about Texas).
+    return not asked or bool(asked & mentioned) or any(_same_name(a, m) for a in asked for m in mentioned
+                                                       if m[:4] == a[:4])
+
+
+def _same_name(a: str, b: str) -> bool:
+    """"texan" and "texas", "japan" and "japanese": the same place or people, written as noun or adjective."""
+    shared = len(os.path.commonprefix([a, b]))
+    return shared >= 4 and shared >= min(len(a), len(b)) - 1
 
 
 @lru_cache(maxsize=64)
@@ -248,10 +258,10 @@ def borrowed(claim: str, cited: Sequence[Evidence], evidence: Sequence[Evidence]
     source's wording under these citations ("designated an *international* terrorist organization [2]" where
     [2] says "foreign" and [1] says "international"). A necessary condition, like ``necessary``: the judge,
     reading meaning, can be swayed by a sentence that is nearly right."""
-    own = set(content_terms(" ".join(e.text for e in cited))) | set(content_terms(question))
+    own = set(meaning_terms(" ".join(e.text for e in cited))) | set(meaning_terms(question))
     numbers_cited = {e.n for e in cited}
-    elsewhere = set(content_terms(" ".join(e.text for e in evidence if e.n not in numbers_cited)))
-    return any(t not in own and t in elsewhere for t in content_terms(claim))
+    elsewhere = set(meaning_terms(" ".join(e.text for e in evidence if e.n not in numbers_cited)))
+    return any(t not in own and t in elsewhere for t in meaning_terms(claim))
 
 
 def _articles_of(cited: Sequence[Evidence], articles: Mapping[str, str] | None) -> list[str] | None:
@@ -264,13 +274,13 @@ def _closest(claim: str, evidence: Sequence[Evidence], question: str,
              everything: Sequence[Evidence] = (), articles: Mapping[str, str] | None = None) -> Evidence | None:
     """The evidence sentence sharing most of the claim's content words, among those passing ``necessary`` (and
     not lacking a word of the claim that another of ``everything`` has)."""
-    terms = set(content_terms(claim))
+    terms = set(meaning_terms(claim))
     candidates = [e for e in evidence if necessary(claim, [e.text], question, _articles_of([e], articles))
                   and not borrowed(claim, [e], everything, question)]
     if not candidates or not terms:
         return None
-    best = max(candidates, key=lambda e: (len(terms & set(content_terms(e.text))), e.score))
-    return best if terms & set(content_terms(best.text)) else None
+    best = max(candidates, key=lambda e: (len(terms & set(meaning_terms(e.text))), e.score))
+    return best if terms & set(meaning_terms(best.text)) else None
 
 
 def verify(draft: str, evidence: Sequence[Evidence], threshold: float, asked: Sequence[str] = (),

@@ -30,7 +30,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from rag.text import STOPWORDS, content_terms, fold, has_time_expression, numbers, proper_names, tokens
+from rag.text import STOPWORDS, fold, has_time_expression, meaning_terms, numbers, proper_names, tokens
 
 if TYPE_CHECKING:
     from rag.evidence import Evidence
@@ -218,9 +218,10 @@ def support_features(claim: str, sources: Sequence[str], question: str) -> dict[
     from rag.citations import NEGATION
 
     joined = " ".join(sources)
-    terms = content_terms(claim)
-    present = set(content_terms(joined))
-    asked = set(content_terms(question))
+    # Numbers as values: "1.55 billion" in the claim is "1.55bn" in the source, not a missing word.
+    terms = meaning_terms(claim)
+    present = set(meaning_terms(joined))
+    asked = set(meaning_terms(question))
     new = [t for t in terms if t not in asked]
     return {
         "overlap": sum(t in present for t in terms) / len(terms) if terms else 0.0,

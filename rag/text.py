@@ -70,6 +70,10 @@ def numbers(text: str) -> set[str]:
     return found
 
 
+# A name's word ends before a full stop, a closing single quote ("'Ring of Fire'") or a dangling hyphen.
+_NOT_IN_NAME = ".'’-"
+
+
 def name_runs(text: str, initial: bool = False) -> list[tuple[str, ...]]:
     """Runs of adjacent capitalized words, folded ("Arthur Hailey's novels" → ("arthur", "hailey's")); a run
     of one sentence-initial word is no name unless ``initial``."""
@@ -78,7 +82,7 @@ def name_runs(text: str, initial: bool = False) -> list[tuple[str, ...]]:
     previous_end: int | None = None
     in_run = False
     for match in _WORD.finditer(text):
-        word = match.group().rstrip(".")
+        word = match.group().rstrip(_NOT_IN_NAME)
         before = text[previous_end : match.start()] if previous_end is not None else ""
         first = previous_end is None
         previous_end = match.start() + len(word)  # a full stop after the word belongs to what follows
@@ -106,7 +110,7 @@ def proper_names(text: str) -> set[str]:
 def _capitalized(text: str):
     previous_end = None
     for match in _WORD.finditer(text):
-        word = match.group().rstrip(".")
+        word = match.group().rstrip(_NOT_IN_NAME)
         before = text[previous_end : match.start()] if previous_end is not None else ""
         at_start = previous_end is None or bool(_SENTENCE_START.search(before))
         previous_end = match.end()
@@ -207,6 +211,23 @@ def _words_value(words: str) -> float | None:
             continue
         seen = True
     return total + current if seen else None
+
+
+def meaning_terms(text: str) -> list[str]:
+    """``content_terms`` with each number written as its value ("1.55 billion" and "1.55bn" are one term,
+    "two" and "2" another), for comparing what a claim says with what its source says."""
+    return content_terms(with_values(text))
+
+
+def with_values(text: str) -> str:
+    """``text`` with each number replaced by one word for its value ("1.55bn" → "q1550000000")."""
+    out, last = [], 0
+    for quantity, match in quantity_matches(text):
+        value = round(quantity.value, 6)
+        written = str(int(value)) if value == int(value) else repr(value).replace(".", "d")
+        out += [text[last : match.start()], f" q{written} "]
+        last = match.end()
+    return "".join(out) + text[last:]
 
 
 def quantities_stated(claim: str, sources: str) -> bool:

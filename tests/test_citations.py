@@ -164,3 +164,11 @@ def test_a_hyphenated_name_the_question_gives_is_found_in_the_article():
     question = "When was GPT-3 released?"
     source = "GPT-3 was released in June 2020 by OpenAI."
     assert necessary("GPT-3 was released in June 2020.", [source], question, [source])
+
+
+def test_a_place_the_question_gives_as_an_adjective_is_named_by_the_article():
+    question = "If I wanted to hunt Texan wild pigs over the internet, what would one session cost?"
+    source = "Each remote hunting session will cost $150."
+    article = "A Texas ranch offers hunting over the internet. " + source
+    assert necessary("One session would cost $150.", [source], question, [article])
+    assert not necessary("One session would cost $150.", [source], question, ["A Kenyan park. " + source])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from evals import metrics, runner
 
 DEV_SET = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "dev_qa.jsonl"
@@ -89,3 +91,12 @@ def test_extractive_answers_under_the_judge_stay_above_their_measured_floors(bun
     for metric, floor in JUDGED_FLOORS.items():
         assert summary[metric] >= floor, (metric, summary[metric])
     assert summary["must_not_violations"] == 0
+
+
+def test_compare_reads_a_report_folder_and_names_a_missing_one(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "report.json").write_text(json.dumps({"summary": {"answer_accuracy": 0.5}}), encoding="utf-8")
+    assert "+0.000" in runner.compare(folder, folder / "report.json")
+    with pytest.raises(ValueError, match="missing.*cannot read the report"):
+        runner.compare(tmp_path / "missing", folder)

@@ -1,4 +1,4 @@
-from rag.text import name_runs, quantities, quantities_stated, without_possessives
+from rag.text import meaning_terms, name_runs, proper_names, quantities, quantities_stated, without_possessives
 
 
 def test_quantities_apply_the_scale_however_it_is_written():
@@ -23,3 +23,15 @@ def test_name_runs_group_adjacent_capitalized_words_and_skip_a_lone_sentence_ope
 
 def test_without_possessives():
     assert without_possessives("Becker's record and Holmes’s run") == "Becker record and Holmes run"
+
+
+def test_meaning_terms_write_each_number_as_its_value():
+    """A claim saying "1.55 billion" adds no word its source ("1.55bn") lacks; another value is another word."""
+    claim = meaning_terms("GM paid Fiat 1.55 billion euros, two years on")
+    assert set(claim) <= set(meaning_terms("Fiat was paid 1.55bn euros by GM 2 years on"))
+    assert not set(claim) <= set(meaning_terms("Fiat was paid 1.53bn euros by GM 2 years on"))
+
+
+def test_a_name_ends_before_a_closing_single_quote():
+    assert proper_names("He co-wrote 'Ring of Fire' with her.") == {"fire"}
+    assert name_runs("The hit 'Ring of Fire' was his.") == [("fire",)]
