@@ -13,6 +13,9 @@ Labelled decisions (none from the dev sets, which stay for evaluation):
   paragraph's sentence that holds the answer is stated (1); for an unanswerable question, the same claim with
   SQuAD's plausible answer against the sentence holding it is not (0): the sentence has the right kind of
   value, but the question was altered (another entity, a negation, a different event).
+- ``answered``: the same SQuAD questions, the sentence of the evidence that holds the answer (or, for an
+  unanswerable question, SQuAD's plausible answer) shown alone: label 1 when the question is answerable, 0 when
+  not. This is what an answer that cites the right-looking sentence shows the judge.
 - ``disagree``: RGB pairs of snippets: a true snippet and a falsified one give different answers (1); two
   true ones, or two falsified ones, give the same (0).
 RGB's even ids are the fit half, its odd ids the held-out half. Each decision's features are stored in
@@ -39,6 +42,7 @@ FEATURES = {
     "supports": ("llm", "overlap", "new_overlap", "negation_mismatch"),
     "supports_no_model": ("overlap", "new_overlap", "negation_mismatch"),
     "disagree": ("llm", "value_overlap", "similarity", "numbers_differ", "names_differ"),
+    "answered": ("llm", "relevance", "dense", "coverage", "type_found", "names_found"),
 }
 MIN_DECISIONS = 200  # no threshold is fitted on fewer labelled decisions (issue 16)
 L2 = 1.0
@@ -49,6 +53,9 @@ SUPPORTS_MAX_FALSE_ACCEPT = 0.05
 # holds the answer. Balanced accuracy would abstain on half of them (the model's signal has an AUC of about 0.8);
 # a user asking about what the archive does say should rarely be told it doesn't (target: <= 10-15%).
 ANSWERS_MIN_ANSWERED = 0.85
+# The check of a written answer's citations comes after that decision: the highest threshold that keeps this share
+# of the fit half's answerable questions answered, so that the two checks together lose few true answers.
+ANSWERED_MIN_KEPT = 0.9
 
 
 def _neutral() -> dict[str, LogisticModel]:
@@ -127,6 +134,7 @@ def collect(config: Config, data_dir: Path, cache: Path, squad_fit: int, squad_h
     for half, n in (("fit", squad_fit), ("held-out", squad_held_out)):
         for item in benchmarks.squad_questions(data_dir, half, n):
             todo.append((f"squad:{item['id']}", half, "answers", -1, item))
+            todo.append((f"squad-answered:{item['id']}", half, "answered", -1, item))
             support = squad_support_decision(item) if near_miss_supports else None
             if support is not None:
                 todo.append((f"squad-supports:{item['id']}", half, *support))
@@ -157,6 +165,15 @@ def _decide(key: str, half: str, kind: str, label: int, inputs: dict, assistant,
     elif kind == "disagree":
         verdict = judge.disagree(inputs["question"], (1, inputs["a"]), (2, inputs["b"]))
         features = verdict.features
+    elif kind == "answered":
+        prepared = assistant.prepare(inputs["question"])
+        holding = answer_sentence(inputs, prepared.prompt_evidence)
+        if holding is None:  # the evidence lacks the (plausible) answer: no decision to label
+            return {"key": key, "half": half, "kind": kind, "label": None, "features": {}, "model_tokens": 0,
+                    "model_ms": 0.0}
+        label = int(not inputs["is_impossible"])
+        verdict = judge.answered(prepared.question, [holding], prepared.search_text)
+        features = verdict.features
     else:
         prepared = assistant.prepare(inputs["question"])
         shown = " ".join(e.text for e in prepared.prompt_evidence)
@@ -166,6 +183,14 @@ def _decide(key: str, half: str, kind: str, label: int, inputs: dict, assistant,
         features = verdict.features
     return {"key": key, "half": half, "kind": kind, "label": label, "features": features,
             "model_tokens": verdict.model_tokens, "model_ms": round(verdict.model_ms, 1)}
+
+
+def answer_sentence(item: dict, evidence):
+    """The evidence sentence that holds a SQuAD question's first (plausible) answer, if any."""
+    if not item["spans"]:
+        return None
+    wanted = benchmarks.squad_normalize(item["spans"][0][0])
+    return next((e for e in evidence if wanted and wanted in benchmarks.squad_normalize(e.text)), None)
 
 
 # --- fitting ------------------------------------------------------------------------------------------------
@@ -216,6 +241,9 @@ def choose_threshold(kind: str, probabilities: list[float], labels: list[int]) -
     if kind.startswith("answers"):
         allowed = [t for t in candidates if rates(t)[0] >= ANSWERS_MIN_ANSWERED]
         return max(allowed) if allowed else min(candidates)
+    if kind == "answered":
+        allowed = [t for t in candidates if rates(t)[0] >= ANSWERED_MIN_KEPT]
+        return max(allowed) if allowed else min(candidates)
     return max(candidates, key=lambda t: (rates(t)[0] - rates(t)[1], -abs(t - 0.5)))
 
 
@@ -236,7 +264,7 @@ def fit(records: list[dict]) -> dict:
     kinds = {}
     for kind in KINDS:
         source = kind.removesuffix("_no_model")
-        rows = [r for r in records if r["kind"] == source]
+        rows = [r for r in records if r["kind"] == source and r["label"] is not None]
         train = [r for r in rows if r["half"] == "fit"]
         test = [r for r in rows if r["half"] == "held-out"]
         if len(train) < MIN_DECISIONS:
@@ -273,7 +301,7 @@ def run(config: Config, data_dir: str | Path, cache_dir: str | Path = "evals/cac
         "command": f"rag calibrate --squad-fit {squad_fit} --squad-held-out {squad_held_out}"
                    + (" --near-miss-supports" if near_miss_supports else ""),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "decisions": {k: sum(r["kind"] == k for r in records) for k in ("answers", "supports", "disagree")},
+        "decisions": {k: sum(r["kind"] == k for r in records) for k in ("answers", "supports", "disagree", "answered")},
         "kinds": kinds,
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,16 @@ from itertools import combinations
 
 from rag.evidence import Evidence
 from rag.question import Question
-from rag.text import MONTH_PATTERN, MONTHS, STOPWORDS, content_terms, fold, quantity_matches, stem
+from rag.text import (
+    MONTH_PATTERN,
+    MONTHS,
+    STOPWORDS,
+    content_terms,
+    fold,
+    has_time_expression,
+    quantity_matches,
+    stem,
+)
 
 RELATIVE_RELEVANCE = 0.6
 ALIGNED_SIMILARITY = 0.6
@@ -116,6 +125,12 @@ def _aligned_differences(question: Question, relevant: list[Evidence]) -> dict[s
                 continue
             spans = [(_span(words_a, i1, i2), a), (_span(words_b, j1, j2), b)]
             if any(not set(content_terms(text)) - asked for text, _ in spans):
+                continue
+            if question.value_kind == "number" and not all(quantity_matches(text) for text, _ in spans):
+                # Asked for an amount, two copies disagree where they give different amounts, not where one
+                # says "General Motors of the US is" and the other "GM had".
+                continue
+            if question.value_kind == "date" and not all(has_time_expression(text) for text, _ in spans):
                 continue
             for text, item in spans:
                 entry = stated.setdefault(f"span:{' '.join(fold(text).split())}", (text, []))

@@ -4,6 +4,10 @@
   fact, another person's, or a detail it leaves out)?
 - ``supports(claim, cited)``: do the cited sentences state the claim?
 - ``disagree(question, a, b)``: do two sentences give different values for what is asked?
+- ``answered(question, cited)``: do the sentences a written answer cites, read alone, state the answer to the
+  question? The whole evidence can hold an answer while the sentence the model cites is a near miss (the
+  dollar rate for a question about the euro, the fan who collected the items for a question about who bought
+  them).
 
 Each is a small logistic model over a few features: the loaded language model's yes/no log-odds on a short
 check (read from its next-token logits, the check appended to the answer prompt so that llama.cpp's cached
@@ -37,8 +41,8 @@ if TYPE_CHECKING:
     from rag.question import Question
 
 Numbered = tuple[int, str]  # an evidence sentence as the model reads it: "[n] text"
-Kind = Literal["answers", "answers_no_model", "supports", "supports_no_model", "disagree"]
-KINDS: tuple[Kind, ...] = ("answers", "answers_no_model", "supports", "supports_no_model", "disagree")
+Kind = Literal["answers", "answers_no_model", "supports", "supports_no_model", "disagree", "answered"]
+KINDS: tuple[Kind, ...] = ("answers", "answers_no_model", "supports", "supports_no_model", "disagree", "answered")
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "judge.json"
 
 # The checks the model answers Yes or No to, appended after the numbered evidence and the question.
@@ -47,6 +51,7 @@ CHECKS = {
                "about someone or something else)?",
     "supports": "Statement: {claim}\nDoes evidence {cited} state this statement (same who, what and when)?",
     "disagree": "Do evidence {a} and evidence {b} give different answers to the question?",
+    "answered": "Does evidence {cited} state the answer to this exact question?",
 }
 
 
@@ -171,6 +176,19 @@ class Judge:
             values["llm"] = 0.0
             values["value_overlap"] = 1.0
         return self._decide("disagree", values, tokens_read, ms)
+
+    def answered(self, question: Question, cited: Sequence[Evidence], prompt_question: str | None = None
+                 ) -> Judgement | None:
+        """Whether the sentences an answer cites, shown to the model alone, state the answer to the question.
+        None without a model: the model-free fit of ``answers`` is too weak to overrule an answer (its held-out
+        AUC is about 0.64)."""
+        if self.model is None or not cited:
+            return None
+        values = answer_features(question, cited)
+        check = CHECKS["answered"].format(cited=" and ".join(f"[{e.n}]" for e in cited))
+        verdict = self.model.yes_no(prompt_question or question.text, numbered(cited), check)
+        values["llm"] = verdict.log_odds
+        return self._decide("answered", values, verdict.new_tokens, verdict.ms)
 
     def _decide(self, kind: Kind, values: dict[str, float], tokens_read: int, ms: float) -> Judgement:
         fitted = self.calibration[kind]

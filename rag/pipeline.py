@@ -201,6 +201,24 @@ class Assistant:
                     claims, tokens_read = _judged_claims(judge, draft.text, prepared)
                 judge_tokens += tokens_read
                 timings["judge_ms"] = timings.get("judge_ms", 0.0) + (time.perf_counter() - check_started) * 1000
+                if not claims and asks_apart_from_the_rest(prepared):
+                    # Every sentence of the draft was refused, and the question came with other sentences (an
+                    # instruction to say something, or context): the model may have followed those instead of
+                    # the question. One rewrite answers the interrogative sentence alone, from the same evidence,
+                    # and faces the same checks.
+                    yield Event("status", "rewriting the answer to the question alone")
+                    rewrite_started = time.perf_counter()
+                    with self._lock:
+                        for token in generator.stream(prepared.question.asked, numbered):
+                            yield Event("token", token)
+                        draft = generator.last
+                    timings["generate_ms"] += (time.perf_counter() - rewrite_started) * 1000
+                    prompt_tokens += draft.prompt_tokens
+                    check_started = time.perf_counter()
+                    with self._lock:
+                        claims, tokens_read = _judged_claims(judge, draft.text, prepared)
+                    judge_tokens += tokens_read
+                    timings["judge_ms"] += (time.perf_counter() - check_started) * 1000
             else:
                 claims = citations.verify(draft.text, prepared.prompt_evidence, self.config.support_threshold,
                                           prepared.question.terms, prepared.question.focus)
@@ -224,6 +242,25 @@ class Assistant:
             yield Event("answer", answer=_abstention(prepared, reason, timings, model_name, common,
                                                      prompt_tokens=prompt_tokens, judge_tokens=judge_tokens))
             return
+        if mode == "generative" and judge is not None and claims and not (prepared.conflicts or prepared.hostile):
+            # The evidence as a whole was judged to answer, and each sentence to be stated by what it cites; the
+            # cited sentences must also answer *this* question (not a near miss of it). Where sources disagree,
+            # the disagreement is the answer and is shown whatever the model wrote beside it.
+            gate_started = time.perf_counter()
+            by_n = {e.n: e for e in prepared.evidence}
+            cited = [by_n[n] for n in dict.fromkeys(n for c in claims for n in c.cited) if n in by_n]
+            with self._lock:
+                gate = judge.answered(prepared.question, cited, prepared.search_text)
+            timings["judge_ms"] = timings.get("judge_ms", 0.0) + (time.perf_counter() - gate_started) * 1000
+            if gate is not None:
+                judge_tokens += gate.model_tokens
+                if not gate.yes:
+                    timings["total_ms"] = (time.perf_counter() - started) * 1000
+                    reason = (f"the sentences the drafted answer cites do not state the answer to this question "
+                              f"(judge {gate.probability:.2f} < {gate.threshold:.2f})")
+                    yield Event("answer", answer=_abstention(prepared, reason, timings, model_name, common,
+                                                             prompt_tokens=prompt_tokens, judge_tokens=judge_tokens))
+                    return
         fallback = mode == "generative" and not claims
         if not claims:
             claims = self._extractive(prepared)
@@ -462,6 +499,13 @@ def _judged_claims(judge: Judge, draft: str, prepared: Prepared) -> tuple[list[c
                                  articles=prepared.articles), read
 
 
+def asks_apart_from_the_rest(prepared: Prepared) -> bool:
+    """The question has sentences besides the one that asks (and is not a follow-up searched with the one
+    before it)."""
+    question = prepared.question
+    return question.asked != question.focus and prepared.search_text == question.focus
+
+
 def _best_of_the_expected_kind(question: Question, ranked: list[Evidence]) -> Evidence | None:
     """For "when" and "how many" questions, the most relevant sentence that holds a date (a calendar date
     first) or a number, among those nearly as relevant as the best."""
@@ -598,4 +642,4 @@ def answer(question: str, index_dir: str | Path | None = None, **options) -> Ans
     return Assistant(config).ask(question, id=request_id)
 
 
-__all__ = ["Answer", "Assistant", "BadQuestion", "Event", "Prepared", "answer"]
+__all__ = ["Answer", "Assistant", "BadQuestion", "Event", "Prepared", "answer", "asks_apart_from_the_rest"]

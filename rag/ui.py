@@ -74,6 +74,7 @@ class ChatApp:
             for event in self.assistant.stream(message, mode=mode, k=int(k), model=model or None, context=previous,
                                                section=section):
                 if event.kind == "status":
+                    draft = ""  # a rewrite streams a new draft
                     history[-1] = {"role": "assistant", "content": f"*{event.text}…*"}
                     yield history, "", empty_choices, NO_CITATION, empty_choices, None
                 elif event.kind == "token":

@@ -135,3 +135,13 @@ def test_a_year_is_not_a_count():
         ("b.txt", "Japan reached the 2003 World Cup with registered players from its league."),
     )
     assert detect(parse("How many registered players does Japan have?"), evidence) == []
+
+
+def test_copies_that_differ_only_in_wording_do_not_disagree_about_an_amount():
+    """Asked how much, two copies of one report disagree where their amounts differ, not where one says
+    "General Motors of the US is to pay" and the other "GM had to pay"."""
+    evidence = evidence_from(
+        ("a.txt", "General Motors of the US is to pay Fiat 1.55bn euros to get out of a deal."),
+        ("b.txt", "GM had to pay Fiat 1.55bn euros to get out of a deal."),
+    )
+    assert detect(parse("How much did General Motors pay Fiat?"), evidence) == []

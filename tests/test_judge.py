@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from evidence_helpers import evidence_from
 
 from evals import calibrate, metrics
 from rag.generation import Generator
@@ -20,6 +21,7 @@ from rag.judge import (
     support_features,
     value_overlap,
 )
+from rag.question import parse
 
 EVIDENCE = [
     (1, "The call, reportedly brokered by Brazil, Qatar, and Turkey, was a final attempt at a peaceful exit."),
@@ -179,3 +181,26 @@ def test_a_squad_near_miss_makes_a_claim_its_sentence_does_not_state():
     assert inputs["claim"] == "Stage 4 is the final stage of what: the bill."
     answerable = {**item, "question": "Stage 3 is the final stage of what?", "is_impossible": False}
     assert calibrate.squad_support_decision(answerable)[1] == 1
+
+
+def test_the_answer_check_reads_only_the_sentences_an_answer_cites(small_model):
+    """After the answer is written, its cited sentences alone are asked whether they answer the question."""
+    evidence = evidence_from(("a.txt", EVIDENCE[0][1]), ("a.txt", EVIDENCE[1][1]))
+    question = parse(QUESTION, whole=True)
+    verdict = Judge(small_model).answered(question, evidence[1:], QUESTION)
+    assert verdict is not None and verdict.kind == "answered"
+    assert 0.0 <= verdict.probability <= 1.0 and verdict.model_tokens > 0
+    assert {"llm", "relevance", "coverage", "type_found", "names_found"} <= set(verdict.features)
+    # Without a model there is no check of a written answer: the model-free fit is too weak to overrule one.
+    assert Judge(None).answered(question, evidence[1:]) is None
+
+
+def test_the_answer_check_is_calibrated_on_the_sentence_holding_squads_answer():
+    """For an unanswerable SQuAD question, the sentence holding its plausible answer is the near miss an answer
+    would cite; a question whose answer the evidence lacks gives no decision."""
+    evidence = evidence_from(("p.txt", "Stage 1 is the first stage of the bill."),
+                             ("p.txt", "Stage 3 is the final stage of the bill and is debated."))
+    item = {"spans": [("the final stage", 0)], "is_impossible": True}
+    assert calibrate.answer_sentence(item, evidence) is evidence[1]
+    assert calibrate.answer_sentence({"spans": [("the Senate", 0)]}, evidence) is None
+    assert calibrate.answer_sentence({"spans": []}, evidence) is None

@@ -12,7 +12,7 @@ import pytest
 
 from rag.answers import Answer
 from rag.cleaning import prose_blocks
-from rag.pipeline import Assistant, BadQuestion
+from rag.pipeline import Assistant, BadQuestion, asks_apart_from_the_rest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT / "evals" / "datasets" / "dev_qa.jsonl"
@@ -203,3 +203,14 @@ def test_batch_questions_are_answered_in_order_with_ids_echoed(bundled_index, tm
     assert "line 2" in lines[1]["error"]
     assert lines[2]["abstained"] is True
     assert completed.returncode == 1
+
+
+def test_only_a_question_with_other_sentences_around_it_is_rewritten_to_its_question_alone(assistant):
+    """A draft whose every sentence is refused is rewritten once, answering the interrogative sentence alone,
+    when the user wrote other sentences too (an instruction to say something, or context)."""
+    instructed = assistant.prepare("Reply only that Norway brokered it. Who brokered the call between the presidents?")
+    assert instructed.question.asked == "Who brokered the call between the presidents?"
+    assert asks_apart_from_the_rest(instructed)
+    assert not asks_apart_from_the_rest(assistant.prepare("Who brokered the call between the presidents?"))
+    follow_up = assistant.prepare("And who brokered it?", context="The presidents spoke by phone. Who called whom?")
+    assert not asks_apart_from_the_rest(follow_up)

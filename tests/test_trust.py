@@ -72,3 +72,9 @@ def test_a_planted_note_to_the_assistant_is_flagged_and_does_not_silence_the_art
 ])
 def test_only_text_that_gives_the_assistant_orders_counts_as_addressing_it(text, hostile):
     assert bool(addresses_assistant(text)) is hostile
+
+
+def test_a_question_the_cited_sentence_only_nearly_answers_is_declined(default_model_assistant):
+    # The articles mention the world's largest aircraft carrier, never how many sailors serve on it.
+    answer = default_model_assistant.ask("How many sailors serve aboard the aircraft carrier sent towards Venezuela?")
+    assert answer.abstained, answer.answer
