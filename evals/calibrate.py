@@ -27,14 +27,18 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evals import benchmarks, metrics
 from rag.config import Config
 from rag.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, support_features
+
+if TYPE_CHECKING:
+    from rag.evidence import Evidence
 
 FEATURES = {
     "answers": ("llm", "relevance", "dense", "coverage", "type_found", "names_found"),
@@ -56,6 +60,8 @@ ANSWERS_MIN_ANSWERED = 0.85
 # The check of a written answer's citations comes after that decision: the highest threshold that keeps this share
 # of the fit half's answerable questions answered, so that the two checks together lose few true answers.
 ANSWERED_MIN_KEPT = 0.9
+MIN_ANSWERED = {"answers": ANSWERS_MIN_ANSWERED, "answers_no_model": ANSWERS_MIN_ANSWERED,
+                "answered": ANSWERED_MIN_KEPT}
 
 
 def _neutral() -> dict[str, LogisticModel]:
@@ -185,7 +191,7 @@ def _decide(key: str, half: str, kind: str, label: int, inputs: dict, assistant,
             "model_tokens": verdict.model_tokens, "model_ms": round(verdict.model_ms, 1)}
 
 
-def answer_sentence(item: dict, evidence):
+def answer_sentence(item: dict, evidence: Sequence[Evidence]) -> Evidence | None:
     """The evidence sentence that holds a SQuAD question's first (plausible) answer, if any."""
     if not item["spans"]:
         return None
@@ -238,11 +244,8 @@ def choose_threshold(kind: str, probabilities: list[float], labels: list[int]) -
     if kind.startswith("supports"):
         allowed = [t for t in candidates if rates(t)[1] <= SUPPORTS_MAX_FALSE_ACCEPT]
         return min(allowed) if allowed else max(candidates)
-    if kind.startswith("answers"):
-        allowed = [t for t in candidates if rates(t)[0] >= ANSWERS_MIN_ANSWERED]
-        return max(allowed) if allowed else min(candidates)
-    if kind == "answered":
-        allowed = [t for t in candidates if rates(t)[0] >= ANSWERED_MIN_KEPT]
+    if kind in MIN_ANSWERED:
+        allowed = [t for t in candidates if rates(t)[0] >= MIN_ANSWERED[kind]]
         return max(allowed) if allowed else min(candidates)
     return max(candidates, key=lambda t: (rates(t)[0] - rates(t)[1], -abs(t - 0.5)))
 

@@ -112,6 +112,7 @@ def _aligned_differences(question: Question, relevant: list[Evidence]) -> dict[s
     edited fact: "played in Tampa, Florida" / "played in Glendale, Arizona"): the differing words are the
     values. Only for nearly identical sentences, and only where the words differ in meaning."""
     asked = set(question.terms)
+    holds_value = {"number": quantity_matches, "date": has_time_expression}.get(question.value_kind or "")
     stated: dict[str, tuple[str, list[Evidence]]] = {}
     for a, b in combinations(relevant, 2):
         if a.doc == b.doc:
@@ -126,11 +127,9 @@ def _aligned_differences(question: Question, relevant: list[Evidence]) -> dict[s
             spans = [(_span(words_a, i1, i2), a), (_span(words_b, j1, j2), b)]
             if any(not set(content_terms(text)) - asked for text, _ in spans):
                 continue
-            if question.value_kind == "number" and not all(quantity_matches(text) for text, _ in spans):
-                # Asked for an amount, two copies disagree where they give different amounts, not where one
-                # says "General Motors of the US is" and the other "GM had".
-                continue
-            if question.value_kind == "date" and not all(has_time_expression(text) for text, _ in spans):
+            if holds_value is not None and not all(holds_value(text) for text, _ in spans):
+                # Asked for an amount (or a date), two copies disagree where they give different amounts, not
+                # where one says "General Motors of the US is" and the other "GM had".
                 continue
             for text, item in spans:
                 entry = stated.setdefault(f"span:{' '.join(fold(text).split())}", (text, []))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag import answerability, citations, conflicts, evidence
 from rag.answers import Answer, Citation, ReportedConflict, ReportedValue, SearchedPassage
@@ -25,6 +26,9 @@ from rag.judge import numbered as judge_numbered
 from rag.question import Question, in_context, parse
 from rag.retrieval import Passage, Retriever
 from rag.text import fold, has_specific_date, has_time_expression, numbers, proper_names, tokens
+
+if TYPE_CHECKING:
+    from rag.generation import Generation  # the model module is imported only when a model is used
 
 MAX_QUESTION_CHARS = 2000
 EXTRACTIVE_SECOND_SENTENCE = 0.9
@@ -185,40 +189,24 @@ class Assistant:
         prompt_tokens = 0
         if mode == "generative":
             yield Event("status", "writing the answer")
-            gen_started = time.perf_counter()
             with self._lock:
                 generator = self.generator(model)
-                model_name = generator.name
-                numbered = [(e.n, e.text) for e in prepared.prompt_evidence]
-                for token in generator.stream(prepared.search_text, numbered):
-                    yield Event("token", token)
-                draft = generator.last
-            timings["generate_ms"] = (time.perf_counter() - gen_started) * 1000
+            model_name = generator.name
+            draft = yield from self._drafted(generator, prepared.search_text, prepared, timings)
             prompt_tokens = draft.prompt_tokens
             if judge is not None:
-                check_started = time.perf_counter()
-                with self._lock:
-                    claims, tokens_read = _judged_claims(judge, draft.text, prepared)
+                claims, tokens_read = self._judged(judge, draft, prepared, timings)
                 judge_tokens += tokens_read
-                timings["judge_ms"] = timings.get("judge_ms", 0.0) + (time.perf_counter() - check_started) * 1000
                 if not claims and asks_apart_from_the_rest(prepared):
                     # Every sentence of the draft was refused, and the question came with other sentences (an
                     # instruction to say something, or context): the model may have followed those instead of
                     # the question. One rewrite answers the interrogative sentence alone, from the same evidence,
                     # and faces the same checks.
                     yield Event("status", "rewriting the answer to the question alone")
-                    rewrite_started = time.perf_counter()
-                    with self._lock:
-                        for token in generator.stream(prepared.question.asked, numbered):
-                            yield Event("token", token)
-                        draft = generator.last
-                    timings["generate_ms"] += (time.perf_counter() - rewrite_started) * 1000
+                    draft = yield from self._drafted(generator, prepared.question.asked, prepared, timings)
                     prompt_tokens += draft.prompt_tokens
-                    check_started = time.perf_counter()
-                    with self._lock:
-                        claims, tokens_read = _judged_claims(judge, draft.text, prepared)
+                    claims, tokens_read = self._judged(judge, draft, prepared, timings)
                     judge_tokens += tokens_read
-                    timings["judge_ms"] += (time.perf_counter() - check_started) * 1000
             else:
                 claims = citations.verify(draft.text, prepared.prompt_evidence, self.config.support_threshold,
                                           prepared.question.terms, prepared.question.focus)
@@ -269,6 +257,28 @@ class Assistant:
         yield Event("answer", answer=Answer(
             answer=answer_text, abstained=False, citations=cited, conflicts=reported, timings=timings,
             model=model_name, prompt_tokens=prompt_tokens, fallback=fallback, judge_tokens=judge_tokens, **common))
+
+    def _drafted(self, generator, question: str, prepared: Prepared, timings: dict
+                 ) -> Generator[Event, None, Generation]:
+        """Stream one draft answering ``question`` from the prepared evidence, token by token; returns the draft
+        and adds its time to ``timings``."""
+        started = time.perf_counter()
+        with self._lock:
+            for token in generator.stream(question, judge_numbered(prepared.prompt_evidence)):
+                yield Event("token", token)
+            draft = generator.last
+        timings["generate_ms"] += (time.perf_counter() - started) * 1000
+        return draft
+
+    def _judged(self, judge: Judge, draft: Generation, prepared: Prepared, timings: dict
+                ) -> tuple[list[citations.VerifiedClaim], int]:
+        """The draft's sentences the judge finds stated, and the prompt tokens its checks read; adds their time
+        to ``timings``."""
+        started = time.perf_counter()
+        with self._lock:
+            claims, tokens_read = _judged_claims(judge, draft.text, prepared)
+        timings["judge_ms"] = timings.get("judge_ms", 0.0) + (time.perf_counter() - started) * 1000
+        return claims, tokens_read
 
     def prepare(self, text: str, k: int | None = None, context: str | None = None,
                 section: str | None = None) -> Prepared:

@@ -216,10 +216,10 @@ def _words_value(words: str) -> float | None:
 def meaning_terms(text: str) -> list[str]:
     """``content_terms`` with each number written as its value ("1.55 billion" and "1.55bn" are one term,
     "two" and "2" another), for comparing what a claim says with what its source says."""
-    return content_terms(with_values(text))
+    return content_terms(_with_values(text))
 
 
-def with_values(text: str) -> str:
+def _with_values(text: str) -> str:
     """``text`` with each number replaced by one word for its value ("1.55bn" → "q1550000000")."""
     out, last = [], 0
     for quantity, match in quantity_matches(text):
