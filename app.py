@@ -3,7 +3,7 @@ Settings come from the flags, then RAG_* variables (and Gradio's GRADIO_SERVER_N
 
 import sys
 
-from rag.cli import main
+from rag.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["serve", *sys.argv[1:]]))

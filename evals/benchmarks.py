@@ -120,8 +120,8 @@ def _questions(name: str, data_dir: Path) -> list[dict]:
 
 def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str | Path, limit: int | None = None,
         cache_dir: str | Path = "evals/cache", progress: bool | Reporter = True) -> dict:
-    from rag.indexing import build_index
-    from rag.pipeline import Assistant
+    from rag.index.build import build_index
+    from rag.qa.assistant import Assistant
 
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark '{name}' (choose from {', '.join(BENCHMARKS)})")

@@ -35,10 +35,10 @@ import numpy as np
 
 from evals import benchmarks, metrics
 from rag.config import Config
-from rag.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, support_features
+from rag.qa.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, support_features
 
 if TYPE_CHECKING:
-    from rag.evidence import Evidence
+    from rag.qa.evidence import Evidence
 
 FEATURES = {
     "answers": ("llm", "relevance", "dense", "coverage", "type_found", "names_found"),
@@ -77,7 +77,7 @@ def _rgb_value(answer) -> str:
 def squad_support_decision(item: dict) -> tuple[str, int, dict] | None:
     """(kind, label, inputs) for one SQuAD question: its (plausible) answer as a claim, against the sentence
     of the paragraph that holds it."""
-    from rag.chunking import split_sentences
+    from rag.ingest.chunking import split_sentences
 
     if not item["spans"]:
         return None
@@ -117,8 +117,8 @@ def rgb_decisions(item: dict) -> Iterator[tuple[str, int, dict]]:
 def collect(config: Config, data_dir: Path, cache: Path, squad_fit: int, squad_held_out: int,
             progress: bool = True, near_miss_supports: bool = False) -> list[dict]:
     """Every labelled decision with its features, computing only those not already in the cache file."""
-    from rag.indexing import build_index
-    from rag.pipeline import Assistant
+    from rag.index.build import build_index
+    from rag.qa.assistant import Assistant
 
     out = cache / "calibration" / "decisions.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -295,12 +295,12 @@ def run(config: Config, data_dir: str | Path, cache_dir: str | Path = "evals/cac
     if not data.is_dir():
         raise ValueError(f"{data}: benchmark data folder not found (give --benchmarks-dir)")
     records = collect(config, data, Path(cache_dir), squad_fit, squad_held_out, progress, near_miss_supports)
-    from rag import models
+    from rag.models import weights
 
     kinds = fit(records)
     result = {
         "version": 1,
-        "model": models.resolve(config.model_path).name,
+        "model": weights.resolve(config.model_path).name,
         "command": f"rag calibrate --squad-fit {squad_fit} --squad-held-out {squad_held_out}"
                    + (" --near-miss-supports" if near_miss_supports else ""),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -7,9 +7,9 @@ import unicodedata
 from pathlib import Path
 from statistics import median
 
-from rag import cleaning, ingest
-from rag.citations import support
-from rag.question import parse
+from rag.ingest import cleaning, readers
+from rag.qa.question import parse
+from rag.qa.verification import support
 
 SUPPORT_THRESHOLD = 0.6
 
@@ -49,8 +49,8 @@ def original_text(doc_id: str, corpus_dir: Path | None, stored_text: str | None)
     else the document text kept in the index (HTML and JSON sources)."""
     if corpus_dir is not None:
         path = corpus_dir / doc_id
-        if path.is_file() and path.suffix.lower() in ingest.TEXT_SUFFIXES:
-            return ingest.decode(path.read_bytes())
+        if path.is_file() and path.suffix.lower() in readers.TEXT_SUFFIXES:
+            return readers.decode(path.read_bytes())
     return stored_text
 
 
@@ -70,7 +70,7 @@ _QUOTED = re.compile(r"[“\"]([^”\"]{2,})[”\"]")
 
 def claim_supported_by(claim: str, quotes: list[str], question: str) -> bool:
     """Offline support judgement: the claim's quotations occur in the cited spans, or the claim passes the
-    lexical support test (numbers, names, content words; see ``rag.citations.support``) against them."""
+    lexical support test (numbers, names, content words; see ``rag.qa.verification.support``) against them."""
     if not quotes:
         return False
     joined = " ".join(quotes)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import time
 
-from rag.citations import is_refusal
 from rag.config import Config
-from rag.generation import Generator
-from rag.retrieval import Retriever
+from rag.models.llm import Generator
+from rag.qa.retrieval import Retriever
+from rag.qa.verification import is_refusal
 
 NAIVE_CHUNKS = 5
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from evals import metrics
 from rag.config import Config
 from rag.progress import Reporter
-from rag.question import read_questions
+from rag.qa.question import read_questions
 
 RECALL_K = 5
 MODES = ("generative", "extractive", "naive")
@@ -27,7 +27,7 @@ def load_dataset(path: str | Path) -> list[dict]:
 
 def run(dataset: str | Path, config: Config, mode: str, out_dir: str | Path, corpus_dir: str | Path | None = None,
         limit: int | None = None, progress: bool | Reporter = True) -> dict:
-    from rag.pipeline import Assistant
+    from rag.qa.assistant import Assistant
 
     if mode not in MODES:
         raise ValueError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")

@@ -8,22 +8,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.answers import Answer, Citation
     from rag.config import Config
-    from rag.pipeline import Assistant, answer
-    from rag.retrieval import Passage, Retriever, search
+    from rag.qa.answers import Answer, Citation
+    from rag.qa.assistant import Assistant, answer
+    from rag.qa.retrieval import Passage, Retriever, search
 
 __all__ = ["Answer", "Assistant", "Citation", "Config", "Passage", "Retriever", "answer", "search"]
 
 _HOMES = {
-    "Answer": "rag.answers",
-    "Citation": "rag.answers",
-    "Assistant": "rag.pipeline",
-    "answer": "rag.pipeline",
+    "Answer": "rag.qa.answers",
+    "Citation": "rag.qa.answers",
+    "Assistant": "rag.qa.assistant",
+    "answer": "rag.qa.assistant",
     "Config": "rag.config",
-    "Passage": "rag.retrieval",
-    "Retriever": "rag.retrieval",
-    "search": "rag.retrieval",
+    "Passage": "rag.qa.retrieval",
+    "Retriever": "rag.qa.retrieval",
+    "search": "rag.qa.retrieval",
 }
 
 

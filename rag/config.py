@@ -30,12 +30,12 @@ class Config:
     chunk_chars: int = 700
     chunk_overlap_sentences: int = 1
     # Sentence vectors (evidence scoring) are "pooled" from their chunk's forward pass (free at index time) or
-    # "embedded" one sentence at a time (twice the indexing time). See rag.indexing.embed_spans.
+    # "embedded" one sentence at a time (twice the indexing time). See rag.index.build.embed_spans.
     sentence_vectors: str = "pooled"
     # Above this many chunks the dense index switches from exact (flat) to approximate (HNSW); see `rag bench`.
     hnsw_threshold: int = 50_000
     # Retrieval. ``section`` keeps only articles filed under it (a first folder, or the word before a numbered
-    # file name such as sport_199.txt; see rag.store.section_of).
+    # file name such as sport_199.txt; see rag.index.store.section_of).
     section: str | None = None
     k: int = 8
     candidates: int = 50
@@ -64,7 +64,7 @@ class Config:
     # A generated sentence survives verification when at least this share of its content words
     # appears in the spans it cites (the "lexical" judge only).
     support_threshold: float = 0.6
-    # Who decides answerability, support and disagreement: "model" (rag.judge: the language model's calibrated
+    # Who decides answerability, support and disagreement: "model" (rag.qa.judge: the language model's calibrated
     # yes/no with cheap features; extractive mode uses its model-free fit for answerability) or "lexical" (the
     # word-overlap rules of earlier versions, kept for comparison).
     judge: str = "model"

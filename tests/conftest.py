@@ -4,7 +4,7 @@ Everything here is the real thing (the packaged all-MiniLM-L6-v2 model, FAISS, B
 folders are temporary. Fixtures that answer tests reuse:
 
 - ``articles_dir``: the bundled articles folder (``data/articles``).
-- ``embedder``: a loaded :class:`rag.embedding.Embedder`.
+- ``embedder``: a loaded :class:`rag.models.embedding.Embedder`.
 - ``bundled_index``: a :class:`rag.config.Config` whose ``index_dir`` holds an index of ``articles_dir``.
 - ``bundled_reader`` / ``bundled_retriever``: that index opened for reading and searching.
 - ``bundled_spans`` / ``read_spans(index_dir)``: every stored chunk and sentence, read from SQLite.
@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 from store_helpers import STORES
 
-from rag import store
 from rag.config import Config
-from rag.embedding import Embedder, model_id
-from rag.indexing import build_index
-from rag.retrieval import Retriever
-from rag.store import BuildReport, IndexReader
+from rag.index import store
+from rag.index.build import build_index
+from rag.index.store import BuildReport, IndexReader
+from rag.models.embedding import Embedder, model_id
+from rag.qa.retrieval import Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_QA = ROOT / "evals" / "datasets" / "dev_qa.jsonl"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.evidence import Evidence
-from rag.store import SentenceRecord
+from rag.index.store import SentenceRecord
+from rag.qa.evidence import Evidence
 
 
 def evidence_from(*items: tuple[str, str], score: float = 0.6, coverage: float = 0.5) -> list[Evidence]:

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from rag.config import Config
-from rag.embedding import Embedder
-from rag.indexing import build_index
+from rag.index.build import build_index
+from rag.models.embedding import Embedder
 
 
 def index_with_extra_file(folder: Path, articles_dir: Path, embedder: Embedder, name: str, text: str) -> Config:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from rag import bench, ingest
+from evals import bench
 from rag.config import Config
-from rag.indexing import chunk_document
+from rag.index.build import chunk_document
+from rag.ingest import readers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,10 +23,10 @@ def test_embedding_throughput_times_both_encoders_on_what_rag_index_embeds():
     config = Config()
     report = bench.embedding_throughput([ROOT / "data" / "articles"], config, rounds=1)
 
-    files, _ = ingest.discover([ROOT / "data" / "articles"])
+    files, _ = readers.discover([ROOT / "data" / "articles"])
     expected = 0
     for path, doc_id in files:
-        for doc in ingest.load_file(path, doc_id):
+        for doc in readers.load_file(path, doc_id):
             chunks, sentences = chunk_document(doc, config)
             expected += len(chunks) + len(sentences)
     assert report["texts"] == expected
@@ -57,7 +58,7 @@ def test_dense_scaling_reports_exact_and_approximate_latency_and_recall_at_each_
 
 
 def test_hnsw_ef_search_grows_with_the_index():
-    from rag.chunk_index import hnsw_ef_search
+    from rag.index.chunk_index import hnsw_ef_search
 
     sizes = [1_000, 100_000, 1_000_000, 10_000_000]
     efs = [hnsw_ef_search(n) for n in sizes]
@@ -74,7 +75,7 @@ def test_make_run_serves_a_first_generative_answer_with_citations(bundled_index,
 
 def test_the_cli_prints_a_table_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, "-m", "rag.cli", "bench", "--sections", "scaling", "--sizes", "2000",
+    result = subprocess.run([sys.executable, "-m", "rag.app.cli", "bench", "--sections", "scaling", "--sizes", "2000",
                              "--out", str(out)], capture_output=True, text=True, cwd=ROOT, check=True)
     report = json.loads(out.read_text())
     assert [row["vectors"] for row in report["dense_scaling"]] == [2000]
@@ -82,7 +83,7 @@ def test_the_cli_prints_a_table_and_writes_json(tmp_path):
 
 
 def test_an_unknown_section_is_one_line_and_a_non_zero_exit(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "rag.cli", "bench", "--sections", "scaling,speed",
+    result = subprocess.run([sys.executable, "-m", "rag.app.cli", "bench", "--sections", "scaling,speed",
                              "--out", str(tmp_path / "b.json")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode != 0
     assert "unknown bench section(s) speed" in result.stderr
@@ -91,7 +92,7 @@ def test_an_unknown_section_is_one_line_and_a_non_zero_exit(tmp_path):
 
 
 def test_llama_speed_reads_a_fixed_prompt_and_writes_then_leaves_the_cache_empty():
-    from rag.generation import Generator
+    from rag.models.llm import Generator
 
     generator = Generator("smollm2-135m")
     speed = bench._llama_speed(generator.llm, "How many ships?", prompt_tokens=64, new_tokens=8)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rag import cleaning
-from rag.chunking import Chunk, Sentence, make_chunks, split_sentences
+from rag.ingest import cleaning
+from rag.ingest.chunking import Chunk, Sentence, make_chunks, split_sentences
 
 # Characters news text is made of: letters (some accented or non-Latin), digits, spaces (also no-break), tabs,
 # line breaks (Unix, Windows, and the odd Unicode separator from scraped pages), sentence punctuation,

@@ -1,6 +1,6 @@
 from evidence_helpers import evidence_from
 
-from rag.citations import necessary, split_claims, support, verify, verify_with
+from rag.qa.verification import necessary, split_claims, support, verify, verify_with
 
 THRESHOLD = 0.6
 EVIDENCE = evidence_from(

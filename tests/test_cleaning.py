@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag import cleaning, ingest
 from rag.config import Config
-from rag.indexing import chunk_document
+from rag.index.build import chunk_document
+from rag.ingest import cleaning, readers
 
 CHROME_000 = [
     "17.1 C", "Delhi", "Fill out my online form.", "Published:", "Related articles", "Recent articles",
@@ -88,7 +88,7 @@ OTHER_PROSE = [
 
 
 def test_chrome_of_another_site_is_left_out_by_the_same_general_rule():
-    doc = ingest.make_document("other.txt", "other.txt", OTHER_SITE)
+    doc = readers.make_document("other.txt", "other.txt", OTHER_SITE)
     chunks, sentences = chunk_document(doc, Config())
     indexed = [OTHER_SITE[c.start : c.end] for c in chunks] + [OTHER_SITE[s.start : s.end] for s in sentences]
     for chrome in OTHER_CHROME:
@@ -107,7 +107,7 @@ def test_an_advertisement_line_inside_the_article_splits_it_into_separate_prose_
 def test_headline_and_dateline_are_not_prose_but_are_found_as_metadata():
     text = ("Harbour Reopens After Storm\nPublished: March 4, 2025\n\n"
             "The fishing harbour reopened on Tuesday after a winter storm closed it for three days.")
-    doc = ingest.make_document("harbour.txt", "harbour.txt", text)
+    doc = readers.make_document("harbour.txt", "harbour.txt", text)
     assert doc.title == "Harbour Reopens After Storm"
     assert doc.date == "March 4, 2025"
     [(start, end)] = doc.blocks

@@ -10,9 +10,9 @@ import textwrap
 
 import pytest
 
-from rag import chunk_index, store
-from rag.embedding import model_id
-from rag.store import IndexReader
+from rag.index import chunk_index, store
+from rag.index.store import IndexReader
+from rag.models.embedding import model_id
 
 HEAVY_MODULES = [
     "torch", "sentence_transformers", "transformers", "faiss", "llama_cpp", "bm25s", "trafilatura",
@@ -27,7 +27,7 @@ def clean_env() -> dict[str, str]:
 
 
 def rag(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rag.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rag.app.cli", *map(str, args)], capture_output=True, text=True,
                           env=clean_env(), cwd=cwd, timeout=300)
 
 
@@ -52,12 +52,12 @@ def test_help_exits_zero_and_lists_the_commands():
 def test_importing_the_cli_and_asking_for_help_loads_no_model_or_index_library():
     script = textwrap.dedent(f"""
         import contextlib, io, json, sys
-        import rag, rag.cli
+        import rag, rag.app.cli
         rag.Config
         for argv in (["--help"], ["index", "--help"], ["search", "--help"]):
             with contextlib.redirect_stdout(io.StringIO()):
                 try:
-                    rag.cli.main(argv)
+                    rag.app.cli.main(argv)
                 except SystemExit:
                     pass
         print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))

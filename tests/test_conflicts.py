@@ -1,7 +1,7 @@
 from evidence_helpers import evidence_from
 
-from rag.conflicts import detect
-from rag.question import parse
+from rag.qa.conflicts import detect
+from rag.qa.question import parse
 
 
 def values(conflicts):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import embedding
-from rag.embedding import DIMENSION, EXPORT_FILE, EXPORT_MANIFEST, Embedder, OnnxModel, onnx_export
+from rag.models import embedding
+from rag.models.embedding import DIMENSION, EXPORT_FILE, EXPORT_MANIFEST, Embedder, OnnxModel, onnx_export
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,14 +62,14 @@ def sentence_transformer():
 @pytest.fixture(scope="module")
 def article_texts() -> list[str]:
     """Every chunk and sentence of the bundled articles, as `rag index` embeds them."""
-    from rag import ingest
     from rag.config import Config
-    from rag.indexing import chunk_document
+    from rag.index.build import chunk_document
+    from rag.ingest import readers
 
     texts = []
-    files, _ = ingest.discover([ROOT / "data" / "articles"], None)
+    files, _ = readers.discover([ROOT / "data" / "articles"], None)
     for path, doc_id in files:
-        for doc in ingest.load_file(path, doc_id):
+        for doc in readers.load_file(path, doc_id):
             chunks, sentences = chunk_document(doc, Config())
             texts += [doc.text[s.start : s.end] for s in (*chunks, *sentences)]
     return texts
@@ -195,7 +195,7 @@ def test_concurrent_exports_into_an_empty_cache_leave_one_complete_export(tmp_pa
     """Two processes export at once: each builds in its own temporary folder and renames it into place, so
     both end up with the same complete export and nothing partial is ever visible."""
     cache = tmp_path / "cache"
-    script = ("import sys; from pathlib import Path; from rag.embedding import onnx_export; "
+    script = ("import sys; from pathlib import Path; from rag.models.embedding import onnx_export; "
               "print(onnx_export(Path(sys.argv[1])))")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     workers = [subprocess.Popen([sys.executable, "-c", script, str(cache)], stdout=subprocess.PIPE,

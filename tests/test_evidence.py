@@ -6,7 +6,7 @@ import dataclasses
 
 from evidence_helpers import evidence_from
 
-from rag.evidence import for_prompt
+from rag.qa.evidence import for_prompt
 
 
 def scored(*scores: float):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from store_helpers import store_config
 
-from rag import store
 from rag.config import Config
-from rag.embedding import model_id
-from rag.indexing import build_index
-from rag.retrieval import Retriever
-from rag.store import IndexMismatch, IndexReader
+from rag.index import store
+from rag.index.build import build_index
+from rag.index.store import IndexMismatch, IndexReader
+from rag.models.embedding import model_id
+from rag.qa.retrieval import Retriever
 
 NEW_PARAGRAPH = ("A late frost in April damaged blossom in the highest orchards, and insurers have already "
                  "received claims from eleven farms near the reservoir.")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from rag import ingest
 from rag.config import Config
-from rag.embedding import model_id
-from rag.indexing import build_index
-from rag.store import IndexReader
+from rag.index.build import build_index
+from rag.index.store import IndexReader
+from rag.ingest import readers
+from rag.models.embedding import model_id
 
 PARAGRAPH_1 = ("The harbour in the coastal town reopened on Tuesday morning after a storm closed it for "
                "three days, officials said.")
@@ -39,8 +39,8 @@ HTML_PAGE = f"""<!DOCTYPE html>
 """
 
 
-def load(path: Path, doc_id: str | None = None) -> list[ingest.Document]:
-    return list(ingest.load_file(path, doc_id or path.name))
+def load(path: Path, doc_id: str | None = None) -> list[readers.Document]:
+    return list(readers.load_file(path, doc_id or path.name))
 
 
 def test_plain_text_is_stored_exactly_as_the_decoded_file_with_title_and_date(tmp_path):
@@ -53,7 +53,7 @@ def test_plain_text_is_stored_exactly_as_the_decoded_file_with_title_and_date(tm
     assert doc.date == "March 4, 2025"
     assert doc.id == "harbour.txt" and doc.path == str(path)
     assert [doc.text[a:b] for a, b in doc.blocks] == [f"{PARAGRAPH_1}\n\n{PARAGRAPH_2}"]
-    assert doc.content_hash == ingest.content_hash(text)
+    assert doc.content_hash == readers.content_hash(text)
 
 
 def test_markdown_heading_is_the_title_and_the_text_is_kept_verbatim(tmp_path):
@@ -92,7 +92,7 @@ def test_html_without_article_text_is_a_bad_input(tmp_path):
     path = tmp_path / "app.html"
     path.write_text("<html><head><title>Loading</title><script>var app = 1;</script></head>"
                     "<body><div id='app'></div></body></html>")
-    with pytest.raises(ingest.BadInput, match="no article text"):
+    with pytest.raises(readers.BadInput, match="no article text"):
         load(path)
 
 
@@ -140,10 +140,10 @@ def test_document_ids_are_paths_relative_to_the_indexed_folder(make_corpus, samp
         "notes.csv": "not,an,article",   # other types inside a folder are skipped quietly
         ".hidden.txt": sample_articles["observatory.txt"],
     })
-    found, errors = ingest.discover([folder])
+    found, errors = readers.discover([folder])
     assert errors == []
     assert [doc_id for _, doc_id in found] == ["top.txt", "world/americas/story.md"]
-    found, errors = ingest.discover([folder / "world" / "americas" / "story.md"])
+    found, errors = readers.discover([folder / "world" / "americas" / "story.md"])
     assert [doc_id for _, doc_id in found] == ["story.md"]
 
 
@@ -183,7 +183,7 @@ def test_latin1_bytes_that_are_not_valid_windows_1252_still_decode(tmp_path):
 def test_bad_files_raise_bad_input_with_a_one_line_reason(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(ingest.BadInput) as caught:
+    with pytest.raises(readers.BadInput) as caught:
         load(path)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
@@ -192,10 +192,10 @@ def test_bad_files_raise_bad_input_with_a_one_line_reason(tmp_path, name, conten
 def test_a_file_named_explicitly_must_be_a_supported_type(tmp_path):
     path = tmp_path / "slides.pdf"
     path.write_bytes(b"%PDF-1.4")
-    found, errors = ingest.discover([path, tmp_path / "missing.txt"])
+    found, errors = readers.discover([path, tmp_path / "missing.txt"])
     assert found == []
     assert [str(e) for e in errors] == [
-        f"{path}: unsupported file type (supported: {' '.join(sorted(ingest.SUPPORTED_SUFFIXES))})",
+        f"{path}: unsupported file type (supported: {' '.join(sorted(readers.SUPPORTED_SUFFIXES))})",
         f"{tmp_path / 'missing.txt'}: no such file or folder",
     ]
 

@@ -11,8 +11,8 @@ import pytest
 from evidence_helpers import evidence_from
 
 from evals import calibrate, metrics
-from rag.generation import Generator
-from rag.judge import (
+from rag.models.llm import Generator
+from rag.qa.judge import (
     CALIBRATION_FILE,
     KINDS,
     Judge,
@@ -21,7 +21,7 @@ from rag.judge import (
     support_features,
     value_overlap,
 )
-from rag.question import parse
+from rag.qa.question import parse
 
 EVIDENCE = [
     (1, "The call, reportedly brokered by Brazil, Qatar, and Turkey, was a final attempt at a peaceful exit."),
@@ -75,8 +75,8 @@ def test_the_judge_gives_probabilities_and_counts_what_the_model_read(small_mode
 
 
 def test_without_a_model_the_judge_still_decides_answerability_from_cheap_features(bundled_retriever, embedder):
-    from rag import evidence
-    from rag.question import parse
+    from rag.qa import evidence
+    from rag.qa.question import parse
 
     judge = Judge(None)
     on_topic = parse("In which region has the US concentrated its naval build-up?", whole=True)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from store_helpers import store_config
 
-from rag import store
-from rag.chunk_index import BM25_K1
-from rag.indexing import build_index
-from rag.milvus_index import client_for
-from rag.retrieval import Retriever
-from rag.store import IndexReader
+from rag.index import store
+from rag.index.build import build_index
+from rag.index.chunk_index import BM25_K1
+from rag.index.milvus_index import client_for
+from rag.index.store import IndexReader
+from rag.qa.retrieval import Retriever
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.answers import Answer
-from rag.cleaning import prose_blocks
-from rag.pipeline import Assistant, BadQuestion, asks_apart_from_the_rest
+from rag.ingest.cleaning import prose_blocks
+from rag.qa.answers import Answer
+from rag.qa.assistant import Assistant, BadQuestion, asks_apart_from_the_rest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT / "evals" / "datasets" / "dev_qa.jsonl"
@@ -152,7 +152,7 @@ def test_sending_every_selected_sentence_makes_a_longer_prompt(small_model_assis
 
 
 def test_warming_up_caches_the_instruction_that_every_real_prompt_starts_with(bundled_index, embedder):
-    from rag.generation import INSTRUCTION
+    from rag.models.llm import INSTRUCTION
 
     fresh = Assistant(bundled_index.replace(mode="generative", model_path="smollm2-135m"), embedder=embedder)
     generator = fresh.generator()
@@ -171,7 +171,7 @@ def test_warming_up_caches_the_instruction_that_every_real_prompt_starts_with(bu
 def test_the_default_model_answers_end_to_end_from_the_command_line(bundled_index, articles_dir):
     """The shipped configuration: `rag ask --json` with Qwen2.5-1.5B, as a user runs it."""
     completed = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ask", "--json", "--index-dir", str(bundled_index.index_dir),
+        [sys.executable, "-m", "rag.app.cli", "ask", "--json", "--index-dir", str(bundled_index.index_dir),
          "Does the United States have the legal authority to close another country's airspace?"],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
@@ -194,7 +194,7 @@ def test_batch_questions_are_answered_in_order_with_ids_echoed(bundled_index, tm
         encoding="utf-8",
     )
     completed = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ask", "--json", "--mode", "extractive", "--index-dir",
+        [sys.executable, "-m", "rag.app.cli", "ask", "--json", "--mode", "extractive", "--index-dir",
          str(bundled_index.index_dir), "--questions", str(questions)],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )

@@ -50,7 +50,7 @@ def test_auto_picks_lines_when_the_stream_is_not_a_terminal():
 def test_rag_index_tells_its_progress_in_a_log_and_ends_with_the_summary(tmp_path, articles_dir):
     env = dict(os.environ, RAG_PROGRESS_SECONDS="0")
     done = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "index", str(articles_dir), "--index-dir", str(tmp_path / "index")],
+        [sys.executable, "-m", "rag.app.cli", "index", str(articles_dir), "--index-dir", str(tmp_path / "index")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr

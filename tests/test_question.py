@@ -1,4 +1,4 @@
-from rag.question import parse
+from rag.qa.question import parse
 from rag.text import content_terms
 
 

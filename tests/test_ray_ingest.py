@@ -2,8 +2,8 @@
 index as the local engine, reports bad files one by one, and embeds nothing that is already indexed.
 
 Ray is started once for this module (2 CPUs, as ``rag index --engine ray`` starts it); ``build_index`` uses
-the running Ray instead of starting its own. ``ray`` is only imported after ``ray_ingest.start`` so that the
-private Ray listens on the loopback interface (see ``rag.ray_ingest.start``).
+the running Ray instead of starting its own. ``ray`` is only imported after ``ray_engine.start`` so that the
+private Ray listens on the loopback interface (see ``rag.index.ray_engine.start``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from shared_data import BENCHMARKS
 
-from rag import dedup, ingest, ray_ingest, store
 from rag.config import Config
-from rag.indexing import build_index, chunk_document, embed_spans
+from rag.index import ray_engine, store
+from rag.index.build import build_index, chunk_document, embed_spans
+from rag.ingest import dedup, readers
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
@@ -31,9 +32,9 @@ TOLERANCE = 1e-5
 @pytest.fixture(scope="module")
 def ray_address():
     """A local Ray for this module's tests; its address lets a second process join it."""
-    started = not ray_ingest.is_running()
+    started = not ray_engine.is_running()
     if started:
-        ray_ingest.start()
+        ray_engine.start()
     import ray
 
     yield ray.get_runtime_context().gcs_address
@@ -141,7 +142,7 @@ def test_re_indexing_with_the_ray_engine_embeds_only_what_changed(
 
 
 def run_rag(*args: str, env: dict | None = None, code: str | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "rag.cli", *args]
+    command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "rag.app.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600,
                           env={**os.environ, **(env or {})})
 
@@ -172,7 +173,7 @@ def test_rag_index_joins_a_running_ray_given_its_address(ray_address, make_corpu
 # Runs the CLI, then fails if anything imported ray on the way.
 NO_RAY = """
 import sys
-from rag.cli import main
+from rag.app.cli import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exit:
@@ -206,8 +207,8 @@ def test_the_benchmark_passages_give_the_same_documents_spans_and_vectors(ray_ad
     report = build_index([cache], config)
     assert not report.errors and report.documents > 2000
 
-    files, _ = ingest.discover([cache])
-    docs = [doc for path, doc_id in files for doc in ingest.load_file(path, doc_id)]
+    files, _ = readers.discover([cache])
+    docs = [doc for path, doc_id in files for doc in readers.load_file(path, doc_id)]
     rows = index_rows(config.index_dir)
     assert rows["documents"] == sorted((d.id, d.path, d.title, d.date, d.url, d.source, d.content_hash) for d in docs)
     first = {}

@@ -75,14 +75,14 @@ def test_every_walkthrough_command_runs_as_written_in_order(tmp_path):
     for key in [k for k in env if k.startswith("RAG_") and k != "RAG_PROGRESS_SECONDS"]:
         del env[key]
     # What `make run` does before serving: the bundled articles indexed into index/.
-    made = subprocess.run([sys.executable, "-m", "rag.cli", "index", "data/articles"], cwd=work, env=env,
+    made = subprocess.run([sys.executable, "-m", "rag.app.cli", "index", "data/articles"], cwd=work, env=env,
                           capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr
     ran = 0
     for section, words, shown in walkthrough_commands():
         if any(NEEDS_SHARED in w for w in words) and not (tmp_path / "shared").is_dir():
             pytest.skip("the archive walk-through needs ../shared")
-        done = subprocess.run([sys.executable, "-m", "rag.cli", *words[1:]], cwd=work, env=env,
+        done = subprocess.run([sys.executable, "-m", "rag.app.cli", *words[1:]], cwd=work, env=env,
                               capture_output=True, text=True, timeout=1800)
         assert done.returncode == 0, f"{section}: {shlex.join(words)}\n{done.stderr[-3000:]}"
         printed = done.stdout.splitlines()

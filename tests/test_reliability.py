@@ -16,9 +16,9 @@ import pytest
 from index_helpers import index_with_extra_file
 from shared_data import BBC
 
-from rag.pipeline import Assistant
-from rag.store import IndexReader
-from rag.ui import safe_upload_name
+from rag.app.ui import safe_upload_name
+from rag.index.store import IndexReader
+from rag.qa.assistant import Assistant
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ["harbour", "orchard", "bridge", "library", "railway", "stadium", "museum", "airport", "market", "school"]
@@ -42,7 +42,7 @@ def synthetic_corpus(folder: Path, count: int, seed: int = 0) -> Path:
 
 
 def rag_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "rag.cli", *args]
+    return [sys.executable, "-m", "rag.app.cli", *args]
 
 
 def test_killing_a_build_at_any_point_leaves_the_previous_index_usable(tmp_path, bundled_index):
@@ -225,36 +225,36 @@ def test_twenty_concurrent_and_two_hundred_sequential_questions_are_all_answered
 
 
 def test_an_oversized_file_is_refused_by_name_without_being_read(tmp_path):
-    from rag import ingest
+    from rag.ingest import readers
 
     huge = tmp_path / "huge.txt"
     with open(huge, "wb") as handle:
         handle.truncate(100 * 1024 * 1024)
-    with pytest.raises(ingest.BadInput, match="100.0 MB, over the 50 MB limit"):
-        list(ingest.load_file(huge, "huge.txt"))
+    with pytest.raises(readers.BadInput, match="100.0 MB, over the 50 MB limit"):
+        list(readers.load_file(huge, "huge.txt"))
 
 
 def test_a_symlink_loop_in_a_folder_does_not_hang_the_walk(tmp_path):
-    from rag import ingest
+    from rag.ingest import readers
 
     folder = tmp_path / "corpus"
     folder.mkdir()
     (folder / "a.txt").write_text("The council approved the new budget for the city on Tuesday evening.\n")
     (folder / "loop").symlink_to(folder, target_is_directory=True)
-    found, errors = ingest.discover([folder])
+    found, errors = readers.discover([folder])
     assert [doc_id for _, doc_id in found] == ["a.txt"] and errors == []
 
 
 def test_malformed_html_is_either_extracted_or_refused_with_one_line(tmp_path):
-    from rag import ingest
+    from rag.ingest import readers
 
     page = tmp_path / "broken.html"
     page.write_text("<html><body><div><p>The harbour reopened on Tuesday after a three day storm, the council "
                     "said in a statement.<p>Crews worked through the night <b>to clear the docks</div>",
                     encoding="utf-8")
     try:
-        [doc] = list(ingest.load_file(page, "broken.html"))
-    except ingest.BadInput as exc:
+        [doc] = list(readers.load_file(page, "broken.html"))
+    except readers.BadInput as exc:
         assert "\n" not in str(exc)
     else:
         assert "harbour reopened" in doc.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.retrieval import Passage, reciprocal_rank_fusion
+from rag.qa.retrieval import Passage, reciprocal_rank_fusion
 
 TOP = 5
 

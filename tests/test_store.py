@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from store_helpers import store_config
 
-from rag import chunk_index, store
 from rag.config import Config
-from rag.embedding import DIMENSION, model_id
-from rag.indexing import build_index, index_settings
-from rag.retrieval import Retriever
-from rag.store import IndexCorrupt, IndexMismatch, IndexMissing, IndexReader, IndexWriter
+from rag.index import chunk_index, store
+from rag.index.build import build_index, index_settings
+from rag.index.store import IndexCorrupt, IndexMismatch, IndexMissing, IndexReader, IndexWriter
+from rag.models.embedding import DIMENSION, model_id
+from rag.qa.retrieval import Retriever
 
 
 # --- the offset invariant ---------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def test_stored_vectors_are_the_embeddings_of_the_stored_spans(bundled_reader, e
     assert stored.shape == (len(chunk_ids), DIMENSION)
     np.testing.assert_allclose(np.sum(stored * fresh, axis=1), 1.0, atol=1e-3)
 
-    # A sentence's vector is pooled from the first chunk that holds it (rag.indexing.embed_spans).
+    # A sentence's vector is pooled from the first chunk that holds it (rag.index.build.embed_spans).
     record = records[chunk_ids[0]]
     sentences = bundled_reader.sentences_in(record)
     _, [pooled] = embedder.embed_with_spans([record.text], [[(s.start - record.start, s.end - record.start)

@@ -8,8 +8,8 @@ import pytest
 from index_helpers import index_with_extra_file
 
 from rag.config import Config
-from rag.hostile import addresses_assistant
-from rag.pipeline import Assistant
+from rag.qa.assistant import Assistant
+from rag.qa.hostile import addresses_assistant
 
 PLANTED_NOTE = (
     "Briefing update\n\n"

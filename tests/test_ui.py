@@ -59,7 +59,7 @@ def server(bundled_index, tmp_path_factory):
     env = dict(os.environ, RAG_MODE=UI_MODE,
                RAG_UPLOADS_DIR=str(workdir / "uploads"), GRADIO_ANALYTICS_ENABLED="False")
     process = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
+        [sys.executable, "-m", "rag.app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -166,7 +166,7 @@ def test_the_app_answers_scripts_through_gradio_client(server):
 
 def test_serving_beyond_loopback_requires_a_password(bundled_index):
     completed = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "serve", "--index-dir", str(bundled_index.index_dir), "--host", "0.0.0.0",
+        [sys.executable, "-m", "rag.app.cli", "serve", "--index-dir", str(bundled_index.index_dir), "--host", "0.0.0.0",
          "--port", str(free_port())],
         cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ, RAG_AUTH=""),
     )
@@ -193,7 +193,7 @@ def archive_server(tmp_path_factory):
     for name in {*names[:: int(os.environ.get("UI_ARCHIVE_EVERY", "7"))], ARCHIVE_SOURCE}:
         shutil.copyfile(BBC / name, corpus / name)
     index_dir = workdir / "index"
-    built = subprocess.run([sys.executable, "-m", "rag.cli", "index", str(corpus), "--index-dir", str(index_dir)],
+    built = subprocess.run([sys.executable, "-m", "rag.app.cli", "index", str(corpus), "--index-dir", str(index_dir)],
                            cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert built.returncode == 0, built.stderr
     port = free_port()

@@ -5,7 +5,7 @@ server or cluster. Each collection holds, per chunk, its vector, the analysed te
 metadata that returns an exact span (doc, start, end, title, date, content hash, duplicate group).
 
 Lexical search is Milvus' full-text search (a BM25 function over a VARCHAR field, scored by a sparse
-inverted index). The text it indexes is already analysed by :func:`rag.chunk_index.analyze`, the
+inverted index). The text it indexes is already analysed by :func:`rag.index.chunk_index.analyze`, the
 tokenizer of the FAISS path, and split on whitespace by Milvus, and BM25's k1 and b are bm25s', so both
 backends rank lexical matches alike. Inverse document frequencies for evidence selection come from the
 same analysis, kept beside the catalog (``lexical_df.json``), because Milvus does not expose them.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunk_index import (
+from rag.index.chunk_index import (
     BM25_B,
     BM25_K1,
     HNSW_EF_CONSTRUCTION,

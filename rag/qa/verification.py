@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 
-from rag.chunking import split_sentences
-from rag.evidence import Evidence
-from rag.question import interrogative_part
+from rag.ingest.chunking import split_sentences
+from rag.qa.evidence import Evidence
+from rag.qa.question import interrogative_part
 from rag.text import (
     ORDINAL_WORDS,
     content_terms,

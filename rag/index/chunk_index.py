@@ -4,7 +4,7 @@ A :class:`ChunkIndex` answers the two searches retrieval fuses (dense inner prod
 inverse document frequencies evidence selection weighs terms by. Two implementations:
 
 - :class:`FaissChunkIndex`: FAISS + bm25s files inside an index generation (embedded; the default).
-- :class:`rag.milvus_index.MilvusChunkIndex`: one Milvus collection per generation (Milvus Lite or a server).
+- :class:`rag.index.milvus_index.MilvusChunkIndex`: one Milvus collection per generation (Milvus Lite or a server).
 
 Both are written from the same :class:`ChunkRow` list and analyse text with the same tokenizer
 (:func:`analyze`: English stop words and the Snowball stemmer), so the two backends rank alike.

@@ -15,20 +15,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag import answerability, citations, conflicts, evidence
-from rag.answers import Answer, Citation, ReportedConflict, ReportedValue, SearchedPassage
 from rag.config import Config
-from rag.embedding import Embedder
-from rag.evidence import Evidence
-from rag.hostile import addresses_assistant
-from rag.judge import Judge, Judgement, calibrated_model
-from rag.judge import numbered as judge_numbered
-from rag.question import Question, in_context, parse
-from rag.retrieval import Passage, Retriever
+from rag.models.embedding import Embedder
+from rag.qa import answerability, conflicts, evidence, verification
+from rag.qa.answers import Answer, Citation, ReportedConflict, ReportedValue, SearchedPassage
+from rag.qa.evidence import Evidence
+from rag.qa.hostile import addresses_assistant
+from rag.qa.judge import Judge, Judgement, calibrated_model
+from rag.qa.judge import numbered as judge_numbered
+from rag.qa.question import Question, in_context, parse
+from rag.qa.retrieval import Passage, Retriever
 from rag.text import fold, has_specific_date, has_time_expression, numbers, proper_names, tokens
 
 if TYPE_CHECKING:
-    from rag.generation import Generation  # the model module is imported only when a model is used
+    from rag.models.llm import Generation  # the model module is imported only when a model is used
 
 MAX_QUESTION_CHARS = 2000
 EXTRACTIVE_SECOND_SENTENCE = 0.9
@@ -64,7 +64,7 @@ class Prepared:
     verdict: answerability.Verdict
     conflicts: list[conflicts.Conflict]
     retrieve_ms: float
-    # Retrieved documents that address the assistant with orders (``rag.hostile``): kept out of the evidence.
+    # Retrieved documents that address the assistant with orders (``rag.qa.hostile``): kept out of the evidence.
     hostile: tuple[HostileSource, ...] = ()
     # The whole text of each article the evidence comes from: a claim about someone the question names must
     # cite an article that names them.
@@ -107,7 +107,7 @@ class Assistant:
             return self._retriever
 
     def generator(self, model: str | None = None):
-        from rag.generation import Generator
+        from rag.models.llm import Generator
 
         key = model or self.config.model_path
         with self._lock:
@@ -118,7 +118,7 @@ class Assistant:
 
     def judge(self, model: str | None = None, with_model: bool = True) -> Judge:
         """The calibrated judge, using the language model ``model`` (loaded once) or, without one, its
-        model-free fit (answerability only; see ``rag.judge``)."""
+        model-free fit (answerability only; see ``rag.qa.judge``)."""
         key = (model or self.config.model_path) if with_model else "<no model>"
         with self._lock:
             if key not in self._judges:
@@ -184,7 +184,7 @@ class Assistant:
             yield Event("answer", answer=_abstention(prepared, decision.reason, timings, None, common,
                                                      judge_tokens=judge_tokens))
             return
-        claims: list[citations.VerifiedClaim] = []
+        claims: list[verification.VerifiedClaim] = []
         model_name = None
         prompt_tokens = 0
         if mode == "generative":
@@ -208,12 +208,12 @@ class Assistant:
                     claims, tokens_read = self._judged(judge, draft, prepared, timings)
                     judge_tokens += tokens_read
             else:
-                claims = citations.verify(draft.text, prepared.prompt_evidence, self.config.support_threshold,
+                claims = verification.verify(draft.text, prepared.prompt_evidence, self.config.support_threshold,
                                           prepared.question.terms, prepared.question.focus)
             claims = _name_the_person(prepared, claims)
             # The model read the evidence and found no answer: under the judge that is an abstention (its refusal
             # is a reading of meaning); under the lexical rules only when the evidence was marginal.
-            if not claims and citations.is_refusal(draft.text) and \
+            if not claims and verification.is_refusal(draft.text) and \
                     (judged or prepared.verdict.best_score < self.config.confident_threshold):
                 # Marginal evidence and the model, having read it, finds no answer: abstain.
                 timings["total_ms"] = (time.perf_counter() - started) * 1000
@@ -271,7 +271,7 @@ class Assistant:
         return draft
 
     def _judged(self, judge: Judge, draft: Generation, prepared: Prepared, timings: dict
-                ) -> tuple[list[citations.VerifiedClaim], int]:
+                ) -> tuple[list[verification.VerifiedClaim], int]:
         """The draft's sentences the judge finds stated, and the prompt tokens its checks read; adds their time
         to ``timings``."""
         started = time.perf_counter()
@@ -442,7 +442,7 @@ class Assistant:
         extra = Evidence(len(chosen) + 1, before, best.title, best.score * 0.99, best.dense, best.coverage)
         return chosen + [extra]
 
-    def _extractive(self, prepared: Prepared) -> list[citations.VerifiedClaim]:
+    def _extractive(self, prepared: Prepared) -> list[verification.VerifiedClaim]:
         """The best evidence sentence, quoted, and the next one when it is nearly as relevant (from
         another article if one qualifies); for "who" questions, the sentence that names the person."""
         ranked = sorted(prepared.evidence, key=lambda e: -e.score)
@@ -454,7 +454,7 @@ class Assistant:
             naming = _naming_sentence_before(best, prepared)
             if naming is not None:
                 chosen.insert(0, naming)
-        return [citations.VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
+        return [verification.VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
 
 
 def _judged_pair(conflict: conflicts.Conflict, by_n: dict[int, Evidence]) -> tuple[int, int]:
@@ -493,7 +493,7 @@ def _hostile_conflicts(prepared: Prepared) -> list[conflicts.Conflict]:
             for h in prepared.hostile if h.claim is not None]
 
 
-def _judged_claims(judge: Judge, draft: str, prepared: Prepared) -> tuple[list[citations.VerifiedClaim], int]:
+def _judged_claims(judge: Judge, draft: str, prepared: Prepared) -> tuple[list[verification.VerifiedClaim], int]:
     """The draft's sentences that the judge finds stated by their citations (after the necessary lexical
     checks), and how many prompt tokens the checks read."""
     shown = judge_numbered(prepared.prompt_evidence)
@@ -505,7 +505,7 @@ def _judged_claims(judge: Judge, draft: str, prepared: Prepared) -> tuple[list[c
         read += verdict.model_tokens
         return verdict.probability if verdict.yes else None
 
-    return citations.verify_with(draft, prepared.prompt_evidence, accept, prepared.question.focus,
+    return verification.verify_with(draft, prepared.prompt_evidence, accept, prepared.question.focus,
                                  articles=prepared.articles), read
 
 
@@ -528,7 +528,7 @@ def _best_of_the_expected_kind(question: Question, ranked: list[Evidence]) -> Ev
     return None
 
 
-def _name_the_person(prepared: Prepared, claims: list[citations.VerifiedClaim]) -> list[citations.VerifiedClaim]:
+def _name_the_person(prepared: Prepared, claims: list[verification.VerifiedClaim]) -> list[verification.VerifiedClaim]:
     """A "who" answer that only says "the US President wrote it" gets the evidence sentence naming him."""
     question = prepared.question
     if question.kind != "person" or not claims:
@@ -540,7 +540,7 @@ def _name_the_person(prepared: Prepared, claims: list[citations.VerifiedClaim]) 
     for n in sorted(cited):
         naming = _naming_sentence_before(by_n[n], prepared)
         if naming is not None:
-            return claims + [citations.VerifiedClaim(_quoted(naming.text), (naming.n,), 1.0)]
+            return claims + [verification.VerifiedClaim(_quoted(naming.text), (naming.n,), 1.0)]
     return claims
 
 
@@ -599,7 +599,7 @@ def _searched(passage: Passage) -> SearchedPassage:
     return SearchedPassage(c.doc, c.title, c.start, c.end, c.text, passage.score, passage.dense_score)
 
 
-def _compose(prepared: Prepared, claims: list[citations.VerifiedClaim]):
+def _compose(prepared: Prepared, claims: list[verification.VerifiedClaim]):
     """Answer text with markers renumbered 1..m in order of appearance, and the matching citations."""
     by_n = {e.n: e for e in prepared.evidence}
     by_n.update({h.claim.n: h.claim for h in prepared.hostile if h.claim is not None})

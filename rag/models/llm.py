@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag import models
+from rag.models import weights
 
 INSTRUCTION = (
     "You answer questions about news articles using only the numbered evidence sentences. "
@@ -61,7 +61,7 @@ class Generator:
                  max_new_tokens: int = 120) -> None:
         from llama_cpp import Llama
 
-        self.choice = models.resolve(model)
+        self.choice = weights.resolve(model)
         self.max_new_tokens = max_new_tokens
         self.last: Generation | None = None
         self.seed = seed

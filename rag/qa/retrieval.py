@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answers import SearchedPassage
 from rag.config import Config
-from rag.embedding import Embedder, model_id
-from rag.store import ChunkRecord, IndexReader
+from rag.index.store import ChunkRecord, IndexReader
+from rag.models.embedding import Embedder, model_id
+from rag.qa.answers import SearchedPassage
 
 RRF_K = 60
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.question import Question
-from rag.retrieval import Passage
-from rag.store import IndexReader, SentenceRecord
+from rag.index.store import IndexReader, SentenceRecord
+from rag.qa.question import Question
+from rag.qa.retrieval import Passage
 from rag.text import content_terms, fold, has_time_expression, numbers
 
 DENSE_WEIGHT = 0.5

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from itertools import combinations
 
-from rag.evidence import Evidence
-from rag.question import Question
+from rag.qa.evidence import Evidence
+from rag.qa.question import Question
 from rag.text import (
     MONTH_PATTERN,
     MONTHS,

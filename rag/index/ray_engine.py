@@ -1,6 +1,6 @@
 """The Ray engine of ``rag index``: read → clean → chunk → embed as Ray Data pipelines.
 
-:func:`rag.indexing.build_index` drives both engines the same way: it asks the engine to *read* every file
+:func:`rag.index.build.build_index` drives both engines the same way: it asks the engine to *read* every file
 (documents, or one error per bad file), decides itself which documents are new and which contents are not
 in the index yet, asks the engine to *embed* only those, and writes everything through the same
 IndexWriter calls. This module is the Ray side of those two steps:
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import dedup, ingest
 from rag.config import Config
-from rag.embedding import DIMENSION
-from rag.store import NewContent
+from rag.index.store import NewContent
+from rag.ingest import dedup, readers
+from rag.models.embedding import DIMENSION
 
 # A local Ray sized for this 2-core machine: two logical CPUs. Reading runs first, one task per core; then
 # chunk tasks (half a CPU) feed two embedding actors (0.75 CPU each, so both fit beside a chunk task). Ray
@@ -102,7 +102,7 @@ class RayEngine:
             handler.setLevel(logging.ERROR)
 
     # --- the two steps build_index asks for -------------------------------------------------------------
-    def read(self, files: Sequence[tuple[Path, str]]) -> Iterator[tuple[Path, list[ingest.Document] | str]]:
+    def read(self, files: Sequence[tuple[Path, str]]) -> Iterator[tuple[Path, list[readers.Document] | str]]:
         """Each file's documents in file order, or the message of the BadInput that made it fail."""
         import pyarrow as pa
         import ray
@@ -130,7 +130,7 @@ class RayEngine:
         if done < len(files):
             raise RuntimeError(f"the Ray read stage returned nothing for {files[done][0]}")
 
-    def embed(self, docs: Sequence[ingest.Document]) -> Iterator[NewContent]:
+    def embed(self, docs: Sequence[readers.Document]) -> Iterator[NewContent]:
         """NewContent for each document (its text's chunks, sentences, vectors, MinHash), in input order."""
         import pyarrow as pa
         import ray
@@ -244,7 +244,7 @@ def read_files(batch):
 
     out: dict[str, list] = {name: [] for name in ("index", "ord", "count", "error", *_DOC_FIELDS)}
 
-    def add(index: int, ord_: int, count: int, error: str | None, doc: ingest.Document | None) -> None:
+    def add(index: int, ord_: int, count: int, error: str | None, doc: readers.Document | None) -> None:
         out["index"].append(index)
         out["ord"].append(ord_)
         out["count"].append(count)
@@ -260,8 +260,8 @@ def read_files(batch):
 
     for row in batch.to_pylist():
         try:
-            documents = list(ingest.load_file(Path(row["path"]), row["doc_id"]))
-        except ingest.BadInput as exc:
+            documents = list(readers.load_file(Path(row["path"]), row["doc_id"]))
+        except readers.BadInput as exc:
             add(row["index"], 0, 1, str(exc), None)
             continue
         except Exception as exc:  # any failure of one file is that file's error; the job goes on
@@ -284,12 +284,12 @@ def chunk_texts(batch, config: Config):
     computed by the very functions the local engine uses."""
     import pyarrow as pa
 
-    from rag.indexing import chunk_document
+    from rag.index.build import chunk_document
 
     chunks, sentences, minhashes = [], [], []
     for row in batch.select(["hash", "text", "blocks"]).to_pylist():
         blocks = _spans(row["blocks"])
-        doc = ingest.Document(id=row["hash"], path="", title="", date=None, text=row["text"],
+        doc = readers.Document(id=row["hash"], path="", title="", date=None, text=row["text"],
                               content_hash=row["hash"], blocks=blocks)
         doc_chunks, doc_sentences = chunk_document(doc, config)
         chunks.append(_spans_bytes([(c.start, c.end) for c in doc_chunks]))
@@ -302,11 +302,11 @@ def chunk_texts(batch, config: Config):
 
 class EmbedBatch:
     """Embed stage, one per actor: loads the model once, then embeds the chunks (and sentences) of a batch of
-    documents with :func:`rag.indexing.embed_spans`, as the local engine does. Returns the spans with float32
+    documents with :func:`rag.index.build.embed_spans`, as the local engine does. Returns the spans with float32
     vectors (raw bytes, row-major) and drops the text."""
 
     def __init__(self, sentence_vectors: str = "pooled") -> None:
-        from rag.embedding import Embedder
+        from rag.models.embedding import Embedder
 
         self.sentence_vectors = sentence_vectors
         self.embedder = Embedder()
@@ -315,7 +315,7 @@ class EmbedBatch:
     def __call__(self, batch):
         import pyarrow as pa
 
-        from rag.indexing import embed_spans
+        from rag.index.build import embed_spans
 
         rows = batch.select(["text", "chunks", "sentences"]).to_pylist()
         spans = [(_spans(r["chunks"]), _spans(r["sentences"])) for r in rows]
@@ -346,8 +346,8 @@ def _expected_rows(rows: list[dict] | None) -> int:
     return rows[0]["count"] if rows else -1
 
 
-def _document(row: dict, path: Path) -> ingest.Document:
-    return ingest.Document(
+def _document(row: dict, path: Path) -> readers.Document:
+    return readers.Document(
         id=row["id"], path=str(path), title=row["title"], date=row["date"], text=row["text"],
         content_hash=row["hash"], blocks=_spans(row["blocks"]), url=row["url"], source=row["source"],
     )

@@ -52,7 +52,7 @@ STARTUP_QUESTION = "In which region is the US naval build-up?"
 
 
 def startup(index_dir: Path) -> dict:
-    rag = [sys.executable, "-m", "rag.cli"]
+    rag = [sys.executable, "-m", "rag.app.cli"]
     question = STARTUP_QUESTION
     return {
         "help_ms": _timed_command(rag + ["--help"], 5),
@@ -102,8 +102,8 @@ def first_ui_answer(index_dir: Path, timeout_s: float = 300) -> float | None:
 
 
 def indexing(corpora: dict[str, list[Path]], config: Config) -> dict:
-    from rag.embedding import Embedder
-    from rag.indexing import build_index
+    from rag.index.build import build_index
+    from rag.models.embedding import Embedder
 
     embedder = Embedder()
     embedder.embed(["warm-up"])
@@ -127,9 +127,9 @@ def ingestion_engines(paths: list[Path], config: Config) -> dict:
 
     Each time covers a whole build including loading the model (in this process, or once per Ray actor);
     starting the private local Ray is timed apart. Also checks that both engines built the same index."""
-    from rag import ray_ingest
-    from rag.embedding import Embedder
-    from rag.indexing import build_index
+    from rag.index import ray_engine
+    from rag.index.build import build_index
+    from rag.models.embedding import Embedder
 
     folders = {name: Path(tempfile.mkdtemp(prefix=f"rag-bench-{name}-")) for name in ("local", "ray")}
     result: dict = {}
@@ -137,10 +137,10 @@ def ingestion_engines(paths: list[Path], config: Config) -> dict:
         started = time.perf_counter()
         local = build_index(paths, config.replace(index_dir=folders["local"], engine="local"), embedder=Embedder())
         result["local"] = _throughput(local, time.perf_counter() - started)
-        ours = not ray_ingest.is_running()
+        ours = not ray_engine.is_running()
         started = time.perf_counter()
         if ours:
-            ray_ingest.start(config.ray_address)
+            ray_engine.start(config.ray_address)
         startup_s = time.perf_counter() - started
         try:
             started = time.perf_counter()
@@ -166,14 +166,14 @@ def embedding_throughput(paths: list[Path], config: Config, rounds: int = 2) -> 
     round of each counts. Also checks that both give the same vectors and the same dev-set retrieval."""
     from sentence_transformers import SentenceTransformer
 
-    from rag import ingest
-    from rag.embedding import Embedder, _model_path
-    from rag.indexing import chunk_document
+    from rag.index.build import chunk_document
+    from rag.ingest import readers
+    from rag.models.embedding import Embedder, _model_path
 
-    files, _ = ingest.discover(paths)
+    files, _ = readers.discover(paths)
     texts: list[str] = []
     for path, doc_id in files:
-        for doc in ingest.load_file(path, doc_id):
+        for doc in readers.load_file(path, doc_id):
             chunks, sentences = chunk_document(doc, config)
             texts += [doc.text[c.start : c.end] for c in chunks] + [doc.text[s.start : s.end] for s in sentences]
     plain = SentenceTransformer(str(_model_path()), device="cpu")
@@ -248,9 +248,9 @@ def _runtime_tokens_per_s(plain, onnx_model, shapes: tuple[tuple[int, int], ...]
 def _dev_retrieval_by_backend(config: Config, k: int = 5) -> dict:
     """The bundled articles indexed and searched once with each embedding backend: on how many dev questions
     the top ``k`` passages (document and span, in order) are the same."""
-    from rag.embedding import Embedder
-    from rag.indexing import build_index
-    from rag.retrieval import Retriever
+    from rag.index.build import build_index
+    from rag.models.embedding import Embedder
+    from rag.qa.retrieval import Retriever
 
     questions = _dev_questions()
     tops: dict[str, list[list[tuple[str, int, int]]]] = {}
@@ -280,7 +280,7 @@ def _throughput(report, seconds: float) -> dict:
 
 def _compare_indexes(a: Path, b: Path) -> dict:
     """Whether two indexes hold the same documents and chunk and sentence rows, and how far their vectors are."""
-    from rag.store import IndexReader
+    from rag.index.store import IndexReader
 
     readers = [IndexReader(a), IndexReader(b)]
     try:
@@ -302,10 +302,10 @@ def _compare_indexes(a: Path, b: Path) -> dict:
 def query_stages(config: Config, generative_questions: int, questions: list[str] | None = None) -> dict:
     """Per-stage latency over ``questions`` (the seed dev questions by default), measured around each stage's
     public call; ``retrieval_and_evidence_ms`` is the whole of it."""
-    from rag import answerability, conflicts, evidence
-    from rag.citations import verify
-    from rag.pipeline import Assistant
-    from rag.question import parse
+    from rag.qa import answerability, conflicts, evidence
+    from rag.qa.assistant import Assistant
+    from rag.qa.question import parse
+    from rag.qa.verification import verify
 
     assistant = Assistant(config)
     retriever = assistant.retriever
@@ -424,7 +424,7 @@ def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int =
     queries are perturbed copies of stored vectors. Recall is against the exact top ``k``."""
     import faiss
 
-    from rag.chunk_index import HNSW_EF_CONSTRUCTION, HNSW_M, hnsw_ef_search
+    from rag.index.chunk_index import HNSW_EF_CONSTRUCTION, HNSW_M, hnsw_ef_search
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -468,7 +468,7 @@ def _timed_searches(index, queries: np.ndarray, k: int) -> tuple[list[np.ndarray
 
 def _synthetic_rows(rng: np.random.Generator, size: int, words: int = 80) -> list:
     """Chunk rows with clustered vectors and Zipf-distributed words, for the store comparison."""
-    from rag.chunk_index import ChunkRow
+    from rag.index.chunk_index import ChunkRow
 
     vocabulary = np.array([f"w{n}" for n in range(20_000)])
     vectors = _clustered_unit_vectors(rng, size)
@@ -481,8 +481,8 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                   stores: tuple[str, ...] = ("faiss", "milvus")) -> list[dict]:
     """Retrieval (dense + BM25 + fusion) latency from the FAISS store and from Milvus Lite on the same rows.
     Both use the index kind ``rag index`` would choose at that size (exact below ``hnsw_threshold``)."""
-    from rag.chunk_index import FaissChunkIndex
-    from rag.retrieval import reciprocal_rank_fusion
+    from rag.index.chunk_index import FaissChunkIndex
+    from rag.qa.retrieval import reciprocal_rank_fusion
 
     rng = np.random.default_rng(seed)
     results = []
@@ -499,7 +499,7 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                     FaissChunkIndex.write(generation, rows, 384, config.hnsw_threshold)
                     opened[name] = FaissChunkIndex(generation)
                 else:
-                    from rag.milvus_index import MilvusChunkIndex
+                    from rag.index.milvus_index import MilvusChunkIndex
 
                     uri = str(folder / "milvus.db")
                     MilvusChunkIndex.write(uri, "bench", rows, 384, config.hnsw_threshold, generation)
@@ -518,7 +518,7 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                                 "write_s": round(write_s, 1), "retrieval_ms_p50": _p(times, 50),
                                 "retrieval_ms_p95": _p(times, 95)})
             if "milvus" in opened:
-                from rag.milvus_index import close_client
+                from rag.index.milvus_index import close_client
 
                 opened["milvus"].client.drop_collection("bench")
                 close_client(opened["milvus"].uri)
@@ -531,8 +531,8 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
 _BUILD_CHILD = """
 import json, resource, sys, time
 from rag.config import Config
-from rag.embedding import Embedder
-from rag.indexing import build_index
+from rag.models.embedding import Embedder
+from rag.index.build import build_index
 started = time.perf_counter()
 report = build_index([sys.argv[1]], Config.from_env(index_dir=sys.argv[2], sentence_vectors=sys.argv[3]),
                      embedder=Embedder(batch_tokens=int(sys.argv[4])), progress=True)
@@ -566,7 +566,7 @@ def _questions_of(dataset: Path) -> list[dict]:
 
 
 def _top_passages(index_dir: Path, questions: list[str], k: int = 5) -> list[list[tuple[str, int, int, float]]]:
-    from rag.retrieval import Retriever
+    from rag.qa.retrieval import Retriever
 
     retriever = Retriever.open(Config(index_dir=index_dir))
     try:
@@ -591,7 +591,7 @@ def _recall_at(index_dir: Path, items: list[dict], k: int = 5) -> dict:
     """Share of answerable questions whose gold quote lies in one of the top ``k`` passages, as `rag eval`
     counts it (``evals.metrics.retrieval_hits``)."""
     from evals.metrics import retrieval_hits
-    from rag.retrieval import Retriever
+    from rag.qa.retrieval import Retriever
 
     retriever = Retriever.open(Config(index_dir=index_dir))
     reader = retriever.reader
@@ -609,8 +609,8 @@ def _recall_at(index_dir: Path, items: list[dict], k: int = 5) -> dict:
 def _gold_sentence_ranks(index_dir: Path, items: list[dict]) -> dict:
     """Sentence vectors alone, no words: for each gold quote, the rank of its sentence among its article's
     sentences by cosine with the question."""
-    from rag.embedding import Embedder
-    from rag.store import IndexReader
+    from rag.index.store import IndexReader
+    from rag.models.embedding import Embedder
 
     reader = IndexReader(index_dir)
     embedder = Embedder()
@@ -640,7 +640,7 @@ def archive(corpus: Path, dataset: Path, config: Config, generative_questions: i
     forward pass, in batches of 1,024 tokens; before the archive issue: every sentence embedded on its own, in
     batches of 4,096), then at that size: per-stage query latency, extractive and generative answers, and
     recall@5 of gold spans."""
-    from rag.pipeline import Assistant
+    from rag.qa.assistant import Assistant
 
     if not corpus.is_dir() or not dataset.is_file():
         return None

@@ -6,7 +6,7 @@ Layout of an index folder::
     index/.lock          held by a writer, so two builds never interleave
     index/gen-<n>/       one complete generation: manifest.json, meta.sqlite, and the chunk index:
                          dense.faiss + bm25/ (store "faiss"), or lexical_df.json + a Milvus collection
-                         named in the manifest (store "milvus"; see rag.chunk_index)
+                         named in the manifest (store "milvus"; see rag.index.chunk_index)
     index/INDEX_ID       (Milvus only) names this folder's collections, so one server can hold many
 
 A build copies the live generation's metadata into a new folder, applies the changes, writes the vector
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from rag.chunk_index import ChunkIndex, ChunkRow
+    from rag.index.chunk_index import ChunkIndex, ChunkRow
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
@@ -184,10 +184,10 @@ def default_milvus_uri(index_dir: Path) -> str:
 def open_chunk_index(generation: Path, manifest: dict, milvus_uri: str | None = None) -> ChunkIndex:
     """The chunk index a generation's manifest points at (FAISS files in it, or a Milvus collection)."""
     if manifest.get("store", "faiss") == "milvus":
-        from rag.milvus_index import MilvusChunkIndex
+        from rag.index.milvus_index import MilvusChunkIndex
 
         return MilvusChunkIndex(milvus_uri or manifest["milvus_uri"], manifest["milvus_collection"], generation)
-    from rag.chunk_index import FaissChunkIndex
+    from rag.index.chunk_index import FaissChunkIndex
 
     return FaissChunkIndex(generation)
 
@@ -226,7 +226,7 @@ class IndexReader:
         self._load(milvus_uri)
 
     def _load(self, milvus_uri: str | None) -> None:
-        from rag.chunk_index import ChunkIndexDamaged, ChunkStoreUnavailable
+        from rag.index.chunk_index import ChunkIndexDamaged, ChunkStoreUnavailable
 
         gen = self.generation
         assert gen is not None
@@ -445,7 +445,7 @@ class IndexWriter:
 
     def __init__(self, index_dir: str | Path, settings: dict, rebuild: bool = False,
                  milvus_uri: str | None = None) -> None:
-        """``settings`` (see ``rag.indexing.index_settings``) bind the index; ``settings["store"]`` says where
+        """``settings`` (see ``rag.index.build.index_settings``) bind the index; ``settings["store"]`` says where
         its chunks go, and ``milvus_uri`` which Milvus (default: a Milvus Lite file in the index folder)."""
         from filelock import FileLock
 
@@ -510,7 +510,7 @@ class IndexWriter:
             if exc_type is not None and self.generation is not None and self.generation.exists():
                 shutil.rmtree(self.generation, ignore_errors=True)
                 if self._new_collection is not None:
-                    from rag.milvus_index import drop_collection
+                    from rag.index.milvus_index import drop_collection
 
                     with contextlib.suppress(Exception):  # best effort: the next build drops it too
                         drop_collection(self._milvus_uri(), self._new_collection)
@@ -583,7 +583,7 @@ class IndexWriter:
         self.db.execute(f"DELETE FROM contents WHERE hash {orphan}")
 
     def _chunk_rows(self) -> list[ChunkRow]:
-        from rag.chunk_index import ChunkRow
+        from rag.index.chunk_index import ChunkRow
 
         assert self.db is not None
         # A text stored under several names is indexed once, under its first name.
@@ -605,14 +605,14 @@ class IndexWriter:
         assert self.generation is not None
         dimension = int(self.settings["dimension"])
         if self.settings.get("store", "faiss") == "milvus":
-            from rag.milvus_index import MilvusChunkIndex
+            from rag.index.milvus_index import MilvusChunkIndex
 
             uri = self._milvus_uri()
             collection = f"{self._collection_prefix()}{self.generation.name.replace('-', '_')}"
             self._new_collection = collection
             kind = MilvusChunkIndex.write(uri, collection, rows, dimension, hnsw_threshold, self.generation)
             return {"dense_index": kind, "milvus_uri": uri, "milvus_collection": collection}
-        from rag.chunk_index import FaissChunkIndex
+        from rag.index.chunk_index import FaissChunkIndex
 
         return {"dense_index": FaissChunkIndex.write(self.generation, rows, dimension, hnsw_threshold)}
 
@@ -629,7 +629,7 @@ class IndexWriter:
         self._drop_orphans()
         self.db.commit()
         rows = self._chunk_rows()
-        from rag.chunk_index import ChunkStoreUnavailable
+        from rag.index.chunk_index import ChunkStoreUnavailable
 
         try:
             where = self._write_chunk_index(rows, hnsw_threshold)
@@ -665,7 +665,7 @@ class IndexWriter:
         """Drop this index folder's Milvus collections except ``keep`` (half-written or superseded ones)."""
         if self.settings.get("store", "faiss") != "milvus" or not (self.index_dir / INDEX_ID).exists():
             return
-        from rag.milvus_index import drop_collections
+        from rag.index.milvus_index import drop_collections
 
         drop_collections(self._milvus_uri(), self._collection_prefix(), keep={k for k in keep if k})
 

@@ -19,7 +19,7 @@ that wrote them. Without a model (extractive mode, or a model the file was not f
 stand).
 
 Lexical checks are *necessary* conditions, never proof: a claim that states a number, a name or a quotation
-its citations lack is refused before the model is asked (``rag.citations.necessary``).
+its citations lack is refused before the model is asked (``rag.qa.verification.necessary``).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from rag.text import STOPWORDS, fold, has_time_expression, meaning_terms, numbers, proper_names, tokens
 
 if TYPE_CHECKING:
-    from rag.evidence import Evidence
-    from rag.question import Question
+    from rag.qa.evidence import Evidence
+    from rag.qa.question import Question
 
 Numbered = tuple[int, str]  # an evidence sentence as the model reads it: "[n] text"
 Kind = Literal["answers", "answers_no_model", "supports", "supports_no_model", "disagree", "answered"]
@@ -56,7 +56,7 @@ CHECKS = {
 
 
 class YesNoModel(Protocol):
-    """What the judge needs of a language model (``rag.generation.Generator`` is one)."""
+    """What the judge needs of a language model (``rag.models.llm.Generator`` is one)."""
 
     def yes_no(self, question: str, evidence: Sequence[tuple[int, str]], check: str): ...
 
@@ -233,7 +233,7 @@ def _holds_answer_type(question: Question, strongest: Sequence[Evidence]) -> boo
 def support_features(claim: str, sources: Sequence[str], question: str) -> dict[str, float]:
     """How much of the claim its sources contain: content words, the words it adds to the question's, and
     whether the sources negate when the claim does."""
-    from rag.citations import NEGATION
+    from rag.qa.verification import NEGATION
 
     joined = " ".join(sources)
     # Numbers as values: "1.55 billion" in the claim is "1.55bn" in the source, not a missing word.

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag import chunking, dedup, ingest
 from rag.config import Config
-from rag.embedding import DIMENSION, Embedder, model_id
+from rag.index.store import BuildReport, IndexError_, IndexWriter, NewContent, read_manifest
+from rag.ingest import chunking, dedup, readers
+from rag.models.embedding import DIMENSION, Embedder, model_id
 from rag.progress import Reporter
-from rag.store import BuildReport, IndexError_, IndexWriter, NewContent, read_manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,7 +40,7 @@ def _sentence_vectors_of(config: Config, rebuild: bool) -> str:
     return manifest.get("sentence_vectors", "embedded")
 
 
-def chunk_document(doc: ingest.Document, config: Config) -> tuple[list[chunking.Chunk], list[chunking.Sentence]]:
+def chunk_document(doc: readers.Document, config: Config) -> tuple[list[chunking.Chunk], list[chunking.Sentence]]:
     blocks = chunking.split_sentences(doc.text, list(doc.blocks))
     chunks = chunking.make_chunks(blocks, config.chunk_chars, config.chunk_overlap_sentences)
     return chunks, [s for block in blocks for s in block]
@@ -60,7 +60,7 @@ def build_index(
     the rest are indexed, and the previous generation stays live until the new one is complete.
 
     ``config.engine`` chooses who reads, chunks and embeds: this process ("local", with ``embedder``) or a
-    Ray Data pipeline ("ray", see :mod:`rag.ray_ingest`; ``embedder`` is not used). Either way this function
+    Ray Data pipeline ("ray", see :mod:`rag.index.ray_engine`; ``embedder`` is not used). Either way this function
     decides what is new and writes it, so both engines build the same index.
 
     ``progress``: ``True`` reports files read and articles embedded on stderr (a bar on a terminal, a line
@@ -69,7 +69,7 @@ def build_index(
     report = BuildReport()
     reporter = Reporter.of(progress, prefix="rag index")
     config = config.replace(sentence_vectors=_sentence_vectors_of(config, rebuild))
-    files, errors = ingest.discover(paths, id_base)
+    files, errors = readers.discover(paths, id_base)
     for error in errors:
         report.errors.append(str(error))
     engine = _engine(config, embedder)
@@ -78,7 +78,7 @@ def build_index(
                      milvus_uri=config.milvus_uri) as writer, engine:
         known = writer.document_hashes()
         seen: set[str] = set()
-        pending: dict[str, ingest.Document] = {}
+        pending: dict[str, readers.Document] = {}
         for path, documents in reporter.iterate(engine.read(files), "reading", total=len(files), unit="file"):
             if isinstance(documents, str):
                 report.errors.append(f"{path}: {documents}")
@@ -120,7 +120,7 @@ def build_index(
 
 def _engine(config: Config, embedder: Embedder | None):
     if config.engine == "ray":
-        from rag.ray_ingest import RayEngine
+        from rag.index.ray_engine import RayEngine
 
         return RayEngine(config)
     if config.engine == "local":
@@ -129,7 +129,7 @@ def _engine(config: Config, embedder: Embedder | None):
 
 
 class LocalEngine:
-    """Reads, chunks and embeds in this process. :class:`rag.ray_ingest.RayEngine` has the same surface."""
+    """Reads, chunks and embeds in this process. :class:`rag.index.ray_engine.RayEngine` has the same surface."""
 
     def __init__(self, config: Config, embedder: Embedder) -> None:
         self.config = config
@@ -141,21 +141,21 @@ class LocalEngine:
     def __exit__(self, *exc) -> None:
         return None
 
-    def read(self, files: Sequence[tuple[Path, str]]) -> Iterator[tuple[Path, list[ingest.Document] | str]]:
+    def read(self, files: Sequence[tuple[Path, str]]) -> Iterator[tuple[Path, list[readers.Document] | str]]:
         """Each file's documents, or the message of the BadInput that made it fail."""
         for path, doc_id in files:
             try:
-                yield path, list(ingest.load_file(path, doc_id))
-            except ingest.BadInput as exc:
+                yield path, list(readers.load_file(path, doc_id))
+            except readers.BadInput as exc:
                 yield path, str(exc)
 
-    def embed(self, docs: list[ingest.Document], slice_docs: int = 32) -> Iterator[NewContent]:
+    def embed(self, docs: list[readers.Document], slice_docs: int = 32) -> Iterator[NewContent]:
         """NewContent per document in input order, a slice of documents at a time (so progress can be told)."""
         for start in range(0, len(docs), slice_docs):
             yield from _embed(docs[start : start + slice_docs], self.config, self.embedder)
 
 
-def _embed(docs: list[ingest.Document], config: Config, embedder: Embedder) -> list[NewContent]:
+def _embed(docs: list[readers.Document], config: Config, embedder: Embedder) -> list[NewContent]:
     if not docs:
         return []
     pieces = [chunk_document(doc, config) for doc in docs]

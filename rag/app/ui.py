@@ -14,11 +14,11 @@ import shutil
 import threading
 from pathlib import Path
 
-from rag import models
-from rag.answers import Answer
 from rag.config import Config
-from rag.pipeline import MODES, Assistant, BadQuestion
+from rag.models import weights
 from rag.progress import Reporter
+from rag.qa.answers import Answer
+from rag.qa.assistant import MODES, Assistant, BadQuestion
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
@@ -154,7 +154,7 @@ class ChatApp:
 
     # --- adding articles -------------------------------------------------------------------------------
     def add_articles(self, files: list | None, progress=None) -> str:
-        from rag.indexing import build_index
+        from rag.index.build import build_index
 
         if not files:
             return "Choose one or more files first."
@@ -206,7 +206,7 @@ def _chosen(section: str | None) -> str | None:
 
 def _searched_dict(question: str, passage, reader) -> dict:
     """A searched passage as the sources panel shows it: headline, rank, relevance and why."""
-    from rag.retrieval import explain
+    from rag.qa.retrieval import explain
 
     why = explain(question, passage, reader)
     return {"doc": passage.doc, "title": passage.title, "start": passage.start, "end": passage.end,
@@ -291,7 +291,7 @@ CLICK_JS = """
 def build(app: ChatApp):
     import gradio as gr
 
-    installed = models.installed()
+    installed = weights.installed()
     sections = app.sections()
     with gr.Blocks(title="News QA") as demo:
         gr.Markdown("## News QA\nAsk about the indexed articles. Every claim is cited: click a [n] in the answer, "

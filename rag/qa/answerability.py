@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.evidence import Evidence
-from rag.question import Question
+from rag.qa.evidence import Evidence
+from rag.qa.question import Question
 from rag.text import fold, has_time_expression, numbers, proper_names, tokens
 
 CLOSE_TO_BEST = 0.8
@@ -28,7 +28,7 @@ class Verdict:
 
 def relevant(evidence: list[Evidence], threshold: float) -> Verdict:
     """The necessary condition alone: some evidence sentence is relevant at all (the calibrated judge decides
-    whether it answers; ``rag.judge``)."""
+    whether it answers; ``rag.qa.judge``)."""
     if not evidence:
         return Verdict(False, "nothing in the index matches the question", 0.0)
     best = max(e.score for e in evidence)

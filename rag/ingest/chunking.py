@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag import cleaning
+from rag.ingest import cleaning
 
 # A candidate boundary: sentence punctuation, optional closing quotes/brackets, whitespace.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
@@ -39,7 +39,7 @@ class Chunk:
 
 def split_sentences(text: str, blocks: list[tuple[int, int]]) -> list[list[Sentence]]:
     """Sentences of each block, as spans trimmed of surrounding whitespace. Paragraphs (see
-    :func:`rag.cleaning.lines`) are hard boundaries; a soft line break inside a paragraph is not."""
+    :func:`rag.ingest.cleaning.lines`) are hard boundaries; a soft line break inside a paragraph is not."""
     paragraphs = [(p.start, p.end) for p in cleaning.lines(text)]
     result = []
     for block_start, block_end in blocks:

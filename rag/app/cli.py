@@ -146,8 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rag {args.command}: interrupted{kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # one clear line for the problems users can fix, tracebacks for bugs
-        from rag.models import ModelNotFound
-        from rag.store import IndexError_
+        from rag.index.store import IndexError_
+        from rag.models.weights import ModelNotFound
 
         if isinstance(exc, IndexError_ | ValueError | ModelNotFound):
             print(f"rag {args.command}: {exc}", file=sys.stderr)
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _index(args: argparse.Namespace, config) -> int:
-    from rag.indexing import build_index
+    from rag.index.build import build_index
 
     config = config.replace(chunk_chars=args.chunk_chars, sentence_vectors=args.sentence_vectors)
     report = build_index(
@@ -168,7 +168,7 @@ def _index(args: argparse.Namespace, config) -> int:
 
 
 def _search(args: argparse.Namespace, config) -> int:
-    from rag.retrieval import Retriever, explain
+    from rag.qa.retrieval import Retriever, explain
 
     config = config.replace(k=args.k, section=args.section)
     retriever = Retriever.open(config)
@@ -189,7 +189,7 @@ def _search(args: argparse.Namespace, config) -> int:
 
 
 def _sections(args: argparse.Namespace, config) -> int:
-    from rag.store import IndexReader
+    from rag.index.store import IndexReader
 
     reader = IndexReader(config.index_dir, store=config.store, milvus_uri=config.milvus_uri)
     found = reader.sections()
@@ -201,8 +201,8 @@ def _sections(args: argparse.Namespace, config) -> int:
 
 
 def _ask(args: argparse.Namespace, config) -> int:
-    from rag.pipeline import Assistant, BadQuestion
-    from rag.question import read_questions
+    from rag.qa.assistant import Assistant, BadQuestion
+    from rag.qa.question import read_questions
 
     if bool(args.question) == bool(args.questions):
         raise ValueError("give either a question or --questions FILE.jsonl")
@@ -282,7 +282,7 @@ def _eval(args: argparse.Namespace, config) -> int:
 def _serve(args: argparse.Namespace, config) -> int:
     import os
 
-    from rag.ui import serve
+    from rag.app.ui import serve
 
     auth = os.environ.get("RAG_AUTH")
     if auth and ":" not in auth:
@@ -295,7 +295,7 @@ def _serve(args: argparse.Namespace, config) -> int:
 def _bench(args: argparse.Namespace, config) -> int:
     from pathlib import Path
 
-    from rag import bench
+    from evals import bench
 
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
@@ -318,7 +318,7 @@ def _calibrate(args: argparse.Namespace, config) -> int:
     from pathlib import Path
 
     from evals import calibrate
-    from rag.judge import CALIBRATION_FILE
+    from rag.qa.judge import CALIBRATION_FILE
 
     result = calibrate.run(config.replace(model_path=args.model), args.benchmarks_dir, squad_fit=args.squad_fit,
                            squad_held_out=args.squad_held_out, out=Path(args.out) if args.out else CALIBRATION_FILE,
@@ -328,12 +328,12 @@ def _calibrate(args: argparse.Namespace, config) -> int:
 
 
 def _models(args: argparse.Namespace, config) -> int:
-    from rag import models
+    from rag.models import weights
 
     if args.prepare:
-        path = models.qwen_path(verify=True)
-        print(f"{models.DEFAULT_MODEL}: {path} (SHA-256 verified)")
-    for name in models.installed():
+        path = weights.qwen_path(verify=True)
+        print(f"{weights.DEFAULT_MODEL}: {path} (SHA-256 verified)")
+    for name in weights.installed():
         print(name)
     return 0
 
