@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Config
+from rag.errors import BadInput
 from rag.index.build import build_index
 from rag.index.store import IndexReader
 from rag.ingest import readers
@@ -92,7 +93,7 @@ def test_html_without_article_text_is_a_bad_input(tmp_path):
     path = tmp_path / "app.html"
     path.write_text("<html><head><title>Loading</title><script>var app = 1;</script></head>"
                     "<body><div id='app'></div></body></html>")
-    with pytest.raises(readers.BadInput, match="no article text"):
+    with pytest.raises(BadInput, match="no article text"):
         load(path)
 
 
@@ -183,7 +184,7 @@ def test_latin1_bytes_that_are_not_valid_windows_1252_still_decode(tmp_path):
 def test_bad_files_raise_bad_input_with_a_one_line_reason(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(readers.BadInput) as caught:
+    with pytest.raises(BadInput) as caught:
         load(path)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)

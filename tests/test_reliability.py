@@ -17,6 +17,7 @@ from index_helpers import index_with_extra_file
 from shared_data import BBC
 
 from rag.app.ui import safe_upload_name
+from rag.errors import BadInput
 from rag.index.store import IndexReader
 from rag.qa.assistant import Assistant
 
@@ -230,7 +231,7 @@ def test_an_oversized_file_is_refused_by_name_without_being_read(tmp_path):
     huge = tmp_path / "huge.txt"
     with open(huge, "wb") as handle:
         handle.truncate(100 * 1024 * 1024)
-    with pytest.raises(readers.BadInput, match="100.0 MB, over the 50 MB limit"):
+    with pytest.raises(BadInput, match="100.0 MB, over the 50 MB limit"):
         list(readers.load_file(huge, "huge.txt"))
 
 
@@ -254,7 +255,7 @@ def test_malformed_html_is_either_extracted_or_refused_with_one_line(tmp_path):
                     encoding="utf-8")
     try:
         [doc] = list(readers.load_file(page, "broken.html"))
-    except readers.BadInput as exc:
+    except BadInput as exc:
         assert "\n" not in str(exc)
     else:
         assert "harbour reopened" in doc.text

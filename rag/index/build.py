@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.config import Config
+from rag.errors import BadInput
 from rag.index.store import BuildReport, IndexError_, IndexWriter, NewContent, read_manifest
 from rag.ingest import chunking, dedup, readers
 from rag.models.embedding import DIMENSION, Embedder, model_id
@@ -146,7 +147,7 @@ class LocalEngine:
         for path, doc_id in files:
             try:
                 yield path, list(readers.load_file(path, doc_id))
-            except readers.BadInput as exc:
+            except BadInput as exc:
                 yield path, str(exc)
 
     def embed(self, docs: list[readers.Document], slice_docs: int = 32) -> Iterator[NewContent]:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Config
+from rag.errors import BadInput
 from rag.index.store import NewContent
 from rag.ingest import dedup, readers
 from rag.models.embedding import DIMENSION
@@ -261,7 +262,7 @@ def read_files(batch):
     for row in batch.to_pylist():
         try:
             documents = list(readers.load_file(Path(row["path"]), row["doc_id"]))
-        except readers.BadInput as exc:
+        except BadInput as exc:
             add(row["index"], 0, 1, str(exc), None)
             continue
         except Exception as exc:  # any failure of one file is that file's error; the job goes on

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.errors import BadInput, FileProblem
 from rag.ingest import cleaning
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -34,19 +35,6 @@ class Document:
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class IngestError:
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class BadInput(Exception):
-    """A file (or record) that cannot be indexed; the message names the problem, not the file."""
-
-
 def decode(data: bytes) -> str:
     """Bytes to text: UTF-8 (BOM dropped), else Windows-1252, else Latin-1. Rejects binary data."""
     if b"\x00" in data[:8192]:
@@ -65,7 +53,7 @@ def content_hash(text: str) -> str:
 
 def discover(
     paths: Sequence[str | Path], id_base: Path | None = None
-) -> tuple[list[tuple[Path, str]], list[IngestError]]:
+) -> tuple[list[tuple[Path, str]], list[FileProblem]]:
     """Files to index with their document ids: the path relative to ``id_base`` when given, else relative to
     the folder given, or the file name for a file given by name.
 
@@ -73,7 +61,7 @@ def discover(
     folder are skipped, but a file named explicitly must be of a supported type.
     """
     found: list[tuple[Path, str]] = []
-    errors: list[IngestError] = []
+    errors: list[FileProblem] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -89,9 +77,9 @@ def discover(
                 found.append((path, _doc_id(path, id_base) if id_base else path.name))
             else:
                 supported = " ".join(sorted(SUPPORTED_SUFFIXES))
-                errors.append(IngestError(str(path), f"unsupported file type (supported: {supported})"))
+                errors.append(FileProblem(str(path), f"unsupported file type (supported: {supported})"))
         else:
-            errors.append(IngestError(str(path), "no such file or folder"))
+            errors.append(FileProblem(str(path), "no such file or folder"))
     return found, errors
 
 
