@@ -38,8 +38,11 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest
 
+# Style, the layers of the tree (pyproject's [tool.importlinter]) and the types of the library.
 lint: install
 	$(BIN)/ruff check rag tests evals app.py
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: install index
 	$(BIN)/rag bench --index-dir $(INDEX_DIR)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.metrics import percentile
 from rag.config import Config
 
 DEV_SET = Path("evals/datasets/dev_qa.jsonl")
@@ -34,9 +35,8 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2) if ordered else 0.0
+def _p(values: list[float], q: int) -> float:
+    return round(percentile(values, q), 2)
 
 
 def _timed_command(args: list[str], repeat: int) -> float:
@@ -166,7 +166,7 @@ def embedding_throughput(paths: list[Path], config: Config, rounds: int = 2) -> 
     round of each counts. Also checks that both give the same vectors and the same dev-set retrieval."""
     from sentence_transformers import SentenceTransformer
 
-    from rag.index.build import chunk_document
+    from rag.index.engines import chunk_document
     from rag.ingest import readers
     from rag.models.embedding import Embedder, _model_path
 
@@ -280,17 +280,16 @@ def _throughput(report, seconds: float) -> dict:
 
 def _compare_indexes(a: Path, b: Path) -> dict:
     """Whether two indexes hold the same documents and chunk and sentence rows, and how far their vectors are."""
-    from rag.index.store import IndexReader
+    from rag.index.catalog import IndexReader
 
     readers = [IndexReader(a), IndexReader(b)]
     try:
         spans, vectors = [], []
         for reader in readers:
-            rows = {t: reader.db.execute(f'SELECT id, content_hash, start, "end", vector FROM {t} ORDER BY id')
-                    .fetchall() for t in ("chunks", "sentences")}
-            spans.append((reader.documents(), {t: [r[:4] for r in found] for t, found in rows.items()}))
-            vectors.append(np.vstack([np.frombuffer(r[4], dtype=np.float32) for found in rows.values()
-                                      for r in found]))
+            rows = {kind: reader.span_rows(kind) for kind in ("chunk", "sentence")}
+            spans.append((reader.documents(), {kind: [(r.id, r.content_hash, r.start, r.end) for r in found]
+                                               for kind, found in rows.items()}))
+            vectors.append(np.vstack([r.vector for found in rows.values() for r in found]))
         same = spans[0] == spans[1] and vectors[0].shape == vectors[1].shape
         difference = float(np.abs(vectors[0] - vectors[1]).max()) if same else None
         return {"same_documents_and_spans": same, "max_vector_difference": difference}
@@ -328,7 +327,7 @@ def query_stages(config: Config, generative_questions: int, questions: list[str]
         scored = evidence.score_sentences(question, vector, passages, reader)
         chosen = evidence.select(scored, config.evidence_sentences)
         evidence.for_prompt(chosen, config.prompt_relevance)
-        verdict = answerability.judge(question, chosen, config.abstain_threshold)
+        answerability.judge(question, chosen, config.abstain_threshold)
         conflicts.detect(question, chosen)
         t5 = time.perf_counter()
         stages["embed_ms"].append(_ms(t1 - t0))
@@ -338,7 +337,6 @@ def query_stages(config: Config, generative_questions: int, questions: list[str]
         stages["fusion_ms"].append(max(_ms(t4 - t3) - stages["dense_ms"][-1] - stages["bm25_ms"][-1], 0.0))
         stages["evidence_ms"].append(_ms(t5 - t4))
         stages["retrieval_and_evidence_ms"].append(_ms(t5 - t0) - stages["dense_ms"][-1] - stages["bm25_ms"][-1])
-        del verdict
     result = {k: {"p50": _p(v, 50), "p95": _p(v, 95)} for k, v in stages.items()}
     if generative_questions:
         generator = assistant.generator()
@@ -424,7 +422,8 @@ def dense_scaling(sizes: list[int], queries: int = 100, k: int = 10, seed: int =
     queries are perturbed copies of stored vectors. Recall is against the exact top ``k``."""
     import faiss
 
-    from rag.index.chunk_index import HNSW_EF_CONSTRUCTION, HNSW_M, hnsw_ef_search
+    from rag.index.backends.base import HNSW_EF_CONSTRUCTION, HNSW_M
+    from rag.index.backends.faiss import hnsw_ef_search
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -468,7 +467,7 @@ def _timed_searches(index, queries: np.ndarray, k: int) -> tuple[list[np.ndarray
 
 def _synthetic_rows(rng: np.random.Generator, size: int, words: int = 80) -> list:
     """Chunk rows with clustered vectors and Zipf-distributed words, for the store comparison."""
-    from rag.index.chunk_index import ChunkRow
+    from rag.index.backends.base import ChunkRow
 
     vocabulary = np.array([f"w{n}" for n in range(20_000)])
     vectors = _clustered_unit_vectors(rng, size)
@@ -481,7 +480,7 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                   stores: tuple[str, ...] = ("faiss", "milvus")) -> list[dict]:
     """Retrieval (dense + BM25 + fusion) latency from the FAISS store and from Milvus Lite on the same rows.
     Both use the index kind ``rag index`` would choose at that size (exact below ``hnsw_threshold``)."""
-    from rag.index.chunk_index import FaissChunkIndex
+    from rag.index.backends.faiss import FaissChunkIndex
     from rag.qa.retrieval import reciprocal_rank_fusion
 
     rng = np.random.default_rng(seed)
@@ -499,7 +498,7 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                     FaissChunkIndex.write(generation, rows, 384, config.hnsw_threshold)
                     opened[name] = FaissChunkIndex(generation)
                 else:
-                    from rag.index.milvus_index import MilvusChunkIndex
+                    from rag.index.backends.milvus import MilvusChunkIndex
 
                     uri = str(folder / "milvus.db")
                     MilvusChunkIndex.write(uri, "bench", rows, 384, config.hnsw_threshold, generation)
@@ -518,7 +517,7 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                                 "write_s": round(write_s, 1), "retrieval_ms_p50": _p(times, 50),
                                 "retrieval_ms_p95": _p(times, 95)})
             if "milvus" in opened:
-                from rag.index.milvus_index import close_client
+                from rag.index.backends.milvus import close_client
 
                 opened["milvus"].client.drop_collection("bench")
                 close_client(opened["milvus"].uri)
@@ -609,7 +608,7 @@ def _recall_at(index_dir: Path, items: list[dict], k: int = 5) -> dict:
 def _gold_sentence_ranks(index_dir: Path, items: list[dict]) -> dict:
     """Sentence vectors alone, no words: for each gold quote, the rank of its sentence among its article's
     sentences by cosine with the question."""
-    from rag.index.store import IndexReader
+    from rag.index.catalog import IndexReader
     from rag.models.embedding import Embedder
 
     reader = IndexReader(index_dir)
@@ -618,16 +617,12 @@ def _gold_sentence_ranks(index_dir: Path, items: list[dict]) -> dict:
     try:
         for item in items:
             for gold in item.get("supporting", [])[:1]:
-                content = reader.document(gold["doc"]).content_hash
-                text = reader.text_of_content(content)
-                at = text.find(gold["quote"])
-                rows = reader.db.execute('SELECT start, "end", vector FROM sentences WHERE content_hash = ?',
-                                         (content,)).fetchall()
-                golden = [i for i, (a, b, _) in enumerate(rows) if a <= at < b]
+                at = reader.document_text(gold["doc"]).find(gold["quote"])
+                sentences = reader.sentences_of(gold["doc"])
+                golden = [i for i, s in enumerate(sentences) if s.start <= at < s.end]
                 if at < 0 or not golden:
                     continue
-                scores = np.vstack([np.frombuffer(v, dtype=np.float32) for *_, v in rows]) @ \
-                    embedder.embed_one(item["question"])
+                scores = np.vstack([s.vector for s in sentences]) @ embedder.embed_one(item["question"])
                 ranks.append(int((scores > scores[golden[0]]).sum()) + 1)
     finally:
         reader.close()

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 from evals import metrics
+from evals.commands import BENCHMARKS
 from rag.config import Config
+from rag.errors import SettingsError
 from rag.progress import Reporter
 
-BENCHMARKS = ("rgb", "squad2", "squad2-decision")
 # Defaults of issue 16: 300 SQuAD questions end to end, 1,000 for the answerability decision alone.
 DEFAULT_LIMITS = {"squad2": 300, "squad2-decision": 1000}
 
@@ -124,10 +125,10 @@ def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str
     from rag.qa.assistant import Assistant
 
     if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark '{name}' (choose from {', '.join(BENCHMARKS)})")
+        raise SettingsError(f"unknown benchmark '{name}' (choose from {', '.join(BENCHMARKS)})")
     data = Path(data_dir)
     if not data.is_dir():
-        raise ValueError(f"{data}: benchmark data folder not found (give --benchmarks-dir)")
+        raise SettingsError(f"{data}: benchmark data folder not found (give --benchmarks-dir)")
     cache = Path(cache_dir)
     base = "squad2" if name.startswith("squad2") else name
     corpus = _corpus(base, data, cache)

@@ -35,6 +35,7 @@ import numpy as np
 
 from evals import benchmarks, metrics
 from rag.config import Config
+from rag.errors import SettingsError
 from rag.qa.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, support_features
 
 if TYPE_CHECKING:
@@ -271,7 +272,7 @@ def fit(records: list[dict]) -> dict:
         train = [r for r in rows if r["half"] == "fit"]
         test = [r for r in rows if r["half"] == "held-out"]
         if len(train) < MIN_DECISIONS:
-            raise ValueError(f"{kind}: only {len(train)} labelled decisions in the fit half; "
+            raise SettingsError(f"{kind}: only {len(train)} labelled decisions in the fit half; "
                              f"at least {MIN_DECISIONS} are needed")
         names = FEATURES[kind]
         x = np.array([[r["features"][f] for f in names] for r in train], dtype=float)
@@ -293,7 +294,7 @@ def run(config: Config, data_dir: str | Path, cache_dir: str | Path = "evals/cac
         near_miss_supports: bool = False) -> dict:
     data = Path(data_dir)
     if not data.is_dir():
-        raise ValueError(f"{data}: benchmark data folder not found (give --benchmarks-dir)")
+        raise SettingsError(f"{data}: benchmark data folder not found (give --benchmarks-dir)")
     records = collect(config, data, Path(cache_dir), squad_fit, squad_held_out, progress, near_miss_supports)
     from rag.models import weights
 

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from pathlib import Path
-from statistics import median
+from statistics import median, quantiles
 
 from rag.ingest import cleaning, readers
 from rag.qa.question import parse
 from rag.qa.verification import support
+from rag.text import MARKER_RUN, double_quoted, fold
 
 SUPPORT_THRESHOLD = 0.6
 
 
 def normalize(text: str) -> str:
     """Case- and accent-insensitive form for alias matching (Curaçao = curacao, ’ = ')."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').replace("–", "-")
-    return " ".join(text.lower().split())
+    return " ".join(fold(text).replace("–", "-").split())
 
 
 def answer_correct(item: dict, answer: dict) -> bool:
@@ -65,7 +62,6 @@ def citation_in_prose(citation: dict, text: str | None) -> bool:
     return any(a <= citation["start"] and citation["end"] <= b for a, b in cleaning.prose_blocks(text))
 
 
-_QUOTED = re.compile(r"[“\"]([^”\"]{2,})[”\"]")
 
 
 def claim_supported_by(claim: str, quotes: list[str], question: str) -> bool:
@@ -74,20 +70,19 @@ def claim_supported_by(claim: str, quotes: list[str], question: str) -> bool:
     if not quotes:
         return False
     joined = " ".join(quotes)
-    quoted = _QUOTED.findall(claim)
+    quoted = double_quoted(claim, 2)
     if quoted and all(normalize(q).strip(" ,.") in normalize(joined) for q in quoted):
         return True
     asked = parse(question).terms
     return support(claim, quotes, SUPPORT_THRESHOLD, asked=asked, question=question) is not None
 
 
-_MARKED = re.compile(r"((?:\s*\[\d+\])+)")
 
 
 def claims_of(answer_text: str) -> list[tuple[str, list[int]]]:
     """Claims with the markers that follow them: every stretch of text that ends in markers is a claim
     ("A says “x” [1]; B says “y” [2]." holds two); text after the last marker is an uncited claim."""
-    pieces = _MARKED.split(answer_text)
+    pieces = MARKER_RUN.split(answer_text)
     clauses = []
     for text, markers in zip(pieces[0::2], pieces[1::2], strict=False):
         clause = text.strip(" ;.")
@@ -132,12 +127,11 @@ def retrieval_hits(item: dict, passages: list[dict]) -> int | None:
     return None
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return float(ordered[index])
+def percentile(values: list[float], q: int) -> float:
+    """The ``q``-th percentile (1..99), interpolated between the nearest values; 0.0 for no values."""
+    if len(values) < 2:
+        return float(values[0]) if values else 0.0
+    return float(quantiles(values, n=100, method="inclusive")[q - 1])
 
 
 def mid(values: list[float]) -> float:

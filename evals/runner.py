@@ -7,19 +7,21 @@ import time
 from pathlib import Path
 
 from evals import metrics
-from rag.config import Config
+from rag.config import MODES, Config
+from rag.errors import BadInput
 from rag.progress import Reporter
 from rag.qa.question import read_questions
 
 RECALL_K = 5
-MODES = ("generative", "extractive", "naive")
+# The naive baseline (evals/naive.py) answers too, for comparison; it is not a mode of the assistant.
+EVAL_MODES = (*MODES, "naive")
 
 
 def load_dataset(path: str | Path) -> list[dict]:
     items = []
     for line_no, item in read_questions(str(path)):
         if isinstance(item, str):
-            raise ValueError(f"{path}: line {line_no}: {item}")
+            raise BadInput(f"{path}: line {line_no}: {item}")
         item.setdefault("id", f"q{line_no}")
         items.append(item)
     return items
@@ -29,8 +31,8 @@ def run(dataset: str | Path, config: Config, mode: str, out_dir: str | Path, cor
         limit: int | None = None, progress: bool | Reporter = True) -> dict:
     from rag.qa.assistant import Assistant
 
-    if mode not in MODES:
-        raise ValueError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
+    if mode not in EVAL_MODES:
+        raise BadInput(f"unknown mode '{mode}' (choose from {', '.join(EVAL_MODES)})")
     items = load_dataset(dataset)[:limit]
     assistant = Assistant(config.replace(mode="extractive" if mode == "naive" else mode))
     retriever = assistant.retriever
@@ -252,9 +254,9 @@ def _summary(path: str | Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))["summary"]
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read the report ({exc.strerror})") from exc
+        raise BadInput(f"{path}: cannot read the report ({exc.strerror})") from exc
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a rag eval report") from exc
+        raise BadInput(f"{path}: not a rag eval report") from exc
 
 
 def print_summary(report: dict) -> None:

@@ -1,12 +1,42 @@
-"""One place for every tunable: defaults here, overridden by ``RAG_*`` environment variables, then CLI flags."""
+"""One place for every tunable: defaults here, overridden by ``RAG_*`` environment variables, then CLI flags.
+
+The allowed values of each choice are a ``Literal`` type defined here once; the CLI's ``choices``, the UI's
+radio buttons and the validation below all read them from these types.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+from rag.errors import SettingsError
+
+Mode = Literal["generative", "extractive"]
+Store = Literal["faiss", "milvus"]
+Engine = Literal["local", "ray"]
+JudgeKind = Literal["model", "lexical"]
+SentenceVectors = Literal["pooled", "embedded"]
+EmbeddingBackend = Literal["onnx", "torch"]
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+STORES: tuple[Store, ...] = get_args(Store)
+ENGINES: tuple[Engine, ...] = get_args(Engine)
+JUDGES: tuple[JudgeKind, ...] = get_args(JudgeKind)
+EMBEDDING_BACKENDS: tuple[EmbeddingBackend, ...] = get_args(EmbeddingBackend)
+SENTENCE_VECTORS: tuple[SentenceVectors, ...] = get_args(SentenceVectors)
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "store": STORES, "engine": ENGINES, "mode": MODES, "judge": JUDGES,
+    "sentence_vectors": SENTENCE_VECTORS, "embedding_backend": EMBEDDING_BACKENDS,
+}
+_PATHS = {"index_dir", "uploads_dir", "cache_dir", "embedding_cache"}
+
+
+def _user_cache() -> Path:
+    # The XDG rule platformdirs applies on Linux, the only platform this runs on (README: platformdirs rejected).
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag-news"
 
 
 @dataclass(frozen=True)
@@ -14,11 +44,11 @@ class Config:
     index_dir: Path = Path("index")
     # Where chunk vectors and the lexical index live: "faiss" (files under index_dir, the default) or
     # "milvus" (a collection at milvus_uri: a local file for Milvus Lite, or http://host:19530).
-    store: str = "faiss"
+    store: Store = "faiss"
     milvus_uri: str | None = None
     # How `rag index` reads, chunks and embeds: "local" (this process) or "ray" (a Ray Data pipeline on a
     # local Ray, or on the cluster at ray_address / $RAY_ADDRESS).
-    engine: str = "local"
+    engine: Engine = "local"
     ray_address: str | None = None
     # Where the UI stores uploaded articles (document ids are relative to its parent folder).
     uploads_dir: Path = Path("data/uploads")
@@ -31,7 +61,7 @@ class Config:
     chunk_overlap_sentences: int = 1
     # Sentence vectors (evidence scoring) are "pooled" from their chunk's forward pass (free at index time) or
     # "embedded" one sentence at a time (twice the indexing time). See rag.index.build.embed_spans.
-    sentence_vectors: str = "pooled"
+    sentence_vectors: SentenceVectors = "pooled"
     # Above this many chunks the dense index switches from exact (flat) to approximate (HNSW); see `rag bench`.
     hnsw_threshold: int = 50_000
     # Retrieval. ``section`` keeps only articles filed under it (a first folder, or the word before a numbered
@@ -41,7 +71,7 @@ class Config:
     candidates: int = 50
     max_chunks_per_doc: int = 2
     # Evidence and answering.
-    mode: str = "generative"
+    mode: Mode = "generative"
     evidence_sentences: int = 6
     # Sentences are scored from this many passages (more than are shown: scoring them is cheap).
     evidence_passages: int = 16
@@ -67,21 +97,44 @@ class Config:
     # Who decides answerability, support and disagreement: "model" (rag.qa.judge: the language model's calibrated
     # yes/no with cheap features; extractive mode uses its model-free fit for answerability) or "lexical" (the
     # word-overlap rules of earlier versions, kept for comparison).
-    judge: str = "model"
+    judge: JudgeKind = "model"
+    # Where the assembled default model (models/) and the ONNX export of the embedding model (embeddings/) are
+    # kept: never inside site-packages. ``embedding_cache`` moves the ONNX export alone.
+    cache_dir: Path = field(default_factory=_user_cache)
+    embedding_cache: Path | None = None
+    # "onnx" (ONNX Runtime on a local export; the default) or "torch" (sentence-transformers; same vectors).
+    embedding_backend: EmbeddingBackend = "onnx"
+    # ``user:password`` for the UI; required to serve on any interface but the loopback one.
+    auth: str | None = field(default=None, repr=False)
+    # Seconds between progress lines when output is not a terminal.
+    progress_seconds: float = 5.0
 
     def __post_init__(self) -> None:
-        for name, allowed in (("store", ("faiss", "milvus")), ("engine", ("local", "ray")),
-                              ("mode", ("generative", "extractive")), ("judge", ("model", "lexical")),
-                              ("sentence_vectors", ("pooled", "embedded"))):
+        for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if self.auth is not None and ":" not in self.auth:
+            raise SettingsError("RAG_AUTH must be user:password")
+
+    @property
+    def embedding_cache_dir(self) -> Path:
+        return self.embedding_cache or self.cache_dir / "embeddings"
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        if not self.auth:
+            return None
+        user, password = self.auth.split(":", 1)
+        return user, password
 
     def replace(self, **overrides: Any) -> Config:
-        """Return a copy with the given fields replaced; ``None`` values are ignored (unset CLI flags)."""
+        """A copy with the given fields replaced, except those given as ``None`` (CLI flags left unset).
+
+        To clear a field that may be ``None``, use :func:`dataclasses.replace`."""
         known = {f.name for f in fields(self)}
         unknown = set(overrides) - known
         if unknown:
-            raise ValueError(f"unknown config option(s): {', '.join(sorted(unknown))}")
+            raise SettingsError(f"unknown config option(s): {', '.join(sorted(unknown))}")
         clean = {k: _coerce(self, k, v) for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, **clean)
 
@@ -96,18 +149,21 @@ class Config:
 
 
 # Other programs' variables for the same settings; a RAG_* variable wins over them.
-_ALIASES = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
+_ALIASES = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT", "ray_address": "RAY_ADDRESS"}
 
 
 def _coerce(config: Config, name: str, value: Any) -> Any:
     current = getattr(config, name)
-    if name in {"index_dir", "uploads_dir"}:
+    if name in _PATHS:
         return Path(value)
     if isinstance(value, str):
-        if isinstance(current, bool):
-            return value.lower() in {"1", "true", "yes", "on"}
-        if isinstance(current, int):
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
+        try:
+            if isinstance(current, int):
+                return int(value)
+            if isinstance(current, float):
+                return float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, not {value!r}") from None
+        if name == "auth" and not value:
+            return None  # RAG_AUTH= (empty) means no password, as if unset
     return value

@@ -7,7 +7,6 @@ carriage returns. A caller may also receive every update (the UI forwards them t
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +35,9 @@ class Reporter:
     @classmethod
     def auto(cls, stream: IO[str] | None = None, prefix: str = "rag", listener: Listener | None = None) -> Reporter:
         stream = stream or sys.stderr
-        every = float(os.environ.get("RAG_PROGRESS_SECONDS", DEFAULT_EVERY_S))
+        from rag.config import Config
+
+        every = Config.from_env().progress_seconds
         style: Style = "bar" if _is_terminal(stream) else "lines"
         return cls(style, stream, every, listener, prefix)
 

@@ -27,6 +27,9 @@ _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 # A word that may be a name ("O'Neill", "U.S.", "Jean-Pierre"), and what stands before a sentence's first word.
 _WORD = re.compile(r"[^\W\d_][\w'’.-]*")
 _SENTENCE_START = re.compile(r"[.!?:]\s*[\"'“‘]?\s*$|^\s*[\"'“‘(\[]\s*$")
+# A citation marker, "[3]". Answers, the UI and the evals all find markers through these two.
+MARKER = re.compile(r"\[(\d+)\]")
+MARKER_RUN = re.compile(r"((?:\s*\[\d+\])+)")  # "[1] [2]", kept whole by re.split
 
 
 def fold(text: str) -> str:
@@ -34,6 +37,16 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"').lower()
+
+
+@lru_cache(maxsize=8)
+def _double_quotes(shortest: int, longest: int | None) -> re.Pattern[str]:
+    return re.compile(rf"[“\"]([^”\"]{{{shortest},{'' if longest is None else longest}}})[”\"]")
+
+
+def double_quoted(text: str, shortest: int, longest: int | None = None) -> list[str]:
+    """What ``text`` puts in double quotes (straight or curly), between ``shortest`` and ``longest`` characters."""
+    return _double_quotes(shortest, longest).findall(text)
 
 
 def tokens(text: str) -> list[str]:

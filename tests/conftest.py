@@ -7,7 +7,7 @@ folders are temporary. Fixtures that answer tests reuse:
 - ``embedder``: a loaded :class:`rag.models.embedding.Embedder`.
 - ``bundled_index``: a :class:`rag.config.Config` whose ``index_dir`` holds an index of ``articles_dir``.
 - ``bundled_reader`` / ``bundled_retriever``: that index opened for reading and searching.
-- ``bundled_spans`` / ``read_spans(index_dir)``: every stored chunk and sentence, read from SQLite.
+- ``bundled_spans`` / ``read_spans(index_dir)``: every stored chunk and sentence, read from the catalog.
 - ``sample_index``: a small index of SAMPLE_ARTICLES; ``copy_index(config)`` copies an index to change it.
 - ``make_corpus``: writes small synthetic corpora into temporary folders.
 - ``dev_qa``: the public dev questions.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,8 @@ import pytest
 from store_helpers import STORES
 
 from rag.config import Config
-from rag.index import store
-from rag.index.build import build_index
-from rag.index.store import BuildReport, IndexReader
+from rag.index.build import BuildReport, build_index
+from rag.index.catalog import IndexReader
 from rag.models.embedding import Embedder, model_id
 from rag.qa.retrieval import Retriever
 
@@ -132,22 +130,13 @@ class StoredSpan:
 
 
 def stored_spans(index_dir: Path) -> list[StoredSpan]:
-    """Every chunk and sentence of the live generation, for every document name, read straight from SQLite."""
-    generation = store.current_generation(Path(index_dir))
-    assert generation is not None
-    db = sqlite3.connect(f"file:{generation / store.SQLITE}?mode=ro", uri=True)
+    """Every chunk and sentence of the live generation, for every document name, as the catalog stores them."""
+    reader = IndexReader(index_dir)
     try:
-        texts = dict(db.execute("SELECT hash, text FROM contents"))
-        spans = []
-        for kind, table in (("chunk", "chunks"), ("sentence", "sentences")):
-            rows = db.execute(
-                f'SELECT d.id, t.content_hash, t.start, t."end" FROM {table} t '
-                "JOIN documents d ON d.content_hash = t.content_hash ORDER BY d.id, t.start"
-            )
-            spans += [StoredSpan(doc, kind, s, e, texts[h][s:e]) for doc, h, s, e in rows]
-        return spans
+        return [StoredSpan(doc, kind, s, e, reader.document_text(doc)[s:e])
+                for kind in ("chunk", "sentence") for doc, s, e in reader.document_spans(kind)]
     finally:
-        db.close()
+        reader.close()
 
 
 @pytest.fixture(scope="session")

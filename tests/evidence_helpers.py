@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.index.store import SentenceRecord
+from rag.index.catalog import SentenceRecord
 from rag.qa.evidence import Evidence
 
 

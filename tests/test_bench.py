@@ -13,7 +13,7 @@ import pytest
 
 from evals import bench
 from rag.config import Config
-from rag.index.build import chunk_document
+from rag.index.engines import chunk_document
 from rag.ingest import readers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,19 +58,21 @@ def test_dense_scaling_reports_exact_and_approximate_latency_and_recall_at_each_
 
 
 def test_hnsw_ef_search_grows_with_the_index():
-    from rag.index.chunk_index import hnsw_ef_search
+    from rag.index.backends.faiss import hnsw_ef_search
 
     sizes = [1_000, 100_000, 1_000_000, 10_000_000]
     efs = [hnsw_ef_search(n) for n in sizes]
     assert efs == sorted(efs) and efs[0] == 128 and efs[-1] > efs[1]
 
 
+@pytest.mark.slow
 def test_make_run_serves_a_first_generative_answer_with_citations(bundled_index, monkeypatch):
     """What the start-up figure times: `make run` on this installed checkout with its index, then one
     generative answer with the default model through the app's API (the function raises on an answer
     without citations, and stops the server either way)."""
     monkeypatch.chdir(ROOT)
-    assert bench.first_ui_answer(bundled_index.index_dir) > 0
+    elapsed_ms = bench.first_ui_answer(bundled_index.index_dir, timeout_s=300)
+    assert elapsed_ms is not None and 0 < elapsed_ms < 300_000
 
 
 def test_the_cli_prints_a_table_and_writes_json(tmp_path):
@@ -104,8 +106,9 @@ def test_query_stages_time_each_stage_and_the_model_on_the_evidence_it_reads(bun
     report = bench.query_stages(bundled_index.replace(model_path="smollm2-135m"), generative_questions=2)
     for stage in ("embed_ms", "bm25_ms", "evidence_ms"):
         assert report[stage]["p50"] > 0
-    # Dense search and fusion over 41 chunks can round to 0.0 ms.
-    assert report["dense_ms"]["p95"] >= report["dense_ms"]["p50"] >= 0 <= report["fusion_ms"]["p50"]
+    # Dense search and fusion over 41 chunks can round to 0.0 ms; each stage's p95 is at least its p50.
+    for stage in ("dense_ms", "fusion_ms", "retrieval_and_evidence_ms"):
+        assert report[stage]["p95"] >= report[stage]["p50"]
     generation = report["generation"]
     assert generation["model"] == "smollm2-135m" and generation["questions"] == 2
     # Under the judge the model reads every sentence of the top passages (prompt_passages), at least two.
@@ -115,6 +118,7 @@ def test_query_stages_time_each_stage_and_the_model_on_the_evidence_it_reads(bun
     assert generation["prompt_tokens_p50"] > 0 and generation["llama_read_tokens_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_the_archive_section_builds_both_ways_and_measures_answers_at_that_size(monkeypatch):
     """On the bundled articles (the real run uses the 2,225 BBC articles): both builds in their own processes,
     the same top 5 passages, recall of gold spans, and per-stage and whole-answer latency."""

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from rag.errors import SettingsError
 from rag.ingest import cleaning
 from rag.ingest.chunking import Chunk, Sentence, make_chunks, split_sentences
 
@@ -211,5 +212,5 @@ def test_chunks_never_span_two_blocks():
 
 @pytest.mark.parametrize("max_chars, overlap", [(0, 1), (-5, 0), (100, -1)])
 def test_invalid_chunking_parameters_are_refused(max_chars, overlap):
-    with pytest.raises(ValueError):
+    with pytest.raises(SettingsError):
         make_chunks([[Sentence(0, 5)]], max_chars, overlap)

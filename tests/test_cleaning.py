@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.config import Config
-from rag.index.build import chunk_document
+from rag.index.engines import chunk_document
 from rag.ingest import cleaning, readers
 
 CHROME_000 = [

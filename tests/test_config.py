@@ -44,7 +44,7 @@ def test_the_python_api_reads_the_index_folder_from_the_environment(bundled_inde
 
 @pytest.mark.parametrize("how", ["flag", "gradio variable"])
 def test_app_py_serves_on_the_port_it_is_given(bundled_index, how):
-    from test_ui import free_port, wait_until_up
+    from server_helpers import free_port, wait_until_up
 
     port = free_port()
     args = [sys.executable, "app.py", "--index-dir", str(bundled_index.index_dir)]

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.config import Config
+from rag.errors import SettingsError
 from rag.models import embedding
 from rag.models.embedding import DIMENSION, EXPORT_FILE, EXPORT_MANIFEST, Embedder, OnnxModel, onnx_export
 
@@ -63,7 +65,7 @@ def sentence_transformer():
 def article_texts() -> list[str]:
     """Every chunk and sentence of the bundled articles, as `rag index` embeds them."""
     from rag.config import Config
-    from rag.index.build import chunk_document
+    from rag.index.engines import chunk_document
     from rag.ingest import readers
 
     texts = []
@@ -226,6 +228,6 @@ def test_the_backend_is_chosen_by_argument_then_environment(monkeypatch):
     assert Embedder().backend == "torch"
     assert Embedder(backend="onnx").backend == "onnx"
     monkeypatch.delenv("RAG_EMBEDDING_BACKEND")
-    assert Embedder().backend == embedding.DEFAULT_BACKEND == "onnx"
-    with pytest.raises(ValueError, match="embedding backend must be one of onnx, torch"):
+    assert Embedder().backend == Config().embedding_backend == "onnx"
+    with pytest.raises(SettingsError, match="embedding backend must be one of onnx, torch"):
         Embedder(backend="tensorflow")

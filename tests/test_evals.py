@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from evals import metrics, runner
+from rag.errors import BadInput
 
 DEV_SET = Path(__file__).resolve().parent.parent / "evals" / "datasets" / "dev_qa.jsonl"
 FLOORS = {
@@ -98,5 +99,5 @@ def test_compare_reads_a_report_folder_and_names_a_missing_one(tmp_path):
     folder.mkdir()
     (folder / "report.json").write_text(json.dumps({"summary": {"answer_accuracy": 0.5}}), encoding="utf-8")
     assert "+0.000" in runner.compare(folder, folder / "report.json")
-    with pytest.raises(ValueError, match="missing.*cannot read the report"):
+    with pytest.raises(BadInput, match="missing.*cannot read the report"):
         runner.compare(tmp_path / "missing", folder)

@@ -11,9 +11,10 @@ import pytest
 from store_helpers import store_config
 
 from rag.config import Config
-from rag.index import store
+from rag.errors import IndexMismatch
+from rag.index import catalog, generations
 from rag.index.build import build_index
-from rag.index.store import IndexMismatch, IndexReader
+from rag.index.catalog import IndexReader
 from rag.models.embedding import model_id
 from rag.qa.retrieval import Retriever
 
@@ -22,8 +23,8 @@ NEW_PARAGRAPH = ("A late frost in April damaged blossom in the highest orchards,
 
 
 def table_count(config: Config, sql: str, *args) -> int:
-    generation = store.current_generation(config.index_dir)
-    db = sqlite3.connect(f"file:{generation / store.SQLITE}?mode=ro", uri=True)
+    generation = generations.current_generation(config.index_dir)
+    db = sqlite3.connect(f"file:{generation / catalog.SQLITE}?mode=ro", uri=True)
     try:
         return db.execute(sql, args).fetchone()[0]
     finally:
@@ -134,7 +135,7 @@ def test_sentence_vectors_are_pooled_from_their_chunk_and_close_to_embedding_eac
     """Late chunking: a sentence's vector is read from its chunk's forward pass, not from one of its own. It is
     a contextual vector, so not equal to embedding the sentence alone, but close (and the same in both
     engines and both backends; see test_ray_ingest and test_embedding)."""
-    assert store.read_manifest(bundled_index.index_dir)["sentence_vectors"] == "pooled"
+    assert generations.read_manifest(bundled_index.index_dir)["sentence_vectors"] == "pooled"
     rows = bundled_reader.db.execute(
         "SELECT s.start, s.\"end\", s.vector, t.text FROM sentences s JOIN contents t ON t.hash = s.content_hash"
     ).fetchall()
@@ -151,11 +152,11 @@ def test_embedding_each_sentence_on_its_own_stays_available_and_an_index_keeps_i
     config = copy_index(sample_index)
     corpus = sample_index.index_dir.parent / "corpus"
     build_index([corpus], config.replace(sentence_vectors="embedded"), embedder=embedder, rebuild=True)
-    assert store.read_manifest(config.index_dir)["sentence_vectors"] == "embedded"
+    assert generations.read_manifest(config.index_dir)["sentence_vectors"] == "embedded"
     (tmp_path / "more").mkdir()
     (tmp_path / "more" / "late.txt").write_text("Late News\n\nThe ferry to the island was cancelled on Sunday.")
     build_index([tmp_path / "more"], config, embedder=embedder)  # the default is "pooled"
-    assert store.read_manifest(config.index_dir)["sentence_vectors"] == "embedded"
+    assert generations.read_manifest(config.index_dir)["sentence_vectors"] == "embedded"
     reader = IndexReader(config.index_dir)
     (start, end, vector, text), *_ = reader.db.execute(
         "SELECT s.start, s.\"end\", s.vector, t.text FROM sentences s JOIN contents t ON t.hash = s.content_hash")
@@ -188,18 +189,18 @@ def test_a_renamed_file_is_not_embedded_again(corpus, config, embedder):
 def test_indexing_with_other_chunking_settings_is_refused_without_rebuild(copy_index, sample_index, embedder):
     config = copy_index(sample_index)
     corpus = sample_index.index_dir.parent / "corpus"
-    live = store.current_generation(config.index_dir)
+    live = generations.current_generation(config.index_dir)
     for change in ({"chunk_chars": 300}, {"chunk_overlap_sentences": 0}):
         with pytest.raises(IndexMismatch) as caught:
             build_index([corpus], config.replace(**change), embedder=embedder)
         [(name, value)] = change.items()
         assert name in str(caught.value) and "--rebuild" in str(caught.value)
-        assert store.current_generation(config.index_dir) == live
+        assert generations.current_generation(config.index_dir) == live
         assert sorted(config.index_dir.glob("gen-*")) == [live]
 
     report = build_index([corpus], config.replace(chunk_chars=300), embedder=embedder, rebuild=True)
     assert report.embedded_chunks == report.chunks > 0 and len(report.added) == 3
-    assert store.read_manifest(config.index_dir)["chunk_chars"] == 300
+    assert generations.read_manifest(config.index_dir)["chunk_chars"] == 300
 
 
 @pytest.fixture(scope="module")

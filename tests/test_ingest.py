@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rag.config import Config
-from rag.errors import BadInput
+from rag.errors import BadInput, FileProblem
 from rag.index.build import build_index
-from rag.index.store import IndexReader
+from rag.index.catalog import IndexReader
 from rag.ingest import readers
 from rag.models.embedding import model_id
 
@@ -196,7 +196,7 @@ def test_a_file_named_explicitly_must_be_a_supported_type(tmp_path):
     found, errors = readers.discover([path, tmp_path / "missing.txt"])
     assert found == []
     assert [str(e) for e in errors] == [
-        f"{path}: unsupported file type (supported: {' '.join(sorted(readers.SUPPORTED_SUFFIXES))})",
+        f"{path}: unsupported file type (supported: {' '.join(readers.SUPPORTED_SUFFIXES)})",
         f"{tmp_path / 'missing.txt'}: no such file or folder",
     ]
 
@@ -214,15 +214,15 @@ def test_a_run_with_bad_files_reports_each_by_name_and_still_indexes_the_good_on
     unsupported = tmp_path / "slides.pdf"
     unsupported.write_bytes(b"%PDF-1.4")
     config = Config(index_dir=tmp_path / "index")
-    lines: list[str] = []
-    report = build_index([folder, unsupported], config, embedder=embedder, on_error=lines.append)
+    problems: list[FileProblem] = []
+    report = build_index([folder, unsupported], config, embedder=embedder, on_error=problems.append)
 
     assert sorted(report.added) == ["feed.jsonl#1", "harbour.txt", "page.html"]
-    assert len(report.errors) == 4 and lines == report.errors
+    assert len(report.errors) == 4 and problems == report.errors
     for bad in ["empty.txt", "binary.txt", "no_text.json"]:
-        [line] = [e for e in report.errors if e.startswith(f"{folder / bad}: ")]
-        assert "\n" not in line
-    assert any(e.startswith(f"{unsupported}: unsupported file type") for e in report.errors)
+        [problem] = [e for e in report.errors if e.path == str(folder / bad)]
+        assert "\n" not in str(problem)
+    assert any(e.path == str(unsupported) and e.message.startswith("unsupported file type") for e in report.errors)
 
     reader = IndexReader(config.index_dir, expected_model=model_id())
     documents = {d.id: d for d in reader.documents()}

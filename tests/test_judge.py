@@ -11,6 +11,7 @@ import pytest
 from evidence_helpers import evidence_from
 
 from evals import calibrate, metrics
+from rag.errors import SettingsError
 from rag.models.llm import Generator
 from rag.qa.judge import (
     CALIBRATION_FILE,
@@ -123,7 +124,7 @@ def test_fitting_on_too_few_decisions_is_refused_with_the_count():
         ("llm", "relevance", "dense", "coverage", "type_found", "names_found", "overlap", "new_overlap",
          "negation_mismatch", "similarity", "numbers_differ", "names_differ", "value_overlap"), float(i % 2))}
         for k in ("answers", "supports", "disagree") for i in range(20)]
-    with pytest.raises(ValueError, match="only 20 labelled decisions"):
+    with pytest.raises(SettingsError, match="only 20 labelled decisions"):
         calibrate.fit(records)
 
 
@@ -144,9 +145,9 @@ def test_rates_carry_wilson_intervals_that_are_honest_at_small_counts():
 def test_a_bad_calibration_file_is_one_clear_error_naming_it(tmp_path):
     bad = tmp_path / "judge.json"
     bad.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ValueError, match=f"{bad}: the judge's calibration is not valid JSON"):
+    with pytest.raises(SettingsError, match=f"{bad}: the judge's calibration is not valid JSON"):
         load_calibration(bad)
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(SettingsError, match="cannot read"):
         load_calibration(tmp_path / "missing.json")
 
 

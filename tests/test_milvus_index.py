@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from store_helpers import store_config
 
-from rag.index import store
+from rag.index import generations
+from rag.index.backends.base import BM25_K1
+from rag.index.backends.milvus import client_for
 from rag.index.build import build_index
-from rag.index.chunk_index import BM25_K1
-from rag.index.milvus_index import client_for
-from rag.index.store import IndexReader
+from rag.index.catalog import IndexReader
 from rag.qa.retrieval import Retriever
 
 
@@ -23,29 +23,29 @@ def milvus_bundled(tmp_path_factory, articles_dir, embedder):
 
 
 def collections(config) -> list[str]:
-    manifest = store.read_manifest(config.index_dir)
+    manifest = generations.read_manifest(config.index_dir)
     prefix = manifest["milvus_collection"].rsplit("gen_", 1)[0]
     return sorted(n for n in client_for(manifest["milvus_uri"]).list_collections() if n.startswith(prefix))
 
 
 def test_without_a_uri_the_collection_lives_in_a_milvus_lite_file_in_the_index_folder(milvus_bundled):
-    manifest = store.read_manifest(milvus_bundled.index_dir)
+    manifest = generations.read_manifest(milvus_bundled.index_dir)
     assert manifest["store"] == "milvus"
     assert manifest["milvus_uri"] == str((milvus_bundled.index_dir / "milvus.db").resolve())
     assert manifest["milvus_collection"] in collections(milvus_bundled)
-    assert not list(store.current_generation(milvus_bundled.index_dir).glob("dense.faiss"))
+    assert not list(generations.current_generation(milvus_bundled.index_dir).glob("dense.faiss"))
 
 
-def test_the_collection_holds_the_exact_span_of_every_chunk(milvus_bundled, articles_dir):
+def test_every_chunk_of_the_catalog_is_in_the_collection_under_its_id_with_its_vector(milvus_bundled, articles_dir):
     reader = IndexReader(milvus_bundled.index_dir)
-    ids = [row[0] for row in reader.db.execute("SELECT id FROM chunks")]
+    ids = [row.id for row in reader.span_rows("chunk")]
     assert reader.chunk_count == len(ids) == reader.manifest["chunks"] > 0
-    spans = reader.chunk_index.spans(ids)
     records = reader.chunks(ids)
-    assert sorted(spans) == sorted(ids)
-    for chunk_id, (doc, start, end) in spans.items():
-        assert (doc, start, end) == (records[chunk_id].doc, records[chunk_id].start, records[chunk_id].end)
-        assert (articles_dir / doc).read_text(encoding="utf-8")[start:end] == records[chunk_id].text
+    for chunk_id in ids:
+        [(found, score)] = reader.dense(reader.chunk_vector(chunk_id), 1)
+        assert found == chunk_id and score == pytest.approx(1.0, abs=1e-4)
+        record = records[chunk_id]
+        assert (articles_dir / record.doc).read_text(encoding="utf-8")[record.start : record.end] == record.text
 
 
 def test_milvus_finds_the_same_top_passages_as_faiss_on_the_dev_set(milvus_bundled, bundled_retriever, embedder,
@@ -84,7 +84,7 @@ def test_a_new_generation_gets_a_new_collection_and_one_previous_is_kept(tmp_pat
         (corpus / "harbour.txt").write_text(f"Harbour Update {round_}\n\nThe harbour master said on Tuesday that "
                                             f"repairs to the outer pier will take {round_ + 2} more weeks.\n")
         build_index([corpus], config, embedder=embedder)
-        names.append(store.read_manifest(config.index_dir)["milvus_collection"])
+        names.append(generations.read_manifest(config.index_dir)["milvus_collection"])
     assert len(set(names)) == 3
     assert collections(config) == sorted(names[1:])
 
@@ -93,7 +93,7 @@ def test_a_collection_left_by_a_crashed_build_is_dropped_by_the_next_build(tmp_p
     corpus = make_corpus()
     config = store_config("milvus", tmp_path / "index")
     build_index([corpus], config, embedder=embedder)
-    manifest = store.read_manifest(config.index_dir)
+    manifest = generations.read_manifest(config.index_dir)
     crashed = manifest["milvus_collection"].rsplit("gen_", 1)[0] + "gen_1"
     client_for(manifest["milvus_uri"]).create_collection(crashed, dimension=4)
     assert crashed in collections(config)
@@ -110,7 +110,7 @@ def test_an_explicit_uri_puts_the_collection_there(tmp_path, make_corpus, embedd
     uri = str(tmp_path / "elsewhere" / "vectors.db")
     config = store_config("milvus", tmp_path / "index").replace(milvus_uri=uri)
     build_index([make_corpus()], config, embedder=embedder)
-    assert store.read_manifest(config.index_dir)["milvus_uri"] == uri
+    assert generations.read_manifest(config.index_dir)["milvus_uri"] == uri
     assert not (config.index_dir / "milvus.db").exists()
     passages = Retriever.open(config, embedder).search("comet inside the orbit of Mars", k=1)
     assert passages[0].doc == "observatory.txt"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.errors import BadQuestion
 from rag.ingest.cleaning import prose_blocks
 from rag.qa.answers import Answer
-from rag.qa.assistant import Assistant, BadQuestion, asks_apart_from_the_rest
+from rag.qa.assistant import Assistant, asks_apart_from_the_rest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT / "evals" / "datasets" / "dev_qa.jsonl"
@@ -96,7 +97,11 @@ def test_unusable_questions_get_a_clear_error(assistant, question, problem):
 
 
 def test_control_characters_and_other_languages_get_a_proper_answer(assistant):
-    assert isinstance(assistant.ask("Where\x00 is the naval\x07 build-up?"), Answer)
+    # Control characters are read as spaces: the question is answered as if they were not there.
+    garbled = assistant.ask("Where\x00 is the naval\x07 build-up?")
+    clean = assistant.ask("Where is the naval build-up?")
+    assert not garbled.abstained and garbled.citations
+    assert garbled.answer == clean.answer and garbled.citations == clean.citations
     answer = assistant.ask("¿Quién ganó la Copa Mundial de fútbol?")
     assert answer.abstained
 

@@ -19,8 +19,10 @@ import pytest
 from shared_data import BENCHMARKS
 
 from rag.config import Config
-from rag.index import ray_engine, store
-from rag.index.build import build_index, chunk_document, embed_spans
+from rag.errors import FileProblem
+from rag.index import catalog, generations, ray_engine
+from rag.index.build import build_index
+from rag.index.engines import chunk_document, embed_spans
 from rag.ingest import dedup, readers
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
@@ -49,9 +51,9 @@ def ray_config(index_dir: Path) -> Config:
 def index_rows(index_dir: Path) -> dict:
     """Everything a build writes, straight from SQLite: documents, contents (text, MinHash, duplicate group),
     chunk and sentence rows (ids, spans) and their vectors."""
-    generation = store.current_generation(Path(index_dir))
+    generation = generations.current_generation(Path(index_dir))
     assert generation is not None
-    db = sqlite3.connect(f"file:{generation / store.SQLITE}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{generation / catalog.SQLITE}?mode=ro", uri=True)
     try:
         rows = {
             "documents": db.execute(
@@ -87,7 +89,7 @@ def test_the_bundled_articles_give_the_same_index_as_the_local_engine(
         local_report.chunks, local_report.documents, local_report.embedded_chunks)
     assert read_spans(tmp_path / "index") == read_spans(local_config.index_dir)
     assert_same_index(tmp_path / "index", local_config.index_dir)
-    assert store.read_manifest(tmp_path / "index")["chunks"] == report.chunks
+    assert generations.read_manifest(tmp_path / "index")["chunks"] == report.chunks
 
 
 BAD_FILES: dict[str, str | bytes] = {
@@ -107,10 +109,11 @@ def test_bad_files_are_reported_one_by_one_as_the_local_engine_does_and_the_rest
     (corpus / "deep.json").write_text("[" * 100_000, encoding="utf-8")
     local = build_index([corpus], Config(index_dir=tmp_path / "local"), embedder=embedder)
     assert len(local.errors) == 6
-    assert f"{corpus / 'deep.json'}: JSON nested too deeply" in local.errors
+    assert FileProblem(str(corpus / "deep.json"), "JSON nested too deeply") in local.errors
     report = build_index([corpus], ray_config(tmp_path / "ray"))
     assert report.errors == local.errors
-    assert any(line.startswith(f"{corpus / 'dangling.txt'}: cannot read file") for line in report.errors)
+    assert any(p.path == str(corpus / "dangling.txt") and p.message.startswith("cannot read file")
+               for p in report.errors)
     assert sorted(report.added) == sorted(sample_articles) == sorted(local.added)
     assert_same_index(tmp_path / "ray", tmp_path / "local")
 
@@ -155,7 +158,7 @@ def test_rag_index_engine_ray_starts_its_own_ray_and_stops_it(make_corpus, tmp_p
     assert "3 added" in result.stdout and "1 failed" in result.stdout
     assert f"error: {corpus / 'empty.txt'}: empty file" in result.stderr
     assert "Traceback" not in result.stderr
-    assert store.read_manifest(tmp_path / "index")["documents"] == 3
+    assert generations.read_manifest(tmp_path / "index")["documents"] == 3
 
 
 def test_rag_index_joins_a_running_ray_given_its_address(ray_address, make_corpus, tmp_path, sample_articles):

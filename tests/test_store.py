@@ -12,9 +12,11 @@ import pytest
 from store_helpers import store_config
 
 from rag.config import Config
-from rag.index import chunk_index, store
+from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing
+from rag.index import catalog, generations
+from rag.index.backends import faiss as faiss_store
 from rag.index.build import build_index, index_settings
-from rag.index.store import IndexCorrupt, IndexMismatch, IndexMissing, IndexReader, IndexWriter
+from rag.index.catalog import IndexReader, IndexWriter
 from rag.models.embedding import DIMENSION, model_id
 from rag.qa.retrieval import Retriever
 
@@ -75,7 +77,7 @@ def test_stored_vectors_are_the_embeddings_of_the_stored_spans(bundled_reader, e
     assert stored.shape == (len(chunk_ids), DIMENSION)
     np.testing.assert_allclose(np.sum(stored * fresh, axis=1), 1.0, atol=1e-3)
 
-    # A sentence's vector is pooled from the first chunk that holds it (rag.index.build.embed_spans).
+    # A sentence's vector is pooled from the first chunk that holds it (rag.index.engines.embed_spans).
     record = records[chunk_ids[0]]
     sentences = bundled_reader.sentences_in(record)
     _, [pooled] = embedder.embed_with_spans([record.text], [[(s.start - record.start, s.end - record.start)
@@ -86,18 +88,18 @@ def test_stored_vectors_are_the_embeddings_of_the_stored_spans(bundled_reader, e
 
 # --- the manifest -----------------------------------------------------------------------------------------
 def test_the_manifest_records_what_the_index_is_bound_to(bundled_index, bundled_build):
-    manifest = store.read_manifest(bundled_index.index_dir)
+    manifest = generations.read_manifest(bundled_index.index_dir)
     assert manifest["embedding_model"] == model_id()
     assert manifest["dimension"] == DIMENSION
     assert manifest["chunk_chars"] == bundled_index.chunk_chars
     assert manifest["chunk_overlap_sentences"] == bundled_index.chunk_overlap_sentences
     assert manifest["dense_index"] == "flat" == bundled_build[1].dense_index
     assert manifest["documents"] == 5 and manifest["chunks"] == bundled_build[1].chunks
-    assert manifest["format_version"] == store.FORMAT_VERSION
+    assert manifest["format_version"] == generations.FORMAT_VERSION
 
 
 def edit_manifest(config, **changes) -> None:
-    path = store.current_generation(config.index_dir) / store.MANIFEST
+    path = generations.current_generation(config.index_dir) / generations.MANIFEST
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest.update(changes)
     path.write_text(json.dumps(manifest), encoding="utf-8")
@@ -116,7 +118,7 @@ def test_an_index_built_with_another_embedding_model_is_refused(copy_index, bund
 
 def test_an_index_of_another_format_version_is_refused(copy_index, sample_index):
     config = copy_index(sample_index)
-    edit_manifest(config, format_version=store.FORMAT_VERSION + 1)
+    edit_manifest(config, format_version=generations.FORMAT_VERSION + 1)
     with pytest.raises(IndexMismatch, match="rebuild"):
         IndexReader(config.index_dir)
 
@@ -133,11 +135,11 @@ def test_above_the_hnsw_threshold_the_dense_index_is_hnsw_and_finds_the_same_pas
     config = copy_index(bundled_index).replace(hnsw_threshold=1)
     report = build_index([articles_dir], config, embedder=embedder)
     assert report.dense_index == "hnsw" and report.embedded_chunks == 0
-    assert store.read_manifest(config.index_dir)["dense_index"] == "hnsw"
+    assert generations.read_manifest(config.index_dir)["dense_index"] == "hnsw"
     hnsw = Retriever.open(config, embedder)
     inner = faiss.downcast_index(hnsw.reader.chunk_index.dense_index.index)
     assert isinstance(inner, faiss.IndexHNSWFlat)
-    assert inner.hnsw.efSearch == chunk_index.hnsw_ef_search(inner.ntotal) == 128
+    assert inner.hnsw.efSearch == faiss_store.hnsw_ef_search(inner.ntotal) == 128
     def spans(retriever, question):
         return [(p.doc, p.chunk.start, p.chunk.end) for p in retriever.search(question, k=5)]
 
@@ -171,13 +173,13 @@ def truncate(path, keep: float) -> None:
 
 
 CORRUPTIONS = {
-    "truncated dense.faiss": lambda gen: truncate(gen / chunk_index.DENSE, 0.5),
-    "empty dense.faiss": lambda gen: truncate(gen / chunk_index.DENSE, 0),
-    "missing dense.faiss": lambda gen: (gen / chunk_index.DENSE).unlink(),
-    "garbage meta.sqlite": lambda gen: (gen / store.SQLITE).write_bytes(b"this is not a database" * 100),
-    "truncated manifest": lambda gen: truncate(gen / store.MANIFEST, 0.5),
-    "missing bm25 folder": lambda gen: shutil.rmtree(gen / chunk_index.LEXICAL),
-    "CURRENT names a missing generation": lambda gen: (gen.parent / store.CURRENT_FILE).write_text("gen-0"),
+    "truncated dense.faiss": lambda gen: truncate(gen / faiss_store.DENSE, 0.5),
+    "empty dense.faiss": lambda gen: truncate(gen / faiss_store.DENSE, 0),
+    "missing dense.faiss": lambda gen: (gen / faiss_store.DENSE).unlink(),
+    "garbage meta.sqlite": lambda gen: (gen / catalog.SQLITE).write_bytes(b"this is not a database" * 100),
+    "truncated manifest": lambda gen: truncate(gen / generations.MANIFEST, 0.5),
+    "missing bm25 folder": lambda gen: shutil.rmtree(gen / faiss_store.LEXICAL),
+    "CURRENT names a missing generation": lambda gen: (gen.parent / generations.CURRENT_FILE).write_text("gen-0"),
 }
 
 
@@ -185,7 +187,7 @@ CORRUPTIONS = {
 def test_a_damaged_index_is_refused_with_one_line_that_says_to_rebuild(
         copy_index, sample_index, embedder, damage):
     config = copy_index(sample_index)
-    CORRUPTIONS[damage](store.current_generation(config.index_dir))
+    CORRUPTIONS[damage](generations.current_generation(config.index_dir))
     with pytest.raises(IndexCorrupt) as caught:
         IndexReader(config.index_dir, expected_model=model_id())
     message = str(caught.value)
@@ -197,13 +199,13 @@ def test_a_damaged_index_is_refused_with_one_line_that_says_to_rebuild(
     assert IndexReader(config.index_dir, expected_model=model_id()).chunk_count == report.chunks
 
 
-def generations(config):
+def generation_names(config):
     return sorted(p.name for p in config.index_dir.glob("gen-*"))
 
 
 def test_an_exception_inside_a_writer_leaves_the_previous_generation_live(copy_index, sample_index):
     config = copy_index(sample_index)
-    live = store.current_generation(config.index_dir)
+    live = generations.current_generation(config.index_dir)
     documents_before = IndexReader(config.index_dir).documents()
     with pytest.raises(RuntimeError, match="disk full"):
         with IndexWriter(config.index_dir, index_settings(config)) as writer:
@@ -213,37 +215,37 @@ def test_an_exception_inside_a_writer_leaves_the_previous_generation_live(copy_i
             assert half_written.exists() and half_written != live
             raise RuntimeError("disk full")
     assert not half_written.exists()
-    assert store.current_generation(config.index_dir) == live
-    assert generations(config) == [live.name]
+    assert generations.current_generation(config.index_dir) == live
+    assert generation_names(config) == [live.name]
     assert IndexReader(config.index_dir, expected_model=model_id()).documents() == documents_before
 
 
 def test_a_build_that_fails_midway_leaves_the_previous_generation_live(copy_index, sample_index, embedder):
     """Chunking with chunk_chars=0 raises after the writer has copied the metadata and replaced documents."""
     config = copy_index(sample_index)
-    live = store.current_generation(config.index_dir)
+    live = generations.current_generation(config.index_dir)
     documents_before = IndexReader(config.index_dir).documents()
     with pytest.raises(ValueError):
         build_index([sample_index.index_dir.parent / "corpus"], config.replace(chunk_chars=0),
                     embedder=embedder, rebuild=True)
-    assert store.current_generation(config.index_dir) == live
-    assert generations(config) == [live.name]
+    assert generations.current_generation(config.index_dir) == live
+    assert generation_names(config) == [live.name]
     reader = IndexReader(config.index_dir, expected_model=model_id())
     assert reader.documents() == documents_before
-    assert reader.chunk_count == store.read_manifest(config.index_dir)["chunks"]
+    assert reader.chunk_count == generations.read_manifest(config.index_dir)["chunks"]
 
 
 def test_a_half_written_generation_from_a_crash_is_ignored_and_then_cleaned_up(
         copy_index, sample_index, embedder):
     config = copy_index(sample_index)
-    live = store.current_generation(config.index_dir)
+    live = generations.current_generation(config.index_dir)
     crashed = config.index_dir / "gen-1"
     crashed.mkdir()
-    (crashed / store.SQLITE).write_bytes(b"partial")
+    (crashed / catalog.SQLITE).write_bytes(b"partial")
     assert IndexReader(config.index_dir).generation == live
     build_index([sample_index.index_dir.parent / "corpus"], config, embedder=embedder)
     assert not crashed.exists()
-    assert generations(config) == [store.current_generation(config.index_dir).name]
+    assert generation_names(config) == [generations.current_generation(config.index_dir).name]
 
 
 def test_a_reader_keeps_its_generation_while_a_new_one_is_built(

@@ -14,14 +14,16 @@ import shutil
 import threading
 from pathlib import Path
 
-from rag.config import Config
+from rag.config import MODES, Config
+from rag.errors import BadQuestion, SettingsError
+from rag.ingest.readers import SUPPORTED_SUFFIXES
 from rag.models import weights
 from rag.progress import Reporter
 from rag.qa.answers import Answer
-from rag.qa.assistant import MODES, Assistant, BadQuestion
+from rag.qa.assistant import Assistant
+from rag.text import MARKER
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 CONTEXT_CHARS = 600
 NO_CITATION = "Citations appear here after an answer. Click one, or a [n] in the answer, to see its source."
 ALL_SECTIONS = "All sections"
@@ -164,8 +166,8 @@ class ChatApp:
             source = Path(getattr(item, "name", item))
             original = getattr(item, "orig_name", None) or source.name
             name = safe_upload_name(original)
-            if not name.lower().endswith(UPLOAD_SUFFIXES):
-                problems.append(f"{original}: not an article file (allowed: {' '.join(UPLOAD_SUFFIXES)})")
+            if not name.lower().endswith(SUPPORTED_SUFFIXES):
+                problems.append(f"{original}: not an article file (allowed: {' '.join(SUPPORTED_SUFFIXES)})")
                 continue
             size = source.stat().st_size
             if size > MAX_UPLOAD_BYTES:
@@ -185,9 +187,9 @@ class ChatApp:
         if accepted:
             report = build_index(accepted, self.config, embedder=self.assistant.embedder,
                                  id_base=self.uploads_dir.parent, progress=reporter)
-            problems += report.errors
-            for line in report.errors:
-                failed = Path(line.split(":", 1)[0])
+            problems += [str(problem) for problem in report.errors]
+            for problem in report.errors:
+                failed = Path(problem.path)
                 if failed.parent == self.uploads_dir:
                     failed.unlink(missing_ok=True)
             summary = (f"Indexed {len(report.added) + len(report.updated)} new article(s), "
@@ -218,7 +220,7 @@ def citation_label(citation) -> str:
     return f"[{citation.n}] {citation.title}: “{quote[:70]}{'…' if len(quote) > 70 else ''}”"
 
 
-_MARKER = re.compile(r"\[(\d+)\](?!\()")
+_MARKER = re.compile(MARKER.pattern + r"(?!\()")  # not one already linked
 _LINKED = re.compile(r"\[\[(\d+)\]\]\(#cite-\d+\)")
 
 
@@ -322,7 +324,7 @@ def build(app: ChatApp):
                     k = gr.Slider(1, 20, value=app.config.k, step=1, label="Passages to retrieve")
                     model = gr.Dropdown(installed, value=installed[0] if installed else None, label="Model")
                 with gr.Accordion("Add articles", open=False):
-                    files = gr.File(file_count="multiple", file_types=list(UPLOAD_SUFFIXES),
+                    files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES),
                                     label=".txt .md .html .json .jsonl, up to 10 MB each", elem_id="upload")
                     add = gr.Button("Index these files", elem_id="add")
                     added = gr.Markdown(elem_id="added")
@@ -349,9 +351,11 @@ def build(app: ChatApp):
     return demo
 
 
-def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None) -> None:
+def serve(config: Config) -> None:
+    """Serve the chat UI on ``config.host``:``config.port``; other interfaces than loopback need ``config.auth``."""
+    host, port, auth = config.host, config.port, config.credentials
     if host not in {"127.0.0.1", "localhost", "::1"} and auth is None:
-        raise ValueError(f"refusing to serve on {host} without a username and password: set RAG_AUTH=user:password")
+        raise SettingsError(f"refusing to serve on {host} without a username and password: set RAG_AUTH=user:password")
     app = ChatApp(config)
     demo = build(app)
     # Load the models while the page comes up, so the first question does not wait for them.

@@ -7,16 +7,17 @@ IndexWriter calls. This module is the Ray side of those two steps:
 
 - read: files → ``load_file`` (decode, clean, extract) in Ray tasks. A file that fails comes back as an
   error row naming the problem, exactly the text the local engine reports; it never fails the job.
-- embed: new contents → chunk (``indexing.chunk_document`` and ``dedup.signature``) in Ray tasks → embed
-  in a pool of actors that load the model once each and embed whole batches of documents.
+- embed: new contents → chunk (:func:`rag.index.engines.chunk_text`) in Ray tasks → embed in a pool of actors
+  that load the model once each and embed whole batches of documents (:func:`rag.index.engines.embed_spans`).
 
-Results come back to the driver in the order they were asked for, so the index is the same as the local
-engine's (same documents, spans and row ids; vectors equal within float tolerance).
+Ray Data runs with ``preserve_order``, so results come back to the driver in the order they were asked for
+and the index is the same as the local engine's (same documents, spans and row ids; vectors equal within
+float tolerance).
 
 Without an address a private Ray is started on this machine (sized for 2 cores, no dashboard, a small
 object store) and shut down afterwards; with ``--ray-address`` / ``$RAG_RAY_ADDRESS`` / ``$RAY_ADDRESS``
 the job joins that cluster, whose nodes need this project installed and the files at the same paths.
-Only this module imports ray, and only ``build_index`` with ``engine="ray"`` imports this module.
+Only this module imports ray, and only ``rag.index.build.open_engine`` with ``engine="ray"`` imports this module.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 
 from rag.config import Config
-from rag.errors import BadInput
-from rag.index.store import NewContent
-from rag.ingest import dedup, readers
+from rag.errors import BadInput, FileProblem
+from rag.index.catalog import NewContent
+from rag.index.engines import chunk_text, embed_spans
+from rag.ingest import readers
 from rag.models.embedding import DIMENSION
 
 # A local Ray sized for this 2-core machine: two logical CPUs. Reading runs first, one task per core; then
@@ -53,8 +56,9 @@ _DOC_FIELDS = ("id", "title", "date", "url", "source", "text", "hash", "blocks")
 
 
 class RayEngine:
-    """``with RayEngine(config): engine.read(files); engine.embed(docs)``. Joins or starts Ray on entry
-    (a Ray already initialised in this process is used as it is) and stops the Ray it started on exit."""
+    """``with RayEngine(config): engine.read(files); engine.embed(docs)`` (a
+    :class:`rag.index.engines.IngestEngine`). Joins or starts Ray on entry (a Ray already initialised in this
+    process is used as it is) and stops the Ray it started on exit."""
 
     def __init__(self, config: Config, progress: bool = False) -> None:
         self.config = config
@@ -69,7 +73,7 @@ class RayEngine:
             start(self.config.ray_address)
             self._started = True
         self._cluster = not _is_local()
-        self._quiet_ray_data()
+        self._configure_ray_data()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -79,18 +83,23 @@ class RayEngine:
         context = DataContext.get_current()
         for name, value in self._saved.get("context", {}).items():
             setattr(context, name, value)
+        if "preserve_order" in self._saved:
+            context.execution_options.preserve_order = self._saved["preserve_order"]
         for handler, level in self._saved.get("handlers", []):
             handler.setLevel(level)
         self._saved = {}
         if self._started:
             ray.shutdown()
 
-    def _quiet_ray_data(self) -> None:
-        """Ray Data's progress bars only on a terminal (``progress``), and none of its INFO lines ("execution
-        finished …") on the console; its log file in the Ray session folder keeps everything."""
+    def _configure_ray_data(self) -> None:
+        """Blocks in order (both steps hand results on in input order); Ray Data's progress bars only on a
+        terminal (``progress``), and none of its INFO lines ("execution finished …") on the console; its log
+        file in the Ray session folder keeps everything."""
         from ray.data import DataContext
 
         context = DataContext.get_current()
+        self._saved["preserve_order"] = context.execution_options.preserve_order
+        context.execution_options.preserve_order = True
         wanted = {"enable_progress_bars": self.progress, "print_on_execution_start": False,
                   "enable_auto_log_stats": False}
         self._saved["context"] = {name: getattr(context, name) for name in wanted}
@@ -103,8 +112,8 @@ class RayEngine:
             handler.setLevel(logging.ERROR)
 
     # --- the two steps build_index asks for -------------------------------------------------------------
-    def read(self, files: Sequence[tuple[Path, str]]) -> Iterator[tuple[Path, list[readers.Document] | str]]:
-        """Each file's documents in file order, or the message of the BadInput that made it fail."""
+    def read(self, files: Sequence[tuple[Path, str]]) -> Iterator[list[readers.Document] | FileProblem]:
+        """Each file's documents in file order, or the problem that made it fail."""
         import pyarrow as pa
         import ray
 
@@ -116,18 +125,16 @@ class RayEngine:
         dataset = ray.data.from_arrow(tables).map_batches(
             read_files, batch_format="pyarrow", batch_size=None, num_cpus=READ_TASK_CPUS,
         )
-        # Files come back in any order; they are handed on in file order as soon as each is complete.
-        waiting: dict[int, list[dict]] = {}
+        # Rows come in file order (preserve_order), a file's rows together: its documents, or one error row.
         done = 0
-        for table in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
-            for row in table.to_pylist():
-                waiting.setdefault(row["index"], []).append(row)
-            while done < len(files) and len(waiting.get(done, ())) == _expected_rows(waiting.get(done)):
-                found = sorted(waiting.pop(done), key=lambda r: r["ord"])
-                path = files[done][0]
-                error = found[0]["error"]
-                yield path, error if error is not None else [_document(r, path) for r in found if r["id"] is not None]
-                done += 1
+        for index, grouped in groupby(_rows(dataset), key=lambda r: r["index"]):
+            if index != done:
+                raise RuntimeError(f"the Ray read stage returned file {index} where file {done} was due")
+            found, path = list(grouped), files[done][0]
+            error = found[0]["error"]
+            yield FileProblem(str(path), error) if error is not None else [
+                _document(r, path) for r in found if r["id"] is not None]
+            done += 1
         if done < len(files):
             raise RuntimeError(f"the Ray read stage returned nothing for {files[done][0]}")
 
@@ -138,7 +145,7 @@ class RayEngine:
 
         if not docs:
             return
-        rows = [{"key": i, "hash": d.content_hash, "text": d.text, "blocks": _spans_bytes(d.blocks)}
+        rows = [{"key": i, "text": d.text, "blocks": _spans_bytes(d.blocks)}
                 for i, d in enumerate(docs)]
         tables = [pa.Table.from_pylist(rows[i : i + DOCS_PER_BLOCK]) for i in range(0, len(rows), DOCS_PER_BLOCK)]
         dataset = (
@@ -153,25 +160,22 @@ class RayEngine:
                 fn_constructor_kwargs={"sentence_vectors": self.config.sentence_vectors},
             )
         )
-        # Results come back in any order; they are handed on (and written) in input order as they complete,
-        # so the writer assigns the same row ids as with the local engine.
-        waiting: dict[int, dict] = {}
+        # Rows come in input order (preserve_order), so the writer assigns the same row ids as with the local engine.
         done = 0
-        for table in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
-            for row in table.to_pylist():
-                waiting[row["key"]] = row
-            while done in waiting:
-                row, doc = waiting.pop(done), docs[done]
-                yield NewContent(
-                    hash=doc.content_hash,
-                    text=doc.text,
-                    chunks=_spans(row["chunks"]),
-                    chunk_vectors=_vectors(row["chunk_vectors"]),
-                    sentences=_spans(row["sentences"]),
-                    sentence_vectors=_vectors(row["sentence_vectors"]),
-                    minhash=row["minhash"],
-                )
-                done += 1
+        for row in _rows(dataset):
+            if row["key"] != done:
+                raise RuntimeError(f"the Ray embedding stage returned document {row['key']} where {done} was due")
+            doc = docs[done]
+            yield NewContent(
+                hash=doc.content_hash,
+                text=doc.text,
+                chunks=_spans(row["chunks"]),
+                chunk_vectors=_vectors(row["chunk_vectors"]),
+                sentences=_spans(row["sentences"]),
+                sentence_vectors=_vectors(row["sentence_vectors"]),
+                minhash=row["minhash"],
+            )
+            done += 1
         if done < len(docs):
             raise RuntimeError(f"the Ray embedding stage returned nothing for {docs[done].id}")
 
@@ -240,15 +244,14 @@ def _is_local() -> bool:
 # --- the stages (run in Ray workers) -----------------------------------------------------------------------
 
 def read_files(batch):
-    """Read stage: rows (index, path, doc_id) → one row per document, or one error row per bad file."""
+    """Read stage: rows (index, path, doc_id) → one row per document in file order, or one error row per bad
+    file."""
     import pyarrow as pa
 
-    out: dict[str, list] = {name: [] for name in ("index", "ord", "count", "error", *_DOC_FIELDS)}
+    out: dict[str, list] = {name: [] for name in ("index", "error", *_DOC_FIELDS)}
 
-    def add(index: int, ord_: int, count: int, error: str | None, doc: readers.Document | None) -> None:
+    def add(index: int, error: str | None, doc: readers.Document | None) -> None:
         out["index"].append(index)
-        out["ord"].append(ord_)
-        out["count"].append(count)
         out["error"].append(error)
         out["id"].append(doc.id if doc else None)
         out["title"].append(doc.title if doc else None)
@@ -263,17 +266,17 @@ def read_files(batch):
         try:
             documents = list(readers.load_file(Path(row["path"]), row["doc_id"]))
         except BadInput as exc:
-            add(row["index"], 0, 1, str(exc), None)
+            add(row["index"], str(exc), None)
             continue
         except Exception as exc:  # any failure of one file is that file's error; the job goes on
-            add(row["index"], 0, 1, f"cannot index file ({type(exc).__name__}: {exc})", None)
+            add(row["index"], f"cannot index file ({type(exc).__name__}: {exc})", None)
             continue
         if not documents:  # cannot happen today (load_file yields a document or raises): a row all the same
-            add(row["index"], 0, 1, None, None)
-        for ord_, doc in enumerate(documents):
-            add(row["index"], ord_, len(documents), None, doc)
+            add(row["index"], None, None)
+        for doc in documents:
+            add(row["index"], None, doc)
     schema = pa.schema([
-        ("index", pa.int64()), ("ord", pa.int64()), ("count", pa.int64()), ("error", pa.string()), ("id", pa.string()),
+        ("index", pa.int64()), ("error", pa.string()), ("id", pa.string()),
         ("title", pa.string()), ("date", pa.string()), ("url", pa.string()), ("source", pa.string()),
         ("text", pa.large_string()), ("hash", pa.string()), ("blocks", pa.binary()),
     ])
@@ -281,21 +284,16 @@ def read_files(batch):
 
 
 def chunk_texts(batch, config: Config):
-    """Chunk stage: (key, hash, text, blocks) → plus chunk and sentence spans and the MinHash signature,
-    computed by the very functions the local engine uses."""
+    """Chunk stage: (key, text, blocks) → plus chunk and sentence spans and the MinHash signature,
+    computed by :func:`rag.index.engines.chunk_text`, as the local engine computes them."""
     import pyarrow as pa
 
-    from rag.index.build import chunk_document
-
     chunks, sentences, minhashes = [], [], []
-    for row in batch.select(["hash", "text", "blocks"]).to_pylist():
-        blocks = _spans(row["blocks"])
-        doc = readers.Document(id=row["hash"], path="", title="", date=None, text=row["text"],
-                              content_hash=row["hash"], blocks=blocks)
-        doc_chunks, doc_sentences = chunk_document(doc, config)
-        chunks.append(_spans_bytes([(c.start, c.end) for c in doc_chunks]))
-        sentences.append(_spans_bytes([(s.start, s.end) for s in doc_sentences]))
-        minhashes.append(dedup.signature(doc.text, doc.blocks))
+    for row in batch.select(["text", "blocks"]).to_pylist():
+        piece = chunk_text(row["text"], _spans(row["blocks"]), config)
+        chunks.append(_spans_bytes(piece.chunks))
+        sentences.append(_spans_bytes(piece.sentences))
+        minhashes.append(piece.minhash)
     return (batch.append_column("chunks", pa.array(chunks, pa.binary()))
             .append_column("sentences", pa.array(sentences, pa.binary()))
             .append_column("minhash", pa.array(minhashes, pa.binary())))
@@ -303,7 +301,7 @@ def chunk_texts(batch, config: Config):
 
 class EmbedBatch:
     """Embed stage, one per actor: loads the model once, then embeds the chunks (and sentences) of a batch of
-    documents with :func:`rag.index.build.embed_spans`, as the local engine does. Returns the spans with float32
+    documents with :func:`rag.index.engines.embed_spans`, as the local engine does. Returns the spans with float32
     vectors (raw bytes, row-major) and drops the text."""
 
     def __init__(self, sentence_vectors: str = "pooled") -> None:
@@ -315,8 +313,6 @@ class EmbedBatch:
 
     def __call__(self, batch):
         import pyarrow as pa
-
-        from rag.index.build import embed_spans
 
         rows = batch.select(["text", "chunks", "sentences"]).to_pylist()
         spans = [(_spans(r["chunks"]), _spans(r["sentences"])) for r in rows]
@@ -342,9 +338,10 @@ def _vectors(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32).reshape(-1, DIMENSION)
 
 
-def _expected_rows(rows: list[dict] | None) -> int:
-    """How many rows a file yields (its documents, or one error row); -1 while none has arrived."""
-    return rows[0]["count"] if rows else -1
+def _rows(dataset) -> Iterator[dict]:
+    """The dataset's rows as dicts, in its block order."""
+    for table in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+        yield from table.to_pylist()
 
 
 def _document(row: dict, path: Path) -> readers.Document:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rag.errors import SettingsError
 from rag.ingest import cleaning
 
 # A candidate boundary: sentence punctuation, optional closing quotes/brackets, whitespace.
@@ -93,7 +94,7 @@ def make_chunks(sentence_blocks: list[list[Sentence]], max_chars: int, overlap: 
     A sentence longer than ``max_chars`` becomes a chunk of its own.
     """
     if max_chars < 1 or overlap < 0:
-        raise ValueError("max_chars must be positive and overlap non-negative")
+        raise SettingsError("max_chars must be positive and overlap non-negative")
     chunks = []
     for sentences in sentence_blocks:
         i = 0

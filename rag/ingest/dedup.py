@@ -56,7 +56,3 @@ def group(signatures: dict[str, bytes]) -> dict[str, str]:
                 if a != b:
                     parent[max(a, b)] = min(a, b)
     return {key: root(key) for key in hashes}
-
-
-def similarity(a: bytes, b: bytes) -> float:
-    return float(np.mean(np.frombuffer(a, dtype=np.uint64) == np.frombuffer(b, dtype=np.uint64)))

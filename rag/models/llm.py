@@ -4,18 +4,33 @@ The prompt is short on purpose (on two CPU cores every prompt token costs about 
 model): a fixed instruction, then only the numbered evidence sentences and the question. The instruction
 comes first and never changes, so llama.cpp reuses its KV cache across questions and only the evidence
 and question are read anew. Decoding is greedy (temperature 0) with a fixed seed: same input, same answer.
+
+One thread owns the model: every use of the ``Llama`` object (loading it, each generation, each judge check) is
+one job on the Generator's worker thread, and jobs run one at a time, each to its end. Whichever threads ask,
+llama.cpp is never run by two at once and no job sees another's half-written KV cache. A streamed answer's
+text reaches its reader through a queue, so the reader may take each piece on a different thread.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import math
+import queue
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from rag.models import weights
+
+if TYPE_CHECKING:  # types only: importing llama_cpp loads the library, which only a Generator does
+    from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionStreamResponse
+
+T = TypeVar("T")
 
 INSTRUCTION = (
     "You answer questions about news articles using only the numbered evidence sentences. "
@@ -55,7 +70,8 @@ class YesNo:
 
 
 class Generator:
-    """Loads a model once and writes answers from evidence."""
+    """Loads a model once and writes answers from evidence. Safe to use from any thread: the model's work runs
+    on the Generator's own worker thread, one job at a time (see the module docstring)."""
 
     def __init__(self, model: str | None, n_ctx: int = 2048, n_threads: int = 2, seed: int = 0,
                  max_new_tokens: int = 120) -> None:
@@ -63,26 +79,40 @@ class Generator:
 
         self.choice = weights.resolve(model)
         self.max_new_tokens = max_new_tokens
-        self.last: Generation | None = None
         self.seed = seed
-        self.llm = Llama(
+        # The one thread that uses the model. Its jobs hold the Generator; the thread holds only this token (to
+        # know itself) and ends when the Generator is collected, or at exit after the job it is running.
+        self._token = object()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{self.choice.name}",
+                                          initializer=_mark_worker, initargs=(self._token,))
+        self.llm = self._run(lambda: Llama(
             model_path=str(self.choice.path), n_ctx=n_ctx, n_threads=n_threads, n_batch=512, seed=seed,
             verbose=False,
-        )
+        ))
         self._chat_formatter = None
         # Every first-token spelling of the two answers ("Yes", "yes", " Yes" ...): their probabilities add up.
-        self._yes_ids = self._first_tokens(("Yes", "yes", " Yes", " yes", "YES"))
-        self._no_ids = self._first_tokens(("No", "no", " No", " no", "NO"))
+        self._yes_ids = self._run(self._first_tokens, ("Yes", "yes", " Yes", " yes", "YES"))
+        self._no_ids = self._run(self._first_tokens, ("No", "no", " No", " no", "NO"))
 
     @property
     def name(self) -> str:
         return self.choice.name
 
-    def messages(self, question: str, evidence: Sequence[tuple[int, str]]) -> list[dict]:
+    def messages(self, question: str, evidence: Sequence[tuple[int, str]], request: str = ""
+                 ) -> list[ChatCompletionRequestMessage]:
+        """The chat prompt: the fixed instruction, then the evidence and the question, then ``request`` (a judge
+        check's own question), if any, after a blank line in the same user turn."""
+        user = user_message(question, evidence)
         return [
             {"role": "system", "content": INSTRUCTION},
-            {"role": "user", "content": user_message(question, evidence)},
+            {"role": "user", "content": f"{user}\n\n{request}" if request else user},
         ]
+
+    def _run(self, job: Callable[..., T], *args) -> T:
+        """Run ``job(*args)`` on the model's thread and wait for its result (at once when already on it)."""
+        if getattr(_worker_of, "token", None) is self._token:
+            return job(*args)
+        return self._worker.submit(job, *args).result()
 
     def yes_no(self, question: str, evidence: Sequence[tuple[int, str]], check: str) -> YesNo:
         """Ask the model a yes/no ``check`` about the evidence and question, and read its answer from the
@@ -91,9 +121,10 @@ class Generator:
         The prompt is the answer prompt with ``check`` appended to the user turn, so the instruction, the
         evidence and the question that the model has just read (or is about to) stay in llama.cpp's cache
         and only the check's own tokens are read."""
+        return self._run(self._yes_no, self.messages(question, evidence, f"{check} Reply Yes or No."))
+
+    def _yes_no(self, messages: list[ChatCompletionRequestMessage]) -> YesNo:
         started = time.perf_counter()
-        messages = self.messages(question, evidence)
-        messages[-1]["content"] += f"\n\n{check} Reply Yes or No."
         tokens = self.llm.tokenize(self._formatter(messages=messages).prompt.encode("utf-8"), add_bos=False,
                                    special=True)
         new = self._read(tokens)
@@ -111,15 +142,15 @@ class Generator:
     def short_answer(self, question: str, evidence: Sequence[tuple[int, str]], n: int, max_tokens: int = 16) -> str:
         """The answer to ``question`` according to evidence ``[n]`` alone, in a few words (greedy). Appended to
         the answer prompt like a judge check, so only the request and the few words written cost time."""
-        messages = self.messages(question, evidence)
-        messages[-1]["content"] += (f"\n\nUsing only evidence [{n}], answer the question in at most eight words "
-                                    "(no citation).")
-        result = self.llm.create_chat_completion(messages=messages, temperature=0.0, top_k=1, seed=self.seed,
-                                                 max_tokens=max_tokens)
+        messages = self.messages(question, evidence, f"Using only evidence [{n}], answer the question in at most "
+                                                     "eight words (no citation).")
+        result = self._run(lambda: self.llm.create_chat_completion(
+            messages=messages, temperature=0.0, top_k=1, seed=self.seed, max_tokens=max_tokens))
         return (result["choices"][0]["message"].get("content") or "").strip()
 
     def _read(self, tokens: list[int]) -> int:
-        """Evaluate ``tokens``, reusing the longest prefix already in the KV cache; returns how many were new."""
+        """(On the model's thread.) Evaluate ``tokens``, reusing the longest prefix already in the KV cache;
+        returns how many were new."""
         llm = self.llm
         cached = llm.input_ids[: llm.n_tokens].tolist()
         prefix = 0
@@ -134,6 +165,7 @@ class Generator:
 
     @property
     def _formatter(self):
+        """(On the model's thread.) The model's chat template, to tokenize a prompt as a chat completion does."""
         if self._chat_formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -149,33 +181,73 @@ class Generator:
         """Read the fixed instruction into llama.cpp's KV cache now (a one-token answer to an empty question),
         so that the first real question only pays for its evidence and question. A server calls this while it
         waits for its first question."""
-        self.llm.create_chat_completion(messages=self.messages("", []), max_tokens=1)
+        messages = self.messages("", [])
+        self._run(lambda: self.llm.create_chat_completion(messages=messages, max_tokens=1))
 
-    def stream(self, question: str, evidence: Sequence[tuple[int, str]]) -> Iterator[str]:
-        """Yield the answer's text as it is written; :attr:`last` holds the counts and timings after."""
+    def stream(self, question: str, evidence: Sequence[tuple[int, str]]
+               ) -> collections.abc.Generator[str, None, Generation]:
+        """Yield the answer's text as it is written, and return its :class:`Generation` (counts and timings):
+        ``generation = yield from generator.stream(...)``. The model writes on its own thread, to the end
+        whether or not the pieces are read yet; closing this generator early stops it at its next token."""
+        if getattr(_worker_of, "token", None) is self._token:
+            raise RuntimeError("a stream started on the model's own thread would wait for itself")
         started = time.perf_counter()
+        messages = self.messages(question, evidence)
+        pieces: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def write() -> Generation:
+            try:
+                return self._write(messages, started, pieces.put, stop)
+            finally:
+                pieces.put(None)  # the end, also when writing failed (the job's result then raises)
+
+        job = self._worker.submit(write)
+        try:
+            while (piece := pieces.get()) is not None:
+                yield piece
+        finally:
+            # Closed or collected before the end: a queued job never starts, a running one stops at its next token.
+            job.cancel()
+            stop.set()
+        return job.result()
+
+    def generate(self, question: str, evidence: Sequence[tuple[int, str]]) -> Generation:
+        """The whole answer at once (one job on the model's thread)."""
+        return self._run(self._write, self.messages(question, evidence), time.perf_counter())
+
+    def _write(self, messages: list[ChatCompletionRequestMessage], started: float,
+               put: Callable[[str], object] | None = None, stop: threading.Event | None = None) -> Generation:
+        """(On the model's thread.) Write the answer greedily, handing each piece of text to ``put`` as it comes,
+        until the end or until ``stop`` is set; timings count from ``started``."""
         first_token_at: float | None = None
         pieces: list[str] = []
-        chunks = self.llm.create_chat_completion(
-            messages=self.messages(question, evidence),
+        chunks: Iterator[CreateChatCompletionStreamResponse] = self.llm.create_chat_completion(
+            messages=messages,
             temperature=0.0,
             top_k=1,
             seed=self.seed,
             max_tokens=self.max_new_tokens,
             stream=True,
         )
-        for chunk in chunks:
-            delta = chunk["choices"][0].get("delta", {}).get("content")
-            if not delta:
-                continue
-            if first_token_at is None:
-                first_token_at = time.perf_counter()
-            pieces.append(delta)
-            yield delta
+        try:
+            for chunk in chunks:
+                if stop is not None and stop.is_set():
+                    break
+                delta = chunk["choices"][0].get("delta", {}).get("content")
+                if not delta:
+                    continue
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                pieces.append(delta)
+                if put is not None:
+                    put(delta)
+        finally:
+            chunks.close()
         finished = time.perf_counter()
         text = "".join(pieces)
         completion_tokens = len(self.llm.tokenize(text.encode("utf-8"), add_bos=False)) if text else 0
-        self.last = Generation(
+        return Generation(
             text=text,
             prompt_tokens=max(int(self.llm.n_tokens) - completion_tokens, 0),
             completion_tokens=completion_tokens,
@@ -186,10 +258,13 @@ class Generator:
     def _first_tokens(self, spellings: Sequence[str]) -> list[int]:
         return sorted({self.llm.tokenize(s.encode("utf-8"), add_bos=False, special=False)[0] for s in spellings})
 
-    def generate(self, question: str, evidence: Sequence[tuple[int, str]]) -> Generation:
-        for _ in self.stream(question, evidence):
-            pass
-        return self.last
+
+# On a model's worker thread, ``token`` is its Generator's token (set when the thread starts).
+_worker_of = threading.local()
+
+
+def _mark_worker(token: object) -> None:
+    _worker_of.token = token
 
 
 _CHATML = (

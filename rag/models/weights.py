@@ -15,16 +15,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.config import Config
+from rag.errors import ModelNotFound
+
 QWEN_PARTS = 22
 QWEN_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 QWEN_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 QWEN_SIZE = 1_117_320_768
 DEFAULT_MODEL = "qwen2.5-1.5b"
 SMALL_MODEL = "smollm2-135m"
-
-
-class ModelNotFound(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,8 @@ class ModelChoice:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("RAG_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rag-news"
-    )
-    return Path(base) / "models"
+    """Where the assembled default model is kept: ``Config.cache_dir`` (``$RAG_CACHE_DIR``) / models."""
+    return Config.from_env().cache_dir / "models"
 
 
 def _package_dir(module: str) -> Path | None:

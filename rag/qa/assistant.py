@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.config import Config
+from rag.config import MODES, Config
+from rag.errors import BadQuestion
 from rag.models.embedding import Embedder
 from rag.qa import answerability, conflicts, evidence, verification
 from rag.qa.answers import Answer, Citation, ReportedConflict, ReportedValue, SearchedPassage
@@ -33,13 +34,8 @@ if TYPE_CHECKING:
 MAX_QUESTION_CHARS = 2000
 EXTRACTIVE_SECOND_SENTENCE = 0.9
 EXTRACTIVE_SAME_KIND = 0.8
-MODES = ("generative", "extractive")
 # Under passage reading, at most this many best sentences of articles not read whole are added to the evidence.
 OTHER_ARTICLES = 3
-
-
-class BadQuestion(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -96,6 +92,9 @@ class Assistant:
         self._retriever: Retriever | None = None
         self._generators: dict[str | None, object] = {}
         self._judges: dict[str | None, Judge] = {}
+        # Guards what is loaded lazily and the index and embedding model (``prepare``, ``_rescored``); taken only
+        # around work that does not yield, so a stream resumed on another thread, or left unfinished, holds
+        # nothing. The language model needs no lock here: its own thread runs its work one job at a time.
         self._lock = threading.RLock()
 
     # --- loaded once ----------------------------------------------------------------------------------
@@ -131,10 +130,9 @@ class Assistant:
             return self._judges[key]
 
     def warm_up_generator(self, model: str | None = None) -> None:
-        """Load the model and read its fixed instruction into the KV cache, under the lock that every
-        generation takes (llama.cpp must not be run by two threads at once)."""
-        with self._lock:
-            self.generator(model).warm_up()
+        """Load the model and read its fixed instruction into the KV cache (a job on the model's thread, like
+        every generation: llama.cpp is never run by two threads at once)."""
+        self.generator(model).warm_up()
 
     # --- answering ------------------------------------------------------------------------------------
     def ask(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
@@ -171,11 +169,10 @@ class Assistant:
         if judged and prepared.verdict.answerable:
             yield Event("status", "checking that the evidence answers the question")
         judge_started = time.perf_counter()
-        with self._lock:
-            decision = self.decide(prepared, mode, model)
-            judge = self.judge(model, with_model=mode == "generative") if judged and decision.answerable else None
-            if judge is not None:
-                prepared = replace(prepared, conflicts=self._confirmed_conflicts(prepared, judge))
+        decision = self.decide(prepared, mode, model)
+        judge = self.judge(model, with_model=mode == "generative") if judged and decision.answerable else None
+        if judge is not None:
+            prepared = replace(prepared, conflicts=self._confirmed_conflicts(prepared, judge))
         if decision.judgement is not None:
             timings["judge_ms"] = (time.perf_counter() - judge_started) * 1000
         judge_tokens = decision.judge_tokens
@@ -189,8 +186,7 @@ class Assistant:
         prompt_tokens = 0
         if mode == "generative":
             yield Event("status", "writing the answer")
-            with self._lock:
-                generator = self.generator(model)
+            generator = self.generator(model)
             model_name = generator.name
             draft = yield from self._drafted(generator, prepared.search_text, prepared, timings)
             prompt_tokens = draft.prompt_tokens
@@ -237,8 +233,7 @@ class Assistant:
             gate_started = time.perf_counter()
             by_n = {e.n: e for e in prepared.evidence}
             cited = [by_n[n] for n in dict.fromkeys(n for c in claims for n in c.cited) if n in by_n]
-            with self._lock:
-                gate = judge.answered(prepared.question, cited, prepared.search_text)
+            gate = judge.answered(prepared.question, cited, prepared.search_text)
             timings["judge_ms"] = timings.get("judge_ms", 0.0) + (time.perf_counter() - gate_started) * 1000
             if gate is not None:
                 judge_tokens += gate.model_tokens
@@ -263,10 +258,7 @@ class Assistant:
         """Stream one draft answering ``question`` from the prepared evidence, token by token; returns the draft
         and adds its time to ``timings``."""
         started = time.perf_counter()
-        with self._lock:
-            for token in generator.stream(question, judge_numbered(prepared.prompt_evidence)):
-                yield Event("token", token)
-            draft = generator.last
+        draft = yield from _token_events(generator.stream(question, judge_numbered(prepared.prompt_evidence)))
         timings["generate_ms"] += (time.perf_counter() - started) * 1000
         return draft
 
@@ -275,8 +267,7 @@ class Assistant:
         """The draft's sentences the judge finds stated, and the prompt tokens its checks read; adds their time
         to ``timings``."""
         started = time.perf_counter()
-        with self._lock:
-            claims, tokens_read = _judged_claims(judge, draft.text, prepared)
+        claims, tokens_read = _judged_claims(judge, draft.text, prepared)
         timings["judge_ms"] = timings.get("judge_ms", 0.0) + (time.perf_counter() - started) * 1000
         return claims, tokens_read
 
@@ -334,7 +325,8 @@ class Assistant:
     def decide(self, prepared: Prepared, mode: str, model: str | None = None) -> Decision:
         """Whether the prepared evidence answers the question: the relevance floor, then (under the model judge)
         the judge's ``answers`` decision, and the kind of thing asked for as a necessary condition. The one
-        place this is decided, for answers and for the benchmark of the decision alone. Call under the lock."""
+        place this is decided, for answers and for the benchmark of the decision alone. Safe from any thread: the
+        model's checks run on its own thread, and the re-scoring of the evidence under the assistant's lock."""
         if not prepared.verdict.answerable:
             return Decision(False, prepared.verdict.reason, None, 0)
         if self.config.judge != "model":
@@ -359,9 +351,10 @@ class Assistant:
     def _rescored(self, items: list[Evidence], text: str) -> list[Evidence]:
         """The same evidence scored for ``text`` (the interrogative sentence alone), numbers kept."""
         question = parse(text, whole=True)
-        vector = self.embedder.embed_one(text)
-        reader = self.retriever.reader
-        return [evidence.score_one(question, vector, e.sentence, e.title, reader, e.n) for e in items]
+        with self._lock:
+            vector = self.embedder.embed_one(text)
+            reader = self.retriever.reader
+            return [evidence.score_one(question, vector, e.sentence, e.title, reader, e.n) for e in items]
 
     def _passage_evidence(self, question: Question, query_vector, reading: list[Passage], scored: list[Evidence]
                           ) -> list[Evidence]:
@@ -455,6 +448,20 @@ class Assistant:
             if naming is not None:
                 chosen.insert(0, naming)
         return [verification.VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
+
+
+def _token_events(tokens: Generator[str, None, Generation]) -> Generator[Event, None, Generation]:
+    """Each piece of text the model writes as a ``token`` event; returns the finished generation. Closing this
+    closes ``tokens`` (the model then stops at its next token)."""
+    try:
+        while True:
+            try:
+                token = next(tokens)
+            except StopIteration as done:
+                return done.value
+            yield Event("token", token)
+    finally:
+        tokens.close()
 
 
 def _judged_pair(conflict: conflicts.Conflict, by_n: dict[int, Evidence]) -> tuple[int, int]:

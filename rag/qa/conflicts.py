@@ -21,6 +21,7 @@ from rag.text import (
     MONTHS,
     STOPWORDS,
     content_terms,
+    double_quoted,
     fold,
     has_time_expression,
     quantity_matches,
@@ -40,7 +41,6 @@ _DATE_PATTERNS = [
     re.compile(rf"\b{_MONTH_RE}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\s*(?:,\s*)?\d{{3}})?"),
     re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}\b"),
 ]
-_QUOTE = re.compile(r"[“\"]([^”\"]{2,300})[”\"]")
 
 
 @dataclass(frozen=True)
@@ -214,8 +214,8 @@ def _quotes(question: Question):
 
     def extract(text: str) -> list[tuple[str, str]]:
         found = []
-        for match in _QUOTE.finditer(text):
-            quoted = match.group(1).strip().rstrip(",.;:!?").strip()
+        for quoted in double_quoted(text, 2, 300):
+            quoted = quoted.strip().rstrip(",.;:!?").strip()
             if asked & set(content_terms(quoted)):
                 found.append((f"quote:{' '.join(fold(quoted).split())}", quoted))
         return found

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.index.store import IndexReader, SentenceRecord
+from rag.index.catalog import IndexReader, SentenceRecord
 from rag.qa.question import Question
-from rag.qa.retrieval import Passage
+from rag.qa.retrieval import Passage, spread_over_articles
 from rag.text import content_terms, fold, has_time_expression, numbers
 
 DENSE_WEIGHT = 0.5
@@ -96,13 +96,7 @@ def score_one(question: Question, query_vector: np.ndarray, sentence: SentenceRe
 
 def select(scored: list[Evidence], limit: int, per_doc: int = 2) -> list[Evidence]:
     """The best ``limit`` sentences, at most ``per_doc`` from one article while others remain, numbered 1..n."""
-    first, rest = [], []
-    counts: dict[str, int] = {}
-    for item in scored:
-        count = counts.get(item.doc, 0)
-        (first if count < per_doc else rest).append(item)
-        counts[item.doc] = count + 1
-    chosen = (first + rest)[:limit]
+    chosen = spread_over_articles(scored, per_doc)[:limit]
     chosen.sort(key=lambda e: -e.score)
     return [Evidence(i, e.sentence, e.title, e.score, e.dense, e.coverage) for i, e in enumerate(chosen, start=1)]
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from rag.text import STOPWORDS, fold, has_time_expression, meaning_terms, numbers, proper_names, tokens
+from rag.errors import SettingsError
+from rag.text import MARKER, STOPWORDS, fold, has_time_expression, meaning_terms, numbers, proper_names, tokens
 
 if TYPE_CHECKING:
     from rag.qa.evidence import Evidence
@@ -108,7 +108,7 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, LogisticModel]:
     data = _read(path)
     missing = [k for k in KINDS if k not in data.get("kinds", {})]
     if missing:
-        raise ValueError(f"{path}: the judge's calibration lacks {', '.join(missing)}; run rag calibrate")
+        raise SettingsError(f"{path}: the judge's calibration lacks {', '.join(missing)}; run rag calibrate")
     return {k: LogisticModel.from_dict(data["kinds"][k]) for k in KINDS}
 
 
@@ -116,9 +116,9 @@ def _read(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read the judge's calibration ({exc.strerror}); run rag calibrate") from exc
+        raise SettingsError(f"{path}: cannot read the judge's calibration ({exc.strerror}); run rag calibrate") from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: the judge's calibration is not valid JSON ({exc.msg})") from exc
+        raise SettingsError(f"{path}: the judge's calibration is not valid JSON ({exc.msg})") from exc
 
 
 class Judge:
@@ -254,14 +254,13 @@ def value_overlap(a: str, b: str, question: str = "") -> float:
     count). 1: one contains the other, as "Tampa" and "Tampa, Florida"; 0: nothing in common, as
     "Tampa, Florida" and "Glendale, Arizona"."""
     asked = {fold(w) for w in tokens(question)}
-    words_a = {fold(w) for w in tokens(_MARKER.sub(" ", a))} - STOPWORDS - asked
-    words_b = {fold(w) for w in tokens(_MARKER.sub(" ", b))} - STOPWORDS - asked
+    words_a = {fold(w) for w in tokens(MARKER.sub(" ", a))} - STOPWORDS - asked
+    words_b = {fold(w) for w in tokens(MARKER.sub(" ", b))} - STOPWORDS - asked
     if not words_a or not words_b:
         return 1.0  # an empty answer is no evidence of disagreement
     return len(words_a & words_b) / min(len(words_a), len(words_b))
 
 
-_MARKER = re.compile(r"\[\d+\]")
 
 
 def disagreement_features(question: str, a: str, b: str) -> dict[str, float]:

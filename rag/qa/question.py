@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from rag.errors import BadInput
 from rag.text import STOPWORDS, content_terms
 
 
@@ -120,7 +121,7 @@ def read_questions(path: str) -> Iterator[tuple[int, dict | str]]:
     try:
         handle = open(path, encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from exc
     with handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():

@@ -3,13 +3,15 @@ several articles kept in view, so that when many sources report a fact several o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from rag.config import Config
-from rag.index.store import ChunkRecord, IndexReader
+from rag.index.catalog import ChunkRecord, IndexReader
 from rag.models.embedding import Embedder, model_id
 from rag.qa.answers import SearchedPassage
 
@@ -113,14 +115,27 @@ class Retriever:
         return kept
 
     def _diversify(self, passages: list[Passage], k: int) -> list[Passage]:
-        """Best first, at most ``max_chunks_per_doc`` per article until every article had its turn."""
-        per_doc: dict[str, int] = {}
-        first, rest = [], []
-        for passage in passages:
-            count = per_doc.get(passage.doc, 0)
-            (first if count < self.config.max_chunks_per_doc else rest).append(passage)
-            per_doc[passage.doc] = count + 1
-        return (first + rest)[:k]
+        return spread_over_articles(passages, self.config.max_chunks_per_doc)[:k]
+
+
+class FromArticle(Protocol):
+    @property
+    def doc(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=FromArticle)
+
+
+def spread_over_articles(ranked: Sequence[Item], per_doc: int) -> list[Item]:
+    """``ranked`` reordered: best first, at most ``per_doc`` items of one article until every article had its
+    turn, then the rest in their order (used for passages here and for evidence sentences)."""
+    counts: dict[str, int] = {}
+    first, rest = [], []
+    for item in ranked:
+        count = counts.get(item.doc, 0)
+        (first if count < per_doc else rest).append(item)
+        counts[item.doc] = count + 1
+    return first + rest
 
 
 def search(query: str, index_dir: str | Path | None = None, k: int | None = None, **options) -> list[Passage]:

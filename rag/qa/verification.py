@@ -28,6 +28,7 @@ from rag.qa.question import interrogative_part
 from rag.text import (
     ORDINAL_WORDS,
     content_terms,
+    double_quoted,
     fold,
     meaning_terms,
     name_runs,
@@ -39,7 +40,6 @@ from rag.text import (
 )
 
 _MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_QUOTED = re.compile(r"[“\"]([^”\"]{3,})[”\"]")
 _REFUSAL = re.compile(
     r"\b(not (?:in|mentioned|stated|specified|provided|given|say)|no information|does not (?:say|mention|"
     r"state|specify|provide)|do not (?:say|mention|state|specify|provide)|cannot (?:answer|determine)|"
@@ -116,7 +116,7 @@ def support(claim: str, sources: Sequence[str], threshold: float, asked: Sequenc
     if any(name not in source_tokens and name not in fold(joined) for name in proper_names(claim)):
         return None
     folded_sources = " ".join(fold(joined).split())
-    for quoted in _QUOTED.findall(claim):
+    for quoted in double_quoted(claim, 3):
         if " ".join(fold(quoted).strip(" ,.").split()) not in folded_sources:
             return None
     terms = content_terms(claim)
@@ -153,7 +153,7 @@ def necessary(claim: str, sources: Sequence[str], question: str = "", articles: 
     if any(name not in source_tokens and name not in folded for name in proper_names(without_possessives(claim))):
         return False
     folded_sources = " ".join(fold(joined).split())
-    return all(" ".join(fold(q).strip(" ,.").split()) in folded_sources for q in _QUOTED.findall(claim))
+    return all(" ".join(fold(q).strip(" ,.").split()) in folded_sources for q in double_quoted(claim, 3))
 
 
 # Words about the prompt rather than the news ("This is stated in evidence [1]."): small models write them.

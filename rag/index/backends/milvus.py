@@ -1,50 +1,68 @@
-"""The chunk index in Milvus: one collection per index generation, with dense vectors and Milvus' own BM25.
+"""The chunk store in Milvus: one collection per index generation, with dense vectors and Milvus' own BM25.
 
-``uri`` is a local file for Milvus Lite (embedded; what the tests use) or ``http://host:19530`` for a Milvus
-server or cluster. Each collection holds, per chunk, its vector, the analysed text BM25 indexes, and the
-metadata that returns an exact span (doc, start, end, title, date, content hash, duplicate group).
+``uri`` is a local file for Milvus Lite (embedded; what the tests use; by default ``milvus.db`` in the index
+folder) or ``http://host:19530`` for a Milvus server or cluster. Each collection holds, per chunk, its
+vector, the analysed text BM25 indexes, and the metadata that returns an exact span (doc, start, end, title,
+date, content hash, duplicate group). Collections are named ``rag_<id>_gen_<n>``, where ``<id>`` is kept in
+the index folder's ``INDEX_ID`` file, so one server can hold the collections of many index folders. The
+manifest of a generation names its collection (``milvus_collection``) and where it is (``milvus_uri``).
 
 Lexical search is Milvus' full-text search (a BM25 function over a VARCHAR field, scored by a sparse
-inverted index). The text it indexes is already analysed by :func:`rag.index.chunk_index.analyze`, the
-tokenizer of the FAISS path, and split on whitespace by Milvus, and BM25's k1 and b are bm25s', so both
+inverted index). The text it indexes is already analysed by :func:`rag.index.backends.base.analyze`, the
+tokenizer of the FAISS store, and split on whitespace by Milvus, and BM25's k1 and b are bm25s', so both
 backends rank lexical matches alike. Inverse document frequencies for evidence selection come from the
 same analysis, kept beside the catalog (``lexical_df.json``), because Milvus does not expose them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rag.index.chunk_index import (
+from rag.errors import IndexUnavailable
+from rag.index.backends.base import (
     BM25_B,
     BM25_K1,
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
-    ChunkIndexDamaged,
     ChunkRow,
-    ChunkStoreUnavailable,
     analyze,
     bm25_idf,
+    damaged,
     dense_kind,
     document_frequencies,
 )
 
 LEXICAL_DF = "lexical_df.json"
+INDEX_ID = "INDEX_ID"
 INSERT_BATCH = 1000
 # Milvus' VARCHAR limit; the analysed text of a chunk is far shorter.
 MAX_TEXT = 65_535
-OUTPUT_FIELDS = ["doc", "start", "end"]
 
 # pymilvus keeps one connection per (uri, alias); Milvus Lite allows one server per database file and
 # process, so every index in this process that uses a URI shares one client.
 _clients: dict[str, object] = {}
 _clients_lock = threading.Lock()
+
+
+def default_milvus_uri(index_dir: Path) -> str:
+    """Without --milvus-uri, a Milvus Lite database file inside the index folder."""
+    return str((Path(index_dir) / "milvus.db").resolve())
+
+
+def collection_prefix(index_dir: Path) -> str:
+    """Collections of this index folder are named ``rag_<id>_gen_<n>``: a Milvus server may hold many."""
+    path = Path(index_dir) / INDEX_ID
+    if not path.exists():
+        path.write_text(os.urandom(6).hex(), encoding="utf-8")
+    return f"rag_{path.read_text(encoding='utf-8').strip()}_"
 
 
 def _is_server(uri: str) -> bool:
@@ -69,7 +87,7 @@ def client_for(uri: str):
             except Exception as exc:  # pymilvus raises MilvusException and plain errors alike
                 hint = ("; Milvus Lite lets one process at a time open a database file: stop the other rag "
                         "process (e.g. rag serve), or use a Milvus server") if "://" not in uri else ""
-                raise ChunkStoreUnavailable(f"{uri}: cannot open Milvus ({_one_line(exc)}){hint}") from exc
+                raise IndexUnavailable(f"{uri}: cannot open Milvus ({_one_line(exc)}){hint}") from exc
         return _clients[uri]
 
 
@@ -105,13 +123,18 @@ def drop_collection(uri: str, name: str) -> None:
         client.drop_collection(name)
 
 
+def open_index(generation: Path, manifest: Mapping[str, Any], uri: str | None = None) -> MilvusChunkIndex:
+    """The collection a generation's manifest names, at ``uri`` if it has moved, else where it was written."""
+    return MilvusChunkIndex(uri or manifest["milvus_uri"], manifest["milvus_collection"], generation)
+
+
 class MilvusChunkIndex:
     def __init__(self, uri: str, collection: str, generation: Path) -> None:
         self.uri = uri
         self.collection = collection
         self.client = client_for(uri)
         if not self.client.has_collection(collection):
-            raise ChunkIndexDamaged(f"{uri}: Milvus collection {collection} is missing")
+            raise damaged(f"{uri}: Milvus collection {collection} is missing")
         self.client.load_collection(collection)
         stats = self.client.get_collection_stats(collection)
         self._count = int(stats.get("row_count", 0))
@@ -120,7 +143,7 @@ class MilvusChunkIndex:
         try:
             self._df = json.loads((generation / LEXICAL_DF).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ChunkIndexDamaged(f"{generation / LEXICAL_DF}: damaged ({exc})") from exc
+            raise damaged(f"{generation / LEXICAL_DF}: damaged ({exc})") from exc
 
     @staticmethod
     def write(uri: str, collection: str, rows: Sequence[ChunkRow], dimension: int, hnsw_threshold: int,
@@ -200,11 +223,34 @@ class MilvusChunkIndex:
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         return {term: bm25_idf(max(self._count, 1), int(self._df.get(term, 0))) for term in terms}
 
-    def spans(self, chunk_ids: Sequence[int]) -> dict[int, tuple[str, int, int]]:
-        """(doc, start, end) of chunks, straight from the collection."""
-        rows = self.client.query(self.collection, filter=f"id in {list(map(int, chunk_ids))}",
-                                 output_fields=OUTPUT_FIELDS)
-        return {int(r["id"]): (r["doc"], int(r["start"]), int(r["end"])) for r in rows}
-
     def close(self) -> None:
         pass
+
+
+class MilvusWriter:
+    """:class:`rag.index.backends.base.ChunkIndexWriter` for Milvus: a new collection per generation at ``uri``
+    (default: a Milvus Lite file in the index folder)."""
+
+    def __init__(self, index_dir: Path, uri: str | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.uri = uri or default_milvus_uri(self.index_dir)
+        self._written: str | None = None
+
+    def write(self, generation: Path, rows: Sequence[ChunkRow], dimension: int,
+              hnsw_threshold: int) -> dict[str, Any]:
+        collection = f"{collection_prefix(self.index_dir)}{generation.name.replace('-', '_')}"
+        self._written = collection
+        kind = MilvusChunkIndex.write(self.uri, collection, rows, dimension, hnsw_threshold, generation)
+        return {"dense_index": kind, "milvus_uri": self.uri, "milvus_collection": collection}
+
+    def discard(self) -> None:
+        if self._written is not None:
+            with contextlib.suppress(Exception):  # best effort: the next build drops it too
+                drop_collection(self.uri, self._written)
+
+    def drop_stale(self, keep: Iterable[Mapping[str, Any]]) -> None:
+        """Drop the collections of this index folder (half-written or superseded ones) except those of ``keep``."""
+        if not (self.index_dir / INDEX_ID).exists():
+            return
+        names = {name for manifest in keep if (name := manifest.get("milvus_collection"))}
+        drop_collections(self.uri, collection_prefix(self.index_dir), keep=names)

@@ -1,24 +1,15 @@
-"""The on-disk index: FAISS vectors, a BM25 index and SQLite metadata, written atomically.
+"""The catalog of an index generation: one SQLite file (``meta.sqlite``) with the documents, the texts, and
+every chunk and sentence as a span of its text with its vector. Every SQL statement on it is in this module.
 
-Layout of an index folder::
-
-    index/CURRENT        name of the live generation, replaced atomically (write aside, then rename)
-    index/.lock          held by a writer, so two builds never interleave
-    index/gen-<n>/       one complete generation: manifest.json, meta.sqlite, and the chunk index:
-                         dense.faiss + bm25/ (store "faiss"), or lexical_df.json + a Milvus collection
-                         named in the manifest (store "milvus"; see rag.index.chunk_index)
-    index/INDEX_ID       (Milvus only) names this folder's collections, so one server can hold many
-
-A build copies the live generation's metadata into a new folder, applies the changes, writes the vector
-and lexical indexes, and only then points CURRENT at it. A crash at any point leaves the old generation
-live; the next build removes the half-written folder. Nobody outside this module touches these files.
+:class:`IndexReader` opens the live generation (its catalog and, through :mod:`rag.index.backends`, its chunk
+index) and answers searches and look-ups; :class:`IndexWriter` builds the next generation (a copy of the live
+catalog, changed, then the chunk index written from it) and hands it to :mod:`rag.index.generations` to go
+live. A text stored under several document names is stored, chunked and embedded once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import re
 import shutil
 import sqlite3
@@ -26,18 +17,17 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Literal
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from rag.index.chunk_index import ChunkIndex, ChunkRow
+from rag.errors import IndexCorrupt, IndexProblem
+from rag.index import generations
+from rag.index.backends import open_backend, store_of, write_backend
+from rag.index.backends.base import ChunkRow
+from rag.index.generations import IndexSettings
 
-FORMAT_VERSION = 1
-CURRENT_FILE = "CURRENT"
-MANIFEST = "manifest.json"
 SQLITE = "meta.sqlite"
-INDEX_ID = "INDEX_ID"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -55,26 +45,6 @@ CREATE TABLE IF NOT EXISTS sentences (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_by_content ON sentences(content_hash, start);
 """
-
-
-class IndexError_(Exception):
-    """Base class for problems with an index folder; messages are one line and say what to do."""
-
-
-class IndexMissing(IndexError_):
-    pass
-
-
-class IndexCorrupt(IndexError_):
-    pass
-
-
-class IndexMismatch(IndexError_):
-    pass
-
-
-class IndexUnavailable(IndexError_):
-    """The engine holding the chunks (a Milvus server or Milvus Lite file) cannot be opened right now."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +86,22 @@ class SentenceRecord:
     vector: np.ndarray = field(repr=False, compare=False)
 
 
+# A stored span is a chunk or a sentence.
+SpanKind = Literal["chunk", "sentence"]
+_TABLES: dict[str, str] = {"chunk": "chunks", "sentence": "sentences"}
+
+
+@dataclass(frozen=True)
+class SpanRow:
+    """One stored chunk or sentence row: its id, the text (by content hash) it is a span of, and its vector."""
+
+    id: int
+    content_hash: str
+    start: int
+    end: int
+    vector: np.ndarray = field(repr=False, compare=False)
+
+
 @dataclass(frozen=True)
 class ChunkRecord:
     id: int
@@ -152,46 +138,6 @@ def _vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32)
 
 
-def current_generation(index_dir: Path) -> Path | None:
-    pointer = index_dir / CURRENT_FILE
-    if not pointer.exists():
-        return None
-    name = pointer.read_text(encoding="utf-8").strip()
-    generation = index_dir / name
-    if not name or not generation.is_dir():
-        raise IndexCorrupt(
-            f"{pointer}: points at missing generation '{name}'; rebuild with: rag index PATH --rebuild"
-        )
-    return generation
-
-
-def read_manifest(index_dir: Path) -> dict:
-    generation = current_generation(index_dir)
-    if generation is None:
-        raise IndexMissing(f"{index_dir}: no index here; build one with: rag index data/articles")
-    path = generation / MANIFEST
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"{path}: unreadable manifest ({exc}); rebuild with: rag index PATH --rebuild") from exc
-
-
-def default_milvus_uri(index_dir: Path) -> str:
-    """Without --milvus-uri, a Milvus Lite database file inside the index folder."""
-    return str((Path(index_dir) / "milvus.db").resolve())
-
-
-def open_chunk_index(generation: Path, manifest: dict, milvus_uri: str | None = None) -> ChunkIndex:
-    """The chunk index a generation's manifest points at (FAISS files in it, or a Milvus collection)."""
-    if manifest.get("store", "faiss") == "milvus":
-        from rag.index.milvus_index import MilvusChunkIndex
-
-        return MilvusChunkIndex(milvus_uri or manifest["milvus_uri"], manifest["milvus_collection"], generation)
-    from rag.index.chunk_index import FaissChunkIndex
-
-    return FaissChunkIndex(generation)
-
-
 class IndexReader:
     """A loaded generation: answers dense and lexical searches and metadata look-ups.
 
@@ -202,45 +148,20 @@ class IndexReader:
     def __init__(self, index_dir: str | Path, expected_model: str | None = None, store: str | None = None,
                  milvus_uri: str | None = None) -> None:
         """``store``: refuse an index whose chunks live elsewhere (None: wherever its manifest says).
-        ``milvus_uri``: where the Milvus collection is now, if not where the manifest recorded it."""
+        ``milvus_uri``: where the store's server or file is now, if not where the manifest recorded it."""
         self.index_dir = Path(index_dir)
-        self.manifest = read_manifest(self.index_dir)
-        self.generation = current_generation(self.index_dir)
-        assert self.generation is not None
-        if self.manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatch(
-                f"{self.generation}: index format {self.manifest.get('format_version')} is not "
-                f"{FORMAT_VERSION}; rebuild with: rag index PATH --rebuild"
-            )
-        if expected_model is not None and self.manifest.get("embedding_model") != expected_model:
-            raise IndexMismatch(
-                f"{self.index_dir}: built with embedding model '{self.manifest.get('embedding_model')}', "
-                f"but this installation embeds with '{expected_model}'; rebuild with: rag index PATH --rebuild"
-            )
-        built_store = self.manifest.get("store", "faiss")
-        if store is not None and store != built_store:
-            raise IndexMismatch(
-                f"{self.index_dir}: its chunks are in {built_store}, not {store}; use --store {built_store}, "
-                f"or rebuild with: rag index PATH --store {store} --rebuild"
-            )
+        self.generation, self.manifest = generations.live(self.index_dir)
+        generations.check_readable(self.index_dir, self.generation, self.manifest, expected_model, store)
         self._load(milvus_uri)
 
-    def _load(self, milvus_uri: str | None) -> None:
-        from rag.index.chunk_index import ChunkIndexDamaged, ChunkStoreUnavailable
-
+    def _load(self, uri: str | None) -> None:
         gen = self.generation
-        assert gen is not None
         try:
             self.db = sqlite3.connect(f"file:{gen / SQLITE}?mode=ro", uri=True, check_same_thread=False)
             chunk_count = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"{gen / SQLITE}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
-        try:
-            self.chunk_index = open_chunk_index(gen, self.manifest, milvus_uri)
-        except ChunkIndexDamaged as exc:
-            raise IndexCorrupt(f"{exc}; rebuild with: rag index PATH --rebuild") from exc
-        except ChunkStoreUnavailable as exc:
-            raise IndexUnavailable(str(exc)) from exc
+        self.chunk_index = open_backend(store_of(self.manifest), gen, self.manifest, uri)
         if self.chunk_index.count != chunk_count or chunk_count != self.manifest.get("chunks"):
             raise IndexCorrupt(
                 f"{gen}: vector count {self.chunk_index.count} does not match {chunk_count} chunks; "
@@ -252,8 +173,8 @@ class IndexReader:
 
     def is_stale(self) -> bool:
         try:
-            return current_generation(self.index_dir) != self.generation
-        except IndexError_:
+            return generations.current_generation(self.index_dir) != self.generation
+        except IndexProblem:
             return False
 
     @property
@@ -406,57 +327,51 @@ class IndexReader:
                          if row else None)
         return found[0], found[1]
 
+    def sentences_of(self, doc_id: str) -> list[SentenceRecord]:
+        """Every sentence of a document, in text order."""
+        content = self.document(doc_id).content_hash
+        text = self.text_of_content(content)
+        rows = self.db.execute(
+            'SELECT id, start, "end", vector FROM sentences WHERE content_hash = ? ORDER BY start', (content,)
+        ).fetchall()
+        return [SentenceRecord(i, doc_id, s, e, text[s:e], _vector(v)) for i, s, e, v in rows]
+
+    def span_rows(self, kind: SpanKind) -> list[SpanRow]:
+        """Every stored chunk (or sentence) row, by id: each text's spans once, whatever its names."""
+        rows = self.db.execute(f'SELECT id, content_hash, start, "end", vector FROM {_TABLES[kind]} ORDER BY id')
+        return [SpanRow(i, h, s, e, _vector(v)) for i, h, s, e, v in rows]
+
+    def document_spans(self, kind: SpanKind) -> list[tuple[str, int, int]]:
+        """(document id, start, end) of every chunk (or sentence) under every name of its text, by document and
+        start."""
+        rows = self.db.execute(
+            f'SELECT d.id, t.start, t."end" FROM {_TABLES[kind]} t '
+            "JOIN documents d ON d.content_hash = t.content_hash ORDER BY d.id, t.start"
+        )
+        return [(doc, start, end) for doc, start, end in rows]
+
     def close(self) -> None:
         self.db.close()
         self.chunk_index.close()
-
-
-@dataclass
-class BuildReport:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    embedded_chunks: int = 0
-    embedded_sentences: int = 0
-    # Documents whose text another document already has (stored and embedded once), and groups of
-    # near-duplicate texts (syndicated or re-edited copies), after this build.
-    identical_copies: int = 0
-    near_duplicate_groups: int = 0
-    chunks: int = 0
-    documents: int = 0
-    dense_index: str = "flat"
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        return (
-            f"documents: {len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-            f"{len(self.removed)} removed, {len(self.errors)} failed; {self.documents} in index, "
-            f"{self.chunks} chunks ({self.embedded_chunks} embedded, {self.dense_index} index); "
-            f"{self.identical_copies} identical copies stored once, {self.near_duplicate_groups} near-duplicate "
-            f"groups; in {self.seconds:.1f} s"
-        )
 
 
 class IndexWriter:
     """Builds the next generation of an index folder. Use as a context manager; :meth:`commit` makes
     it live, leaving without commit discards it."""
 
-    def __init__(self, index_dir: str | Path, settings: dict, rebuild: bool = False,
+    def __init__(self, index_dir: str | Path, settings: IndexSettings, rebuild: bool = False,
                  milvus_uri: str | None = None) -> None:
-        """``settings`` (see ``rag.index.build.index_settings``) bind the index; ``settings["store"]`` says where
-        its chunks go, and ``milvus_uri`` which Milvus (default: a Milvus Lite file in the index folder)."""
-        from filelock import FileLock
-
+        """``settings`` (see ``rag.index.build.index_settings``) bind the index; ``settings.store`` says where its
+        chunks go, and ``milvus_uri`` where that store's server or file is (default: the store's own default
+        for this index folder, e.g. a Milvus Lite file in it)."""
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.rebuild = rebuild
-        self.milvus_uri = milvus_uri
-        self._kept_collection: str | None = None
-        self._new_collection: str | None = None
-        self._lock = FileLock(str(self.index_dir / ".lock"))
+        self._chunk_store = write_backend(settings.store, self.index_dir, milvus_uri)
+        # The live generation's manifest when this build started: its chunk data stays one generation longer.
+        self._previous: dict[str, Any] | None = None
+        self._lock = generations.lock(self.index_dir)
         self.generation: Path | None = None
         self.db: sqlite3.Connection | None = None
 
@@ -471,26 +386,19 @@ class IndexWriter:
 
     def _open(self) -> None:
         try:
-            previous = current_generation(self.index_dir)
+            previous = generations.current_generation(self.index_dir)
         except IndexCorrupt:
             if not self.rebuild:
                 raise
             previous = None  # a broken CURRENT pointer: --rebuild starts from an empty index, as advised
-        self._remove_stale(keep=previous)
+        generations.remove_stale(self.index_dir, keep=previous)
         if previous is not None:
-            with contextlib.suppress(IndexError_):
-                self._kept_collection = read_manifest(self.index_dir).get("milvus_collection")
+            with contextlib.suppress(IndexProblem):
+                self._previous = generations.read_manifest(self.index_dir)
         if previous is not None and not self.rebuild:
-            old = {"store": "faiss", **read_manifest(self.index_dir)}
-            for key, value in self.settings.items():
-                if old.get(key) != value:
-                    raise IndexMismatch(
-                        f"{self.index_dir}: index was built with {key}={old.get(key)!r}, now {value!r}; "
-                        "rebuild with: rag index PATH --rebuild"
-                    )
+            generations.check_extendable(self.index_dir, generations.read_manifest(self.index_dir), self.settings)
 
-        self.generation = self.index_dir / f"gen-{time.time_ns()}"
-        self.generation.mkdir()
+        self.generation = generations.new_generation(self.index_dir)
         self.db = sqlite3.connect(str(self.generation / SQLITE))
         if previous is not None and not self.rebuild:
             source = sqlite3.connect(f"file:{previous / SQLITE}?mode=ro", uri=True)
@@ -498,22 +406,13 @@ class IndexWriter:
             source.close()
         self.db.executescript(_SCHEMA)
 
-    def _remove_stale(self, keep: Path | None) -> None:
-        for child in self.index_dir.glob("gen-*"):
-            if child != keep:
-                shutil.rmtree(child, ignore_errors=True)
-
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if self.db is not None:
                 self.db.close()
             if exc_type is not None and self.generation is not None and self.generation.exists():
                 shutil.rmtree(self.generation, ignore_errors=True)
-                if self._new_collection is not None:
-                    from rag.index.milvus_index import drop_collection
-
-                    with contextlib.suppress(Exception):  # best effort: the next build drops it too
-                        drop_collection(self._milvus_uri(), self._new_collection)
+                self._chunk_store.discard()
         finally:
             self._lock.release()
 
@@ -583,8 +482,6 @@ class IndexWriter:
         self.db.execute(f"DELETE FROM contents WHERE hash {orphan}")
 
     def _chunk_rows(self) -> list[ChunkRow]:
-        from rag.index.chunk_index import ChunkRow
-
         assert self.db is not None
         # A text stored under several names is indexed once, under its first name.
         names = dict(self.db.execute(
@@ -600,90 +497,19 @@ class IndexWriter:
                                  end, title, date, content, group))
         return rows
 
-    def _write_chunk_index(self, rows: list[ChunkRow], hnsw_threshold: int) -> dict:
-        """Write the chunk index for this generation; returns what the manifest records about it."""
-        assert self.generation is not None
-        dimension = int(self.settings["dimension"])
-        if self.settings.get("store", "faiss") == "milvus":
-            from rag.index.milvus_index import MilvusChunkIndex
-
-            uri = self._milvus_uri()
-            collection = f"{self._collection_prefix()}{self.generation.name.replace('-', '_')}"
-            self._new_collection = collection
-            kind = MilvusChunkIndex.write(uri, collection, rows, dimension, hnsw_threshold, self.generation)
-            return {"dense_index": kind, "milvus_uri": uri, "milvus_collection": collection}
-        from rag.index.chunk_index import FaissChunkIndex
-
-        return {"dense_index": FaissChunkIndex.write(self.generation, rows, dimension, hnsw_threshold)}
-
-    def _collection_prefix(self) -> str:
-        """Collections of this index folder are named ``rag_<id>_gen_<n>``: a Milvus server may hold many."""
-        path = self.index_dir / INDEX_ID
-        if not path.exists():
-            path.write_text(os.urandom(6).hex(), encoding="utf-8")
-        return f"rag_{path.read_text(encoding='utf-8').strip()}_"
-
     def commit(self, hnsw_threshold: int, extra: dict | None = None) -> dict:
         """Write the chunk index (vectors and lexical) and the manifest, then make this generation live."""
         assert self.db is not None and self.generation is not None
         self._drop_orphans()
         self.db.commit()
         rows = self._chunk_rows()
-        from rag.index.chunk_index import ChunkStoreUnavailable
-
-        try:
-            where = self._write_chunk_index(rows, hnsw_threshold)
-        except ChunkStoreUnavailable as exc:
-            raise IndexUnavailable(str(exc)) from exc
+        where = self._chunk_store.write(self.generation, rows, int(self.settings.dimension), hnsw_threshold)
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            **self.settings,
-            **where,
-            "chunks": len(rows),
-            "documents": documents,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            **(extra or {}),
-        }
-        (self.generation / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        manifest = generations.new_manifest(self.settings, where, len(rows), documents, extra)
         self.db.close()
         self.db = None
-        _fsync_tree(self.generation)
-        pointer_tmp = self.index_dir / f".{CURRENT_FILE}.tmp"
-        with open(pointer_tmp, "w", encoding="utf-8") as handle:
-            handle.write(self.generation.name)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(pointer_tmp, self.index_dir / CURRENT_FILE)
-        _fsync_dir(self.index_dir)
-        self._remove_stale(keep=self.generation)
-        # The previous collection stays one generation longer: readers in other processes may still be on it.
-        self._drop_collections(keep={manifest.get("milvus_collection"), self._kept_collection})
+        generations.publish(self.index_dir, self.generation, manifest)
+        # The previous generation's chunk data stays one generation longer: readers in other processes may still
+        # be on it.
+        self._chunk_store.drop_stale(keep=[manifest, self._previous or {}])
         return manifest
-
-    def _drop_collections(self, keep: set[str | None]) -> None:
-        """Drop this index folder's Milvus collections except ``keep`` (half-written or superseded ones)."""
-        if self.settings.get("store", "faiss") != "milvus" or not (self.index_dir / INDEX_ID).exists():
-            return
-        from rag.index.milvus_index import drop_collections
-
-        drop_collections(self._milvus_uri(), self._collection_prefix(), keep={k for k in keep if k})
-
-    def _milvus_uri(self) -> str:
-        return self.milvus_uri or default_milvus_uri(self.index_dir)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
