@@ -60,12 +60,12 @@ class Config:
     chunk_chars: int = 700
     chunk_overlap_sentences: int = 1
     # Sentence vectors (evidence scoring) are "pooled" from their chunk's forward pass (free at index time) or
-    # "embedded" one sentence at a time (twice the indexing time). See rag.index.build.embed_spans.
+    # "embedded" one sentence at a time (twice the indexing time). See rag.index.engines.embed_spans.
     sentence_vectors: SentenceVectors = "pooled"
     # Above this many chunks the dense index switches from exact (flat) to approximate (HNSW); see `rag bench`.
     hnsw_threshold: int = 50_000
     # Retrieval. ``section`` keeps only articles filed under it (a first folder, or the word before a numbered
-    # file name such as sport_199.txt; see rag.index.store.section_of).
+    # file name such as sport_199.txt; see rag.index.catalog.section_of).
     section: str | None = None
     k: int = 8
     candidates: int = 50

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being below
@@ -55,14 +57,21 @@ def tokens(text: str) -> list[str]:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    return _stemmer().stemWord(word)
+    return english_stemmer().stemWord(word)
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
+_per_thread = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def english_stemmer() -> Any:
+    """PyStemmer's English stemmer, built once per thread: its objects are not thread-safe, and building one for
+    every query cost more than the stemming. The one stemmer of the lexical index and of these helpers."""
+    stemmer = getattr(_per_thread, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _per_thread.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def content_terms(text: str) -> list[str]:

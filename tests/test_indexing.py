@@ -136,11 +136,9 @@ def test_sentence_vectors_are_pooled_from_their_chunk_and_close_to_embedding_eac
     a contextual vector, so not equal to embedding the sentence alone, but close (and the same in both
     engines and both backends; see test_ray_ingest and test_embedding)."""
     assert generations.read_manifest(bundled_index.index_dir)["sentence_vectors"] == "pooled"
-    rows = bundled_reader.db.execute(
-        "SELECT s.start, s.\"end\", s.vector, t.text FROM sentences s JOIN contents t ON t.hash = s.content_hash"
-    ).fetchall()
-    stored = np.vstack([np.frombuffer(v, dtype=np.float32) for _, _, v, _ in rows])
-    alone = embedder.embed([text[a:b] for a, b, _, text in rows])
+    rows = bundled_reader.span_rows("sentence")
+    stored = np.vstack([row.vector for row in rows])
+    alone = embedder.embed([bundled_reader.text_of_content(row.content_hash)[row.start : row.end] for row in rows])
     similarity = (stored * alone).sum(axis=1)
     assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-4)
     assert np.median(similarity) > 0.8 and similarity.min() > 0.4
@@ -158,9 +156,9 @@ def test_embedding_each_sentence_on_its_own_stays_available_and_an_index_keeps_i
     build_index([tmp_path / "more"], config, embedder=embedder)  # the default is "pooled"
     assert generations.read_manifest(config.index_dir)["sentence_vectors"] == "embedded"
     reader = IndexReader(config.index_dir)
-    (start, end, vector, text), *_ = reader.db.execute(
-        "SELECT s.start, s.\"end\", s.vector, t.text FROM sentences s JOIN contents t ON t.hash = s.content_hash")
-    assert np.allclose(np.frombuffer(vector, dtype=np.float32), embedder.embed_one(text[start:end]), atol=1e-5)
+    first, *_ = reader.span_rows("sentence")
+    text = reader.text_of_content(first.content_hash)
+    assert np.allclose(first.vector, embedder.embed_one(text[first.start : first.end]), atol=1e-5)
     reader.close()
 
 
@@ -245,12 +243,9 @@ def test_a_syndicated_copy_is_grouped_with_its_original(syndicated):
 def test_retrieval_returns_one_copy_of_a_syndicated_story_and_lists_the_other(syndicated, embedder):
     config, original, copy_name, _ = syndicated
     retriever = open_retriever(config, embedder)
-    sentences = retriever.reader.db.execute(
-        'SELECT s.start, s."end" FROM sentences s JOIN documents d ON d.content_hash = s.content_hash '
-        "WHERE d.id = ? ORDER BY s.start", (original,)).fetchall()
-    text = retriever.reader.document_text(original)
-    for start, end in sentences[1:4]:
-        passages = retriever.search(text[start:end], k=8)
+    sentences = retriever.reader.sentences_of(original)
+    for sentence in sentences[1:4]:
+        passages = retriever.search(sentence.text, k=8)
         docs = [p.doc for p in passages]
         assert (original in docs) != (copy_name in docs), docs
         kept, other = (original, copy_name) if original in docs else (copy_name, original)
@@ -264,6 +259,5 @@ def test_retrieval_returns_one_copy_of_a_syndicated_story_and_lists_the_other(sy
 def test_the_five_bundled_articles_are_not_near_duplicates_of_each_other(bundled_reader):
     groups = dict(bundled_reader.db.execute("SELECT hash, dup_group FROM contents"))
     assert len(groups) == 5 and len(set(groups.values())) == 5
-    chunk_ids = [row[0] for row in bundled_reader.db.execute("SELECT id FROM chunks")]
-    records = bundled_reader.chunks(chunk_ids).values()
+    records = bundled_reader.chunks(row.id for row in bundled_reader.span_rows("chunk")).values()
     assert all(r.near_duplicates == () and r.same_text_as == () for r in records)

@@ -40,7 +40,7 @@ def test_every_chunk_and_sentence_is_the_exact_slice_of_the_original_file(bundle
 
 
 def test_reader_chunks_and_their_sentences_satisfy_the_offset_invariant(bundled_reader):
-    chunk_ids = [row[0] for row in bundled_reader.db.execute("SELECT id FROM chunks")]
+    chunk_ids = [row.id for row in bundled_reader.span_rows("chunk")]
     assert len(chunk_ids) == bundled_reader.chunk_count == bundled_reader.manifest["chunks"] > 0
     records = bundled_reader.chunks(chunk_ids)
     assert sorted(records) == sorted(chunk_ids)
@@ -58,7 +58,7 @@ def test_reader_chunks_and_their_sentences_satisfy_the_offset_invariant(bundled_
 
 
 def test_neighbours_are_the_adjacent_sentences_of_the_same_document(bundled_reader):
-    [first_chunk] = bundled_reader.db.execute("SELECT MIN(id) FROM chunks").fetchone()
+    first_chunk = bundled_reader.span_rows("chunk")[0].id
     [record] = bundled_reader.chunks([first_chunk]).values()
     sentences = bundled_reader.sentences_in(record)
     before, after = bundled_reader.neighbours(sentences[0])
@@ -70,7 +70,7 @@ def test_neighbours_are_the_adjacent_sentences_of_the_same_document(bundled_read
 
 
 def test_stored_vectors_are_the_embeddings_of_the_stored_spans(bundled_reader, embedder):
-    chunk_ids = [row[0] for row in bundled_reader.db.execute("SELECT id FROM chunks ORDER BY id")]
+    chunk_ids = [row.id for row in bundled_reader.span_rows("chunk")]
     records = bundled_reader.chunks(chunk_ids)
     stored = np.vstack([bundled_reader.chunk_vector(i) for i in chunk_ids])
     fresh = embedder.embed([records[i].text for i in chunk_ids])

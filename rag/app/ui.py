@@ -330,19 +330,19 @@ def build(app: ChatApp):
                     added = gr.Markdown(elem_id="added")
         outputs = [chat, callout, citations, viewer, sources, last_answer]
         for trigger in (question.submit, send.click):
-            trigger(app.respond, [question, chat, mode, k, model, section], outputs, api_name=False).then(
-                lambda: "", None, question, api_name=False)
-        citations.change(app.show_citation, [citations, last_answer], viewer, api_name=False)
-        sources.change(app.show_source, [sources, last_answer], viewer, api_name=False)
-        browse_section.change(app.articles_in, browse_section, article, api_name=False)
-        article.change(app.show_article, article, viewer, api_name=False)
+            trigger(app.respond, [question, chat, mode, k, model, section], outputs, api_visibility="private").then(
+                lambda: "", None, question, api_visibility="private")
+        citations.change(app.show_citation, [citations, last_answer], viewer, api_visibility="private")
+        sources.change(app.show_source, [sources, last_answer], viewer, api_visibility="private")
+        browse_section.change(app.articles_in, browse_section, article, api_visibility="private")
+        article.change(app.show_article, article, viewer, api_visibility="private")
         # Listed when the panel is opened, not with every page load (an archive has thousands of headlines).
-        browse.expand(app.articles_in, browse_section, article, api_name=False)
+        browse.expand(app.articles_in, browse_section, article, api_visibility="private")
 
         def add_with_progress(files, progress=gr.Progress()):  # noqa: B008 (Gradio injects progress this way)
             return app.add_articles(files, progress)
 
-        add.click(add_with_progress, files, added, api_name=False)
+        add.click(add_with_progress, files, added, api_visibility="private")
         api_question = gr.Textbox(visible=False)
         api_mode = gr.Textbox(visible=False)
         api_k = gr.Number(visible=False)

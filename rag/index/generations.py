@@ -9,7 +9,7 @@ Layout of an index folder::
 
 A build writes a new generation folder beside the live one and only then points CURRENT at it
 (:func:`publish`). A crash at any point leaves the old generation live; the next build removes the
-half-written folder (:func:`remove_stale`). The catalog's IndexReader and IndexWriter are the only users.
+half-written folder (:func:`remove_stale`). Nothing outside ``rag.index`` touches these files.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,7 +152,8 @@ class RayEngine:
         dataset = (
             ray.data.from_arrow(tables)
             .map_batches(
-                chunk_texts, batch_format="pyarrow", batch_size=None, num_cpus=CHUNK_TASK_CPUS,
+                chunk_texts,  # type: ignore[arg-type]  # Ray's stubs do not know fn_kwargs fill the other arguments
+                batch_format="pyarrow", batch_size=None, num_cpus=CHUNK_TASK_CPUS,
                 fn_kwargs={"config": self.config},
             )
             .map_batches(
@@ -218,7 +220,7 @@ def start(config_address: str | None = None) -> None:
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    quiet = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False,
+    quiet: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False,
              "configure_logging": True}
     if target:
         # Ship this package to the cluster's workers (its dependencies must be installed there).

@@ -18,17 +18,21 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
 from rag.models import weights
 
 if TYPE_CHECKING:  # types only: importing llama_cpp loads the library, which only a Generator does
-    from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionStreamResponse
+    from llama_cpp.llama_types import (
+        ChatCompletionRequestMessage,
+        CreateChatCompletionResponse,
+        CreateChatCompletionStreamResponse,
+    )
 
 T = TypeVar("T")
 
@@ -144,8 +148,8 @@ class Generator:
         the answer prompt like a judge check, so only the request and the few words written cost time."""
         messages = self.messages(question, evidence, f"Using only evidence [{n}], answer the question in at most "
                                                      "eight words (no citation).")
-        result = self._run(lambda: self.llm.create_chat_completion(
-            messages=messages, temperature=0.0, top_k=1, seed=self.seed, max_tokens=max_tokens))
+        result = cast("CreateChatCompletionResponse", self._run(lambda: self.llm.create_chat_completion(
+            messages=messages, temperature=0.0, top_k=1, seed=self.seed, max_tokens=max_tokens)))
         return (result["choices"][0]["message"].get("content") or "").strip()
 
     def _read(self, tokens: list[int]) -> int:
@@ -222,20 +226,21 @@ class Generator:
         until the end or until ``stop`` is set; timings count from ``started``."""
         first_token_at: float | None = None
         pieces: list[str] = []
-        chunks: Iterator[CreateChatCompletionStreamResponse] = self.llm.create_chat_completion(
-            messages=messages,
-            temperature=0.0,
-            top_k=1,
-            seed=self.seed,
-            max_tokens=self.max_new_tokens,
-            stream=True,
-        )
+        chunks = cast("collections.abc.Generator[CreateChatCompletionStreamResponse, None, None]",
+                      self.llm.create_chat_completion(
+                          messages=messages,
+                          temperature=0.0,
+                          top_k=1,
+                          seed=self.seed,
+                          max_tokens=self.max_new_tokens,
+                          stream=True,
+                      ))
         try:
             for chunk in chunks:
                 if stop is not None and stop.is_set():
                     break
                 delta = chunk["choices"][0].get("delta", {}).get("content")
-                if not delta:
+                if not isinstance(delta, str) or not delta:  # the role chunk first, and the finish chunk last
                     continue
                 if first_token_at is None:
                     first_token_at = time.perf_counter()

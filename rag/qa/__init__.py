@@ -1,1 +1,1 @@
-
+"""Answering: what is asked, retrieval, evidence, the judge, conflicts, verification and the Assistant."""

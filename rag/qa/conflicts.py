@@ -140,7 +140,7 @@ def _aligned_differences(question: Question, relevant: list[Evidence]) -> dict[s
 
 def _disagreeing(stated: dict[str, tuple[str, list[Evidence]]]) -> list[ConflictValue]:
     docs_of = {key: {e.doc for e in items} for key, (_, items) in stated.items()}
-    keys = set()
+    keys: set[str] = set()
     for a, b in combinations(sorted(stated), 2):
         if docs_of[a] - docs_of[b] and docs_of[b] - docs_of[a] and _comparable(a, b):
             keys.update((a, b))

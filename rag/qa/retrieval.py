@@ -130,7 +130,8 @@ def spread_over_articles(ranked: Sequence[Item], per_doc: int) -> list[Item]:
     """``ranked`` reordered: best first, at most ``per_doc`` items of one article until every article had its
     turn, then the rest in their order (used for passages here and for evidence sentences)."""
     counts: dict[str, int] = {}
-    first, rest = [], []
+    first: list[Item] = []
+    rest: list[Item] = []
     for item in ranked:
         count = counts.get(item.doc, 0)
         (first if count < per_doc else rest).append(item)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.errors import IndexCorrupt
+from rag.text import english_stemmer
 
 HNSW_M = 32
 # FAISS' default of 40 leaves a graph whose recall@10 stops near 0.93 at 10^6 vectors however wide the
@@ -97,10 +98,8 @@ def damaged(what: str) -> IndexCorrupt:
 def analyze(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stop-word-free, stemmed tokens: the one lexical analyser of both backends."""
     import bm25s
-    import Stemmer
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False,
-                          return_ids=False)
+    return bm25s.tokenize(texts, stopwords="en", stemmer=english_stemmer(), show_progress=False, return_ids=False)
 
 
 def document_frequencies(tokenized: Sequence[Sequence[str]]) -> dict[str, int]:

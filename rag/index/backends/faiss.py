@@ -24,6 +24,7 @@ from rag.index.backends.base import (
     damaged,
     dense_kind,
 )
+from rag.text import english_stemmer
 
 DENSE = "dense.faiss"
 LEXICAL = "bm25"
@@ -52,9 +53,10 @@ class FaissChunkIndex:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
             raise damaged(f"{generation / DENSE}: damaged ({reason})") from exc
         inner = faiss.downcast_index(self.dense_index.index) if hasattr(self.dense_index, "index") else None
-        self.kind = "hnsw" if inner is not None and hasattr(inner, "hnsw") else "flat"
-        if self.kind == "hnsw":
-            inner.hnsw.efSearch = hnsw_ef_search(self.dense_index.ntotal)
+        graph = getattr(inner, "hnsw", None)
+        self.kind = "hnsw" if graph is not None else "flat"
+        if graph is not None:
+            graph.efSearch = hnsw_ef_search(self.dense_index.ntotal)
         self._lexical = None
         self._lexical_ids: list[int] = []
         if self.count:
@@ -72,10 +74,12 @@ class FaissChunkIndex:
         import faiss
 
         kind = dense_kind(len(rows), hnsw_threshold)
-        base = (faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT) if kind == "hnsw"
-                else faiss.IndexFlatIP(dimension))
+        base: faiss.Index
         if kind == "hnsw":
+            base = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        else:
+            base = faiss.IndexFlatIP(dimension)
         dense = faiss.IndexIDMap2(base)
         if rows:
             dense.add_with_ids(np.vstack([r.vector for r in rows]).astype(np.float32),
@@ -141,6 +145,5 @@ class FaissWriter:
 
 def _tokenize_with_ids(texts: list[str]):
     import bm25s
-    import Stemmer
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+    return bm25s.tokenize(texts, stopwords="en", stemmer=english_stemmer(), show_progress=False)

@@ -48,7 +48,7 @@ MAX_TEXT = 65_535
 
 # pymilvus keeps one connection per (uri, alias); Milvus Lite allows one server per database file and
 # process, so every index in this process that uses a URI shares one client.
-_clients: dict[str, object] = {}
+_clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
