@@ -20,7 +20,7 @@ REGION = "In which region has the US concentrated its naval build-up?"
 
 @pytest.fixture(scope="module")
 def small_model_assistant(bundled_index, embedder) -> Assistant:
-    # As in test_pipeline.py: SmolLM2 under the lexical checks (the judge's model checks are tested below, on the
+    # As in test_assistant.py: SmolLM2 under the lexical checks (the judge's model checks are tested below, on the
     # Generator itself, because the calibrated judge asks only the default model).
     return Assistant(bundled_index.replace(mode="generative", model_path="smollm2-135m", judge="lexical"),
                      embedder=embedder)

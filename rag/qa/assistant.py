@@ -13,7 +13,7 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.config import MODES, Config
 from rag.errors import BadQuestion
@@ -163,8 +163,9 @@ class Assistant:
         with self._lock:
             prepared = self.prepare(text, k, context, section)
         timings = {"retrieve_ms": prepared.retrieve_ms, "generate_ms": 0.0}
-        common = dict(question=question, id=id, mode=mode,
-                      searched=tuple(_searched(p) for p in prepared.passages))
+        # What every Answer of this question carries, abstention or not.
+        common: dict[str, Any] = dict(question=question, id=id, mode=mode,
+                                      searched=tuple(_searched(p) for p in prepared.passages))
         judged = self.config.judge == "model"
         if judged and prepared.verdict.answerable:
             yield Event("status", "checking that the evidence answers the question")
@@ -477,7 +478,7 @@ def _judged_pair(conflict: conflicts.Conflict, by_n: dict[int, Evidence]) -> tup
 
 def _hostile_sources(orders: dict[str, str], scored: list[Evidence], numbered_after: int, reader
                      ) -> tuple[HostileSource, ...]:
-    sources = []
+    sources: list[HostileSource] = []
     for doc, order in orders.items():
         own = [e for e in scored if e.doc == doc and not addresses_assistant(e.text)]
         best = own[0] if own else None

@@ -55,7 +55,7 @@ def test_the_first_build_adds_and_embeds_every_document(corpus, config, embedder
     assert "3 added" in report.summary()
 
 
-def test_indexing_an_unchanged_folder_again_embeds_nothing(
+def test_build_an_unchanged_folder_again_embeds_nothing(
         corpus, config, embedder, sample_articles, read_spans):
     first = build_index([corpus], config, embedder=embedder)
     spans_before = read_spans(config.index_dir)
@@ -134,7 +134,7 @@ def test_sentence_vectors_are_pooled_from_their_chunk_and_close_to_embedding_eac
         bundled_reader, bundled_index, embedder):
     """Late chunking: a sentence's vector is read from its chunk's forward pass, not from one of its own. It is
     a contextual vector, so not equal to embedding the sentence alone, but close (and the same in both
-    engines and both backends; see test_ray_ingest and test_embedding)."""
+    engines and both backends; see test_ray_engine and test_embedding)."""
     assert generations.read_manifest(bundled_index.index_dir)["sentence_vectors"] == "pooled"
     rows = bundled_reader.span_rows("sentence")
     stored = np.vstack([row.vector for row in rows])
@@ -184,7 +184,7 @@ def test_a_renamed_file_is_not_embedded_again(corpus, config, embedder):
     assert top.doc == "port-alder.txt" and top.chunk.same_text_as == ()
 
 
-def test_indexing_with_other_chunking_settings_is_refused_without_rebuild(copy_index, sample_index, embedder):
+def test_build_with_other_chunking_settings_is_refused_without_rebuild(copy_index, sample_index, embedder):
     config = copy_index(sample_index)
     corpus = sample_index.index_dir.parent / "corpus"
     live = generations.current_generation(config.index_dir)

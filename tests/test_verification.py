@@ -40,7 +40,7 @@ def test_unsupported_sentences_are_dropped_and_wrong_citations_corrected():
     assert [(c.text, c.cited) for c in kept] == [("The council approved the budget on Tuesday.", (1,))]
 
 
-def test_citations_that_are_not_needed_are_pruned():
+def test_verification_that_are_not_needed_are_pruned():
     kept = verify("Mayor Lena Ortiz welcomed the vote [1][2].", EVIDENCE, THRESHOLD)
     assert [c.cited for c in kept] == [(2,)]
 
