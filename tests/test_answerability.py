@@ -1,3 +1,4 @@
+import pytest
 from evidence_helpers import evidence_from
 
 from rag.qa.answerability import judge
@@ -12,26 +13,21 @@ def test_weak_evidence_is_not_an_answer():
     assert not verdict.answerable and "relevant" in verdict.reason
 
 
-def test_how_many_needs_a_number_in_the_strongest_evidence():
-    question = parse("How many migrants live in neighbouring countries?")
-    vague = evidence_from(("a.txt", "Neighbouring countries host large numbers of migrants."))
-    precise = evidence_from(("a.txt", "Neighbouring countries host 7 million migrants."))
-    assert not judge(question, vague, THRESHOLD).answerable
-    assert judge(question, precise, THRESHOLD).answerable
-
-
-def test_a_name_must_stand_next_to_the_thing_whose_name_is_asked():
-    question = parse("What is the name of the aircraft carrier sent to the region?")
-    unnamed = evidence_from(("a.txt", "Caracas says the deployment includes the world's largest aircraft carrier."))
-    named = evidence_from(("a.txt", "The deployment includes the aircraft carrier Gerald Ford, officials said."))
-    assert not judge(question, unnamed, THRESHOLD).answerable
-    assert judge(question, named, THRESHOLD).answerable
-
-
-def test_when_needs_a_time_expression():
-    question = parse("When did the harbour reopen?")
-    assert not judge(question, evidence_from(("a.txt", "The harbour reopened after the storm.")), THRESHOLD).answerable
-    assert judge(question, evidence_from(("a.txt", "The harbour reopened on Tuesday.")), THRESHOLD).answerable
+@pytest.mark.parametrize("asked, without, with_it", [
+    # How many: a number in the strongest evidence.
+    ("How many migrants live in neighbouring countries?", "Neighbouring countries host large numbers of migrants.",
+     "Neighbouring countries host 7 million migrants."),
+    # The name of a thing: a name standing next to it.
+    ("What is the name of the aircraft carrier sent to the region?",
+     "Caracas says the deployment includes the world's largest aircraft carrier.",
+     "The deployment includes the aircraft carrier Gerald Ford, officials said."),
+    # When: a time expression.
+    ("When did the harbour reopen?", "The harbour reopened after the storm.", "The harbour reopened on Tuesday."),
+])
+def test_a_question_is_answerable_only_from_evidence_holding_what_it_asks_for(asked, without, with_it):
+    question = parse(asked)
+    assert not judge(question, evidence_from(("a.txt", without)), THRESHOLD).answerable
+    assert judge(question, evidence_from(("a.txt", with_it)), THRESHOLD).answerable
 
 
 def test_a_number_in_an_instruction_around_the_question_is_not_one_the_question_gives():

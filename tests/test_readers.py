@@ -44,13 +44,18 @@ def load(path: Path, doc_id: str | None = None) -> list[readers.Document]:
     return list(readers.load_file(path, doc_id or path.name))
 
 
-def test_plain_text_is_stored_exactly_as_the_decoded_file_with_title_and_date(tmp_path):
-    text = f"Harbour Reopens After Storm\nPublished: March 4, 2025\n\n{PARAGRAPH_1}\n\n{PARAGRAPH_2}\n"
-    path = tmp_path / "harbour.txt"
+def load_written(path: Path, text: str) -> tuple[readers.Document, Path]:
+    """Write one harbour story and read it back: its text is kept verbatim and its headline is the title."""
     path.write_text(text, encoding="utf-8")
     [doc] = load(path)
     assert doc.text == text
     assert doc.title == "Harbour Reopens After Storm"
+    return doc, path
+
+
+def test_plain_text_is_stored_exactly_as_the_decoded_file_with_title_and_date(tmp_path):
+    text = f"Harbour Reopens After Storm\nPublished: March 4, 2025\n\n{PARAGRAPH_1}\n\n{PARAGRAPH_2}\n"
+    doc, path = load_written(tmp_path / "harbour.txt", text)
     assert doc.date == "March 4, 2025"
     assert doc.id == "harbour.txt" and doc.path == str(path)
     assert [doc.text[a:b] for a, b in doc.blocks] == [f"{PARAGRAPH_1}\n\n{PARAGRAPH_2}"]
@@ -59,11 +64,7 @@ def test_plain_text_is_stored_exactly_as_the_decoded_file_with_title_and_date(tm
 
 def test_markdown_heading_is_the_title_and_the_text_is_kept_verbatim(tmp_path):
     text = f"# Harbour Reopens After Storm\n\n*2025-03-04*\n\n{PARAGRAPH_1}\n"
-    path = tmp_path / "harbour.md"
-    path.write_text(text, encoding="utf-8")
-    [doc] = load(path)
-    assert doc.text == text
-    assert doc.title == "Harbour Reopens After Storm"
+    doc, _ = load_written(tmp_path / "harbour.md", text)
     assert doc.date == "2025-03-04"
 
 

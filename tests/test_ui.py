@@ -100,16 +100,21 @@ def test_an_unanswerable_question_is_declined_plainly_with_what_was_searched(ser
     assert page.locator("#sources label").count() > 0
 
 
+def upload(page, server, path: Path, until: str) -> None:
+    """Open the page, add ``path`` through the upload panel, and wait until the result line says ``until``."""
+    page.goto(server["url"])
+    page.click("text=Add articles")
+    page.set_input_files("#upload input[type=file]", str(path))
+    page.wait_for_timeout(1000)
+    page.click("#add")
+    page.wait_for_function(f"() => document.querySelector('#added').innerText.includes({until!r})", timeout=120_000)
+
+
 def test_an_uploaded_article_is_indexed_and_answerable_at_once(server, browser, tmp_path):
     article = tmp_path / "lighthouse keeper.txt"
     article.write_text(NEW_ARTICLE, encoding="utf-8")
     page = browser.new_page(viewport={"width": 1400, "height": 1300})
-    page.goto(server["url"])
-    page.click("text=Add articles")
-    page.set_input_files("#upload input[type=file]", str(article))
-    page.wait_for_timeout(1000)
-    page.click("#add")
-    page.wait_for_function("() => document.querySelector('#added').innerText.includes('Indexed')", timeout=120_000)
+    upload(page, server, article, until="Indexed")
     assert "Indexed 1 new article" in page.inner_text("#added")
     ask(page, "Who retired as keeper of the Skarvik lighthouse?")
     page.locator("#citations label").first.click()
@@ -122,12 +127,7 @@ def test_a_bad_upload_gets_a_clear_message_and_does_not_harm_the_index(server, b
     bad = tmp_path / "payload.txt"
     bad.write_bytes(b"\x00\x01binary\x00" * 100)
     page = browser.new_page()
-    page.goto(server["url"])
-    page.click("text=Add articles")
-    page.set_input_files("#upload input[type=file]", str(bad))
-    page.wait_for_timeout(1000)
-    page.click("#add")
-    page.wait_for_function("() => document.querySelector('#added').innerText.includes('binary')", timeout=120_000)
+    upload(page, server, bad, until="binary")
     assert not (server["workdir"] / "uploads" / "payload.txt").exists()
     ask(page, CONFLICT_QUESTION)
     assert page.locator("#citations label").count() >= 2

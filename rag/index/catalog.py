@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rag.config import Store
 from rag.errors import IndexCorrupt, IndexProblem
 from rag.index import generations
 from rag.index.backends import open_backend, store_of, write_backend
@@ -145,7 +146,7 @@ class IndexReader:
     under a reader; call :meth:`is_stale` to learn that a newer generation exists.
     """
 
-    def __init__(self, index_dir: str | Path, expected_model: str | None = None, store: str | None = None,
+    def __init__(self, index_dir: str | Path, expected_model: str | None = None, store: Store | None = None,
                  milvus_uri: str | None = None) -> None:
         """``store``: refuse an index whose chunks live elsewhere (None: wherever its manifest says).
         ``milvus_uri``: where the store's server or file is now, if not where the manifest recorded it."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.config import Store
 from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing
 from rag.index.backends import store_of
 
@@ -45,7 +46,7 @@ class IndexSettings:
     dimension: int
     chunk_chars: int
     chunk_overlap_sentences: int
-    store: str  # where the chunks are: a name known to rag.index.backends
+    store: Store  # where the chunks are: a name known to rag.index.backends
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

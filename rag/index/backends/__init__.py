@@ -15,19 +15,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rag.config import STORES, Store
 from rag.errors import SettingsError
 from rag.index.backends.base import ChunkIndex, ChunkIndexWriter, damaged
 
 # What a manifest without a "store" entry (written before there was a choice) used.
-DEFAULT_STORE = "faiss"
+DEFAULT_STORE: Store = "faiss"
 
 
-def store_of(manifest: Mapping[str, Any]) -> str:
+def store_of(manifest: Mapping[str, Any]) -> Store:
     """The store a generation's chunks are in, by its manifest."""
     return manifest.get("store", DEFAULT_STORE)
 
 
-def open_backend(store_name: str, generation: Path, manifest: Mapping[str, Any],
+def open_backend(store_name: Store, generation: Path, manifest: Mapping[str, Any],
                  uri: str | None = None) -> ChunkIndex:
     """The chunk index of ``generation``, which its manifest says how to find. ``uri``: where the store's
     server or file is now, if not where the manifest recorded it (stores without one ignore it).
@@ -43,7 +44,7 @@ def open_backend(store_name: str, generation: Path, manifest: Mapping[str, Any],
     raise damaged(f"{generation}: its chunks are in an unknown store {store_name!r}")
 
 
-def write_backend(store_name: str, index_dir: Path, uri: str | None = None) -> ChunkIndexWriter:
+def write_backend(store_name: Store, index_dir: Path, uri: str | None = None) -> ChunkIndexWriter:
     """A writer of chunk indexes for new generations of ``index_dir`` in ``store_name``; ``uri`` as for
     :func:`open_backend` (None: the store's default for this index folder)."""
     if store_name == "faiss":
@@ -54,4 +55,4 @@ def write_backend(store_name: str, index_dir: Path, uri: str | None = None) -> C
         from rag.index.backends.milvus import MilvusWriter
 
         return MilvusWriter(index_dir, uri)
-    raise SettingsError(f"unknown chunk store {store_name!r} (choose faiss or milvus)")
+    raise SettingsError(f"unknown chunk store {store_name!r} (choose {' or '.join(STORES)})")
