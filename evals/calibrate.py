@@ -1,5 +1,5 @@
 """``rag calibrate``: label decisions from public data, compute the judge's features for them, fit its logistic
-models on one half and report them on the other, and write ``rag/calibration/judge.json``.
+models on one half and report them on the other, and write ``rag/qa/calibration/judge.json``.
 
 Labelled decisions (none from the dev sets, which stay for evaluation):
 - ``answers``: SQuAD 2.0 questions of the fit half of its articles (``benchmarks.squad_halves``), asked over

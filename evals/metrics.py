@@ -62,8 +62,6 @@ def citation_in_prose(citation: dict, text: str | None) -> bool:
     return any(a <= citation["start"] and citation["end"] <= b for a, b in cleaning.prose_blocks(text))
 
 
-
-
 def claim_supported_by(claim: str, quotes: list[str], question: str) -> bool:
     """Offline support judgement: the claim's quotations occur in the cited spans, or the claim passes the
     lexical support test (numbers, names, content words; see ``rag.qa.verification.support``) against them."""
@@ -75,8 +73,6 @@ def claim_supported_by(claim: str, quotes: list[str], question: str) -> bool:
         return True
     asked = parse(question).terms
     return support(claim, quotes, SUPPORT_THRESHOLD, asked=asked, question=question) is not None
-
-
 
 
 def claims_of(answer_text: str) -> list[tuple[str, list[int]]]:

@@ -29,7 +29,7 @@ _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 # A word that may be a name ("O'Neill", "U.S.", "Jean-Pierre"), and what stands before a sentence's first word.
 _WORD = re.compile(r"[^\W\d_][\w'’.-]*")
 _SENTENCE_START = re.compile(r"[.!?:]\s*[\"'“‘]?\s*$|^\s*[\"'“‘(\[]\s*$")
-# A citation marker, "[3]". Answers, the UI and the evals all find markers through these two.
+# A citation marker, "[3]", and a run of them: the judge, the UI and the evals find markers through these.
 MARKER = re.compile(r"\[(\d+)\]")
 MARKER_RUN = re.compile(r"((?:\s*\[\d+\])+)")  # "[1] [2]", kept whole by re.split
 

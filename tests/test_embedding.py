@@ -231,3 +231,9 @@ def test_the_backend_is_chosen_by_argument_then_environment(monkeypatch):
     assert Embedder().backend == Config().embedding_backend == "onnx"
     with pytest.raises(SettingsError, match="embedding backend must be one of onnx, torch"):
         Embedder(backend="tensorflow")
+
+
+def test_an_embedder_for_a_config_uses_its_backend_and_cache_whatever_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAG_EMBEDDING_BACKEND", "onnx")
+    embedder = Embedder.for_config(Config(embedding_backend="torch", embedding_cache=tmp_path))
+    assert embedder.backend == "torch" and embedder.cache_dir == tmp_path

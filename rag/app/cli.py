@@ -13,6 +13,7 @@ from typing import Protocol
 
 from rag.config import ENGINES, JUDGES, MODES, SENTENCE_VECTORS, STORES, Config
 from rag.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, RagError, SettingsError
+from rag.ingest.readers import SUPPORTED_SUFFIXES
 
 PLUGIN_GROUP = "rag.commands"
 
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     index = commands.add_parser("index", help="index article files or folders (incremental)")
-    index.add_argument("paths", nargs="+", metavar="PATH", help=".txt .md .html .htm .json .jsonl files or folders")
+    index.add_argument("paths", nargs="+", metavar="PATH", help=f"{' '.join(SUPPORTED_SUFFIXES)} files or folders")
     _add_common(index)
     index.add_argument("--prune", action="store_true", help="remove indexed documents not among PATHs")
     index.add_argument("--rebuild", action="store_true", help="start from an empty index")

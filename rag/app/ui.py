@@ -325,7 +325,8 @@ def build(app: ChatApp):
                     model = gr.Dropdown(installed, value=installed[0] if installed else None, label="Model")
                 with gr.Accordion("Add articles", open=False):
                     files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES),
-                                    label=".txt .md .html .json .jsonl, up to 10 MB each", elem_id="upload")
+                                    label=f"{' '.join(SUPPORTED_SUFFIXES)}, up to {MAX_UPLOAD_BYTES // 2**20} MB each",
+                                    elem_id="upload")
                     add = gr.Button("Index these files", elem_id="add")
                     added = gr.Markdown(elem_id="added")
         outputs = [chat, callout, citations, viewer, sources, last_answer]

@@ -146,4 +146,4 @@ def open_engine(config: Config, embedder: Embedder | None = None) -> IngestEngin
         from rag.index.ray_engine import RayEngine
 
         return RayEngine(config)
-    return LocalEngine(config, embedder or Embedder())
+    return LocalEngine(config, embedder or Embedder.for_config(config))

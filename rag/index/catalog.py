@@ -9,7 +9,6 @@ live. A text stored under several document names is stored, chunked and embedded
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import sqlite3
@@ -203,8 +202,16 @@ class IndexReader:
         return [r[0] for r in rows]
 
     def chunk_vector(self, chunk_id: int) -> np.ndarray:
-        row = self.db.execute("SELECT vector FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
-        return _vector(row[0])
+        return self.chunk_vectors([chunk_id])[chunk_id]
+
+    def chunk_vectors(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of ``chunk_ids``, read in one query (a question asks for dozens)."""
+        ids = list(dict.fromkeys(chunk_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", ids).fetchall()
+        return {chunk_id: _vector(blob) for chunk_id, blob in rows}
 
     def text_of_content(self, content_hash: str) -> str:
         if content_hash not in self._texts:
@@ -394,11 +401,13 @@ class IndexWriter:
             previous = None  # a broken CURRENT pointer: --rebuild starts from an empty index, as advised
         generations.remove_stale(self.index_dir, keep=previous)
         if previous is not None:
-            with contextlib.suppress(IndexProblem):
+            try:
                 self._previous = generations.read_manifest(self.index_dir)
-        if previous is not None and not self.rebuild:
-            generations.check_extendable(self.index_dir, generations.read_manifest(self.index_dir), self.settings)
-
+            except IndexProblem:
+                if not self.rebuild:
+                    raise
+        if self._previous is not None and not self.rebuild:
+            generations.check_extendable(self.index_dir, self._previous, self.settings)
         self.generation = generations.new_generation(self.index_dir)
         self.db = sqlite3.connect(str(self.generation / SQLITE))
         if previous is not None and not self.rebuild:

@@ -275,6 +275,12 @@ class Embedder:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._model: Any = None
 
+    @classmethod
+    def for_config(cls, config: Config) -> Embedder:
+        """The embedder ``config`` asks for: its backend and its export cache (``RAG_*`` variables included when
+        ``config`` came from :meth:`Config.from_env`)."""
+        return cls(backend=config.embedding_backend, cache_dir=config.embedding_cache_dir)
+
     @property
     def model(self) -> Any:
         """The loaded model: an :class:`OnnxModel` or a ``SentenceTransformer``."""

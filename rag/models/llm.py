@@ -114,9 +114,12 @@ class Generator:
 
     def _run(self, job: Callable[..., T], *args) -> T:
         """Run ``job(*args)`` on the model's thread and wait for its result (at once when already on it)."""
-        if getattr(_worker_of, "token", None) is self._token:
+        if self._on_own_thread():
             return job(*args)
         return self._worker.submit(job, *args).result()
+
+    def _on_own_thread(self) -> bool:
+        return getattr(_worker_of, "token", None) is self._token
 
     def yes_no(self, question: str, evidence: Sequence[tuple[int, str]], check: str) -> YesNo:
         """Ask the model a yes/no ``check`` about the evidence and question, and read its answer from the
@@ -193,7 +196,7 @@ class Generator:
         """Yield the answer's text as it is written, and return its :class:`Generation` (counts and timings):
         ``generation = yield from generator.stream(...)``. The model writes on its own thread, to the end
         whether or not the pieces are read yet; closing this generator early stops it at its next token."""
-        if getattr(_worker_of, "token", None) is self._token:
+        if self._on_own_thread():
             raise RuntimeError("a stream started on the model's own thread would wait for itself")
         started = time.perf_counter()
         messages = self.messages(question, evidence)

@@ -2,7 +2,7 @@
 
 It holds the loaded models and the open index, so one Assistant serves many questions. The language
 model only ever sees the numbered evidence; whatever it writes is checked sentence by sentence against
-the spans it cites (``citations``), and when nothing survives the answer is made of the evidence itself.
+the spans it cites (``verification``), and when nothing survives the answer is made of the evidence itself.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class Decision:
 class Assistant:
     def __init__(self, config: Config | None = None, embedder: Embedder | None = None) -> None:
         self.config = config or Config.from_env()
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or Embedder.for_config(self.config)
         self._retriever: Retriever | None = None
         self._generators: dict[str | None, object] = {}
         self._judges: dict[str | None, Judge] = {}
@@ -335,10 +335,10 @@ class Assistant:
         judge = self.judge(model, with_model=mode == "generative")
         verdict = judge.answers(prepared.question, prepared.prompt_evidence, prepared.search_text)
         tokens = verdict.model_tokens
-        asked = prepared.question.asked
-        if not verdict.yes and asked != prepared.question.focus and prepared.search_text == prepared.question.focus:
+        if not verdict.yes and asks_apart_from_the_rest(prepared):
             # Sentences around the question (context, or an instruction) can confuse the check: the evidence
             # answers the question if it answers what the interrogative sentence asks.
+            asked = prepared.question.asked
             alone = judge.answers(parse(asked, whole=True), self._rescored(prepared.prompt_evidence, asked), asked)
             tokens += alone.model_tokens
             verdict = max(verdict, alone, key=lambda v: v.probability)
@@ -374,7 +374,7 @@ class Assistant:
                 seen.add(key)
                 item = known.get(key) or evidence.score_one(question, query_vector, sentence, passage.chunk.title,
                                                             reader, 0)
-                out.append(Evidence(len(out) + 1, item.sentence, item.title, item.score, item.dense, item.coverage))
+                out.append(replace(item, n=len(out) + 1))
         return out
 
     def _orders_in(self, docs: set[str]) -> dict[str, str]:
@@ -419,8 +419,8 @@ class Assistant:
         reader = self.retriever.reader
         known = {p.chunk.id for p in have}
         ids = [i for d in sorted(docs) for i in reader.chunk_ids_of(d) if i not in known]
-        records = reader.chunks(ids)
-        return [Passage(records[i], 0.0, float(np.dot(reader.chunk_vector(i), query_vector))) for i in ids]
+        records, vectors = reader.chunks(ids), reader.chunk_vectors(ids)
+        return [Passage(records[i], 0.0, float(np.dot(vectors[i], query_vector))) for i in ids]
 
     def _with_antecedent(self, question: Question, chosen: list[Evidence]) -> list[Evidence]:
         """For "who" questions: when the best sentence refers back to someone ("the US President wrote"),
@@ -484,8 +484,7 @@ def _hostile_sources(orders: dict[str, str], scored: list[Evidence], numbered_af
         best = own[0] if own else None
         claim = None
         if best is not None:
-            claim = Evidence(numbered_after + len(sources) + 1, best.sentence, best.title, best.score, best.dense,
-                             best.coverage)
+            claim = replace(best, n=numbered_after + len(sources) + 1)
         sources.append(HostileSource(doc, reader.document(doc).title, order, claim))
     return tuple(sources)
 

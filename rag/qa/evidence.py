@@ -8,7 +8,7 @@ sources are both seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -98,7 +98,7 @@ def select(scored: list[Evidence], limit: int, per_doc: int = 2) -> list[Evidenc
     """The best ``limit`` sentences, at most ``per_doc`` from one article while others remain, numbered 1..n."""
     chosen = spread_over_articles(scored, per_doc)[:limit]
     chosen.sort(key=lambda e: -e.score)
-    return [Evidence(i, e.sentence, e.title, e.score, e.dense, e.coverage) for i, e in enumerate(chosen, start=1)]
+    return [replace(e, n=i) for i, e in enumerate(chosen, start=1)]
 
 
 # The best two sentences always go to the model: an answer often needs the sentence before or after the

@@ -1,4 +1,4 @@
-"""The judge: calibrated probabilities for the three questions about meaning that an answer depends on.
+"""The judge: calibrated probabilities for the four questions about meaning that an answer depends on.
 
 - ``answers(question, evidence)``: does the evidence state the answer to *this* question (not a related
   fact, another person's, or a detail it leaves out)?
@@ -13,7 +13,7 @@ Each is a small logistic model over a few features: the loaded language model's 
 check (read from its next-token logits, the check appended to the answer prompt so that llama.cpp's cached
 reading of the instruction, evidence and question is reused), and cheap lexical and embedding features. The
 coefficients and decision thresholds come from ``rag calibrate`` (labelled decisions from SQuAD 2.0 and RGB,
-fitted on one half and reported on the other) and live in ``rag/calibration/judge.json`` beside the command
+fitted on one half and reported on the other) and live in ``rag/qa/calibration/judge.json`` beside the command
 that wrote them. Without a model (extractive mode, or a model the file was not fitted for), ``answers`` and
 ``supports`` use model-free fits of the same data, and ``disagree`` is not asked (the extractors' candidates
 stand).
@@ -129,7 +129,7 @@ class Judge:
         self.model = model
         self.calibration = calibration if calibration is not None else load_calibration()
 
-    # --- the three questions ----------------------------------------------------------------------------
+    # --- the four questions -----------------------------------------------------------------------------
     def answers(self, question: Question, evidence: Sequence[Evidence], prompt_question: str | None = None
                 ) -> Judgement:
         values = answer_features(question, evidence)

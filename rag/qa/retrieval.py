@@ -63,7 +63,7 @@ class Retriever:
     def open(cls, config: Config, embedder: Embedder | None = None) -> Retriever:
         reader = IndexReader(config.index_dir, expected_model=model_id(), store=config.store,
                              milvus_uri=config.milvus_uri)
-        return cls(reader, embedder or Embedder(), config)
+        return cls(reader, embedder or Embedder.for_config(config), config)
 
     def search(self, query: str, k: int | None = None, query_vector: np.ndarray | None = None,
                collapse: bool = True, section: str | None = None) -> list[Passage]:
@@ -94,9 +94,9 @@ class Retriever:
         dense_scores = dict(dense)
         ranked = sorted(fused, key=lambda i: (-fused[i], i))
         records = self.reader.chunks(ranked)
-        for chunk_id in ranked:
-            if chunk_id not in dense_scores:  # lexical-only hits still get a dense score
-                dense_scores[chunk_id] = float(np.dot(self.reader.chunk_vector(chunk_id), query_vector))
+        # Lexical-only hits still get a dense score (their stored vectors, read together).
+        lexical_only = self.reader.chunk_vectors(i for i in ranked if i not in dense_scores)
+        dense_scores.update({i: float(np.dot(vector, query_vector)) for i, vector in lexical_only.items()})
         return [Passage(records[i], fused[i], dense_scores[i]) for i in ranked if i in records]
 
     def select(self, ranked: list[Passage], k: int, collapse: bool = True) -> list[Passage]:
