@@ -1,0 +1,151 @@
+"""Compose: an :class:`Answer`'s text, citations and reported disagreements from typed claims.
+
+Every marker in the text is renumbered 1..m in order of appearance and points at a :class:`Citation`, an
+exact span of an original file. Nothing here runs a model; the claims come verified (``check``) or quoted
+from the evidence (``extractive_claims``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rag.qa import conflicts
+from rag.qa.answers import Citation, ReportedConflict, ReportedValue
+from rag.qa.evidence import Evidence
+from rag.qa.gather import Prepared, names_someone_new, refers_back
+from rag.qa.lexicon import REFERRING
+from rag.qa.question import Question
+from rag.qa.verification import VerifiedClaim
+from rag.text import has_specific_date, has_time_expression, numbers
+
+# Extractive answers quote the best sentence, and a second one when it scores at least this share of the best.
+EXTRACTIVE_SECOND_SENTENCE = 0.9
+# A sentence of the kind asked for (a date, a number) leads an extractive answer when it scores at least this
+# share of the best.
+EXTRACTIVE_SAME_KIND = 0.8
+
+
+@dataclass(frozen=True)
+class Composed:
+    """The parts of an :class:`Answer` that its claims decide."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    conflicts: tuple[ReportedConflict, ...]
+
+
+def compose(prepared: Prepared, claims: list[VerifiedClaim]) -> Composed:
+    """Answer text with markers renumbered 1..m in order of appearance, and the matching citations: first a
+    warning for each document that addresses the assistant, then each disagreement between sources, then the
+    claims."""
+    by_n = {e.n: e for e in prepared.evidence}
+    by_n.update({h.claim.n: h.claim for h in prepared.hostile if h.claim is not None})
+    renumber: dict[int, int] = {}
+
+    def markers(ns) -> str:
+        out = []
+        for n in ns:
+            renumber.setdefault(n, len(renumber) + 1)
+            out.append(f"[{renumber[n]}]")
+        return "".join(out)
+
+    parts = []
+    reported = []
+    for source in prepared.hostile:
+        # The order itself is not repeated: echoing an injected instruction is what it wants.
+        parts.append(f"Warning: {source.doc} (“{source.title}”) addresses the assistant with instructions; it is "
+                     f"not used as evidence, and what it claims is shown beside the other sources.")
+    for conflict in prepared.conflicts + _hostile_conflicts(prepared):
+        clauses = []
+        for value in conflict.values:
+            docs = sorted({by_n[n].doc for n in value.evidence})
+            verb = "say" if len(docs) > 1 else "says"
+            clauses.append(f"{' and '.join(docs)} {verb} “{value.value}” {markers(value.evidence)}")
+        parts.append("The sources disagree: " + "; ".join(clauses) + ".")
+        reported.append(conflict)
+    for claim in claims:
+        parts.append(f"{claim.text.rstrip()} {markers(claim.cited)}")
+    cited = tuple(
+        Citation(new, by_n[old].doc, by_n[old].title, by_n[old].text, by_n[old].sentence.start,
+                 by_n[old].sentence.end, by_n[old].score)
+        for old, new in sorted(renumber.items(), key=lambda item: item[1])
+    )
+    conflicts_out = tuple(
+        ReportedConflict(c.about, tuple(ReportedValue(v.value, tuple(renumber[n] for n in v.evidence))
+                                        for v in c.values))
+        for c in reported
+    )
+    return Composed(" ".join(parts), cited, conflicts_out)
+
+
+def abstention_text(prepared: Prepared, reason: str) -> str:
+    """What an abstention says: how much was searched, why no answer, and any document that gave orders."""
+    warnings = "".join(f" Warning: {h.doc} (“{h.title}”) addresses the assistant with instructions; it was not "
+                       f"used as evidence." for h in prepared.hostile)
+    return f"The articles don't say. I searched {len(prepared.passages)} passages, but {reason}.{warnings}"
+
+
+def extractive_claims(prepared: Prepared) -> list[VerifiedClaim]:
+    """The best evidence sentence, quoted, and the next one when it is nearly as relevant (from
+    another article if one qualifies); for "who" questions, the sentence that names the person."""
+    ranked = sorted(prepared.evidence, key=lambda e: -e.score)
+    best = _best_of_the_expected_kind(prepared.question, ranked) or ranked[0]
+    ranked = [best] + [e for e in ranked if e is not best]
+    close = [e for e in ranked[1:] if e.score >= EXTRACTIVE_SECOND_SENTENCE * best.score]
+    chosen = [best] + sorted(close, key=lambda e: e.doc == best.doc)[:1]
+    if prepared.question.kind == "person" and refers_back(best.text, prepared.question):
+        naming = _naming_sentence_before(best, prepared)
+        if naming is not None:
+            chosen.insert(0, naming)
+    return [VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
+
+
+def name_the_person(prepared: Prepared, claims: list[VerifiedClaim]) -> list[VerifiedClaim]:
+    """A "who" answer that only says "the US President wrote it" gets the evidence sentence naming him."""
+    question = prepared.question
+    if question.kind != "person" or not claims:
+        return claims
+    if not any(REFERRING.search(c.text) for c in claims) and any(names_someone_new(c.text, question) for c in claims):
+        return claims
+    cited = {n for c in claims for n in c.cited}
+    by_n = {e.n: e for e in prepared.evidence}
+    for n in sorted(cited):
+        naming = _naming_sentence_before(by_n[n], prepared)
+        if naming is not None:
+            return claims + [VerifiedClaim(_quoted(naming.text), (naming.n,), 1.0)]
+    return claims
+
+
+def _hostile_conflicts(prepared: Prepared) -> list[conflicts.Conflict]:
+    """What a hostile document claims, set beside what the best evidence from the other articles says."""
+    if not prepared.prompt_evidence:
+        return []
+    best = prepared.prompt_evidence[0]
+    about = prepared.question.focus.rstrip("?").strip()
+    return [conflicts.Conflict(about, (conflicts.ConflictValue(" ".join(best.text.split()), (best.n,)),
+                                       conflicts.ConflictValue(" ".join(h.claim.text.split()), (h.claim.n,))))
+            for h in prepared.hostile if h.claim is not None]
+
+
+def _best_of_the_expected_kind(question: Question, ranked: list[Evidence]) -> Evidence | None:
+    """For "when" and "how many" questions, the most relevant sentence that holds a date (a calendar date
+    first) or a number, among those nearly as relevant as the best."""
+    close = [e for e in ranked if e.score >= EXTRACTIVE_SAME_KIND * ranked[0].score]
+    if question.kind == "date":
+        return next((e for e in close if has_specific_date(e.text)), None) or \
+            next((e for e in close if has_time_expression(e.text)), None)
+    if question.kind == "number":
+        return next((e for e in close if numbers(e.text) - numbers(question.focus)), None)
+    return None
+
+
+def _naming_sentence_before(item: Evidence, prepared: Prepared) -> Evidence | None:
+    """The closest evidence sentence before ``item`` in its article that names someone the question does not."""
+    earlier = [e for e in prepared.evidence if e.doc == item.doc and e.sentence.end <= item.sentence.start
+               and names_someone_new(e.text, prepared.question)]
+    return max(earlier, key=lambda e: e.sentence.start) if earlier else None
+
+
+def _quoted(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.startswith(("“", '"')) else f"“{text}”"
