@@ -1,0 +1,44 @@
+"""Composing an answer from typed claims: no model, a real index on disk."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from rag.qa.assistant import Assistant
+from rag.qa.compose import compose, extractive_claims
+from rag.qa.verification import VerifiedClaim
+
+
+@pytest.fixture(scope="module")
+def assistant(bundled_index, embedder) -> Assistant:
+    return Assistant(bundled_index.replace(mode="extractive"), embedder=embedder)
+
+
+def test_markers_are_renumbered_in_order_of_appearance_and_each_points_at_its_sentence(assistant, articles_dir):
+    prepared = assistant.prepare("What deadline did Trump give Maduro to leave Venezuela?")
+    last, first = prepared.evidence[-1], prepared.evidence[0]
+    assert last.n != 1, "the test needs evidence numbered beyond 1"
+    claims = [VerifiedClaim("A claim citing the last sentence.", (last.n,), 1.0),
+              VerifiedClaim("One citing the first and the last.", (first.n, last.n), 1.0)]
+    composed = compose(replace(prepared, conflicts=[], hostile=()), claims)
+    assert re.findall(r"\[(\d+)\]", composed.text) == ["1", "2", "1"]
+    assert [c.n for c in composed.citations] == [1, 2]
+    assert [c.quote for c in composed.citations] == [last.text, first.text]
+    for citation in composed.citations:
+        original = (articles_dir / citation.doc).read_text(encoding="utf-8")
+        assert original[citation.start : citation.end] == citation.quote
+
+
+def test_a_disagreement_leads_the_answer_and_its_values_cite_their_own_sentences(assistant):
+    prepared = assistant.prepare("How did the United States classify the Cartel de los Soles?")
+    assert prepared.conflicts, "the seed articles disagree about the label"
+    composed = compose(prepared, extractive_claims(prepared))
+    assert composed.text.startswith("The sources disagree: ")
+    by_n = {c.n: c for c in composed.citations}
+    for reported in composed.conflicts:
+        for value in reported.values:
+            assert value.citations and all(n in by_n for n in value.citations)
+            assert any(value.value in " ".join(by_n[n].quote.split()) for n in value.citations)
