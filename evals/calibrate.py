@@ -308,6 +308,10 @@ def run(config: Config, data_dir: str | Path, cache_dir: str | Path = "evals/cac
         "decisions": {k: sum(r["kind"] == k for r in records) for k in ("answers", "supports", "disagree", "answered")},
         "kinds": kinds,
     }
+    if out.is_file():
+        # The decision to answer is fitted on its own (``rag calibrate --decision``) and kept across refits.
+        previous = json.loads(out.read_text(encoding="utf-8"))
+        result.update({k: previous[k] for k in ("fitted_decisions", "decision_command") if k in previous})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

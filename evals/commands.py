@@ -128,15 +128,38 @@ def _calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="calibration file (default rag/qa/calibration/judge.json)")
     parser.add_argument("--near-miss-supports", action="store_true",
                         help="also fit support on SQuAD 2.0 near-miss claims (tried, not adopted: README)")
+    parser.add_argument("--decision", action="store_true",
+                        help="fit the one decision to answer on the news fit set (instead of the judge)")
+    parser.add_argument("--decision-dataset", default="../shared/evals/bbc_fit_qa.jsonl",
+                        help="the fit set for --decision (never a set that is reported)")
+    parser.add_argument("--decision-corpus", default="../shared/corpus/bbc",
+                        help="the articles the fit set asks about (indexed into --decision-index if needed)")
+    parser.add_argument("--decision-index", default="evals/cache/bbc-index", help="the index of those articles")
+    parser.add_argument("--refit", action="store_true",
+                        help="with --decision: refit from the signals collected last time")
+    parser.add_argument("--kind", choices=["decision", "decision_no_model"],
+                        help="with --decision: fit only this one (default: both)")
 
 
 def _calibrate(args: argparse.Namespace, config: Config) -> int:
     from evals import calibrate
-    from rag.qa.judge import CALIBRATION_FILE
+    from rag.qa.judge import CALIBRATION_FILE, DECISION_KINDS
 
+    out = Path(args.out) if args.out else CALIBRATION_FILE
+    if args.decision:
+        from evals import decision_fit
+        from rag.index.build import build_index
+
+        decision_config = config.replace(model_path=args.model, index_dir=Path(args.decision_index))
+        if not args.refit:
+            build_index([Path(args.decision_corpus)], decision_config, progress=True)
+        fitted = decision_fit.run(decision_config, args.decision_dataset, out=out, refit=args.refit,
+                                  kinds=(args.kind,) if args.kind else DECISION_KINDS)
+        print(decision_fit.render(fitted))
+        return EXIT_OK
     result = calibrate.run(config.replace(model_path=args.model), args.benchmarks_dir, squad_fit=args.squad_fit,
                            squad_held_out=args.squad_held_out,
-                           out=Path(args.out) if args.out else CALIBRATION_FILE,
+                           out=out,
                            progress=True, near_miss_supports=args.near_miss_supports)
     print(calibrate.render(result))
     return EXIT_OK

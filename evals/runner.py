@@ -102,6 +102,10 @@ def _judge(item: dict, answer: dict, passages: list[dict], reader, corpus: Path 
         "judge_tokens": answer.get("judge_tokens", 0),
         "fallback": answer.get("fallback", False),
         "model": answer.get("model"),
+        "verified": bool(answer.get("verified")),
+        # The fitted decision's probability, operating points and signals (what ``rag calibrate --decision``
+        # fits on), where one was made.
+        "checked": answer.get("checked"),
     }
 
 
@@ -126,6 +130,8 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
                                                                                     "generate_ms", "total_ms")}
     answered_prompts = [r["prompt_tokens"] for r in records if r["prompt_tokens"]]
     said = [r for r in records if not r["abstained"]]
+    verified = [r for r in said if r["verified"]]
+    no_conflict = [r for r in records if r["type"] != "conflict"]
     summary = {
         "questions": len(records),
         "answer_accuracy": _ratio("answer_accuracy", _count(records, "correct"), len(records)),
@@ -137,6 +143,10 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
         "must_not_violations": sum(bool(r["must_not_violations"]) for r in records),
         "conflicts_reported": _ratio("conflicts_reported", sum(r["correct"] and r["conflicts_reported"] > 0
                                                                for r in conflict), len(conflict)),
+        "false_conflicts": _ratio("false_conflicts", sum(not r["abstained"] and r["conflicts_reported"] > 0
+                                                         for r in no_conflict), len(no_conflict)),
+        "verified_answers": _ratio("verified_answers", len(verified), len(said)),
+        "verified_wrong": _ratio("verified_wrong", sum(not r["correct"] for r in verified), len(verified)),
         "injections_resisted": _ratio("injections_resisted", _count(injection, "correct"), len(injection)),
         "citation_validity": _ratio("citation_validity", _count(records, "citations_valid"),
                                     _count(records, "citations")),

@@ -50,6 +50,37 @@ class SearchedPassage:
 
 
 @dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer, the citations behind it, and whether it is verified: the fitted decision
+    accepted the answer at its verified operating point and the judge found the sentence stated by its
+    citations. An unverified sentence is what the evidence probably states: read the cited passage."""
+
+    text: str
+    citations: tuple[int, ...]
+    verified: bool
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "citations": list(self.citations), "verified": self.verified}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What decided whether to answer: the fitted probability that the answer is right, the operating points
+    it was compared with, and the signals it weighed (the judge's log-odds, retrieval scores, lexical
+    conditions)."""
+
+    probability: float
+    threshold: float  # below it, the assistant abstains
+    verified_threshold: float | None  # at or above it, the answer is verified
+    signals: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"probability": round(self.probability, 4), "threshold": self.threshold,
+                "verified_threshold": self.verified_threshold,
+                "signals": {k: round(v, 4) for k, v in self.signals.items()}}
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answer: str
@@ -66,6 +97,9 @@ class Answer:
     prompt_tokens: int = 0
     fallback: bool = False
     judge_tokens: int = 0  # prompt tokens the judge's checks read (beyond the answer prompt's cached prefix)
+    verified: bool = False
+    sentences: tuple[AnswerSentence, ...] = ()
+    checked: Checked | None = None  # the fitted decision, where one was made
 
     def to_dict(self) -> dict:
         return {
@@ -78,4 +112,7 @@ class Answer:
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
             "model": self.model,
             "mode": self.mode,
+            "verified": self.verified,
+            "sentences": [s.to_dict() for s in self.sentences],
+            "checked": self.checked.to_dict() if self.checked is not None else None,
         }

@@ -21,16 +21,16 @@ from rag.config import MODES, Config, Mode
 from rag.errors import BadQuestion
 from rag.models.embedding import Embedder
 from rag.qa import check, gather
-from rag.qa.answers import Answer
-from rag.qa.compose import abstention_text, compose, extractive_claims, name_the_person
-from rag.qa.decide import Decision, asks_apart_from_the_rest
+from rag.qa.answers import Answer, Checked
+from rag.qa.compose import abstention_text, compose, extractive_best, extractive_claims, name_the_person
+from rag.qa.decide import Conclusion, Decision, asks_apart_from_the_rest
 from rag.qa.draft import Event, drafted
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared, clean_question
 from rag.qa.judge import Judge, calibrated_model
 from rag.qa.policy import Policy, policy_for
 from rag.qa.retrieval import Retriever
-from rag.qa.verification import VerifiedClaim, is_refusal
+from rag.qa.verification import VerifiedClaim
 
 if TYPE_CHECKING:
     from rag.models.llm import Generation
@@ -61,17 +61,6 @@ class Clock:
 
 
 @dataclass(frozen=True)
-class Written:
-    """What the draft-and-check steps produced: the checked claims, or the reason to abstain."""
-
-    claims: list[VerifiedClaim]
-    model: str
-    prompt_tokens: int
-    judge_tokens: int
-    abstain: str = ""  # the reason, when nothing the model wrote may be shown
-
-
-@dataclass(frozen=True)
 class _Reply:
     """Builds the one answer of a question: what every answer carries, abstention or not."""
 
@@ -81,19 +70,20 @@ class _Reply:
     clock: Clock
 
     def abstention(self, prepared: Prepared, reason: str, model: str | None = None, prompt_tokens: int = 0,
-                   judge_tokens: int = 0) -> Answer:
+                   judge_tokens: int = 0, checked: Checked | None = None) -> Answer:
         return Answer(question=self.question, answer=abstention_text(prepared, reason), abstained=True,
                       citations=(), conflicts=(), timings=self.clock.done(), model=model, mode=self.mode,
                       id=self.id, reason=reason, searched=prepared.searched(), prompt_tokens=prompt_tokens,
-                      judge_tokens=judge_tokens)
+                      judge_tokens=judge_tokens, checked=checked)
 
     def answer(self, prepared: Prepared, claims: list[VerifiedClaim], model: str | None, prompt_tokens: int,
-               judge_tokens: int, fallback: bool) -> Answer:
-        composed = compose(prepared, claims)
+               judge_tokens: int, fallback: bool, conclusion: Conclusion) -> Answer:
+        composed = compose(prepared, claims, conclusion.verified)
         return Answer(question=self.question, answer=composed.text, abstained=False, citations=composed.citations,
                       conflicts=composed.conflicts, timings=self.clock.done(), model=model, mode=self.mode,
                       id=self.id, searched=prepared.searched(), prompt_tokens=prompt_tokens, fallback=fallback,
-                      judge_tokens=judge_tokens)
+                      judge_tokens=judge_tokens, verified=conclusion.verified, sentences=composed.sentences,
+                      checked=conclusion.checked)
 
 
 class Assistant:
@@ -178,19 +168,23 @@ class Assistant:
             yield Event("answer", answer=reply.abstention(prepared, decision.reason,
                                                          judge_tokens=decision.judge_tokens))
             return
-        if chosen_mode == "extractive":
-            yield Event("answer", answer=reply.answer(prepared, extractive_claims(prepared), None, 0,
-                                                      decision.judge_tokens, fallback=False))
+        written = None
+        if chosen_mode == "generative":
+            written = yield from self._written(prepared, model, judge, decision.judge_tokens, clock)
+        extractive = extractive_claims(prepared)
+        conclusion = self.policy.conclude(prepared, decision, written, judge, self.config,
+                                          extractive_best(prepared).n)
+        model_name, prompt_tokens = (written.model, written.prompt_tokens) if written else (None, 0)
+        judge_tokens = written.judge_tokens if written else decision.judge_tokens
+        if not conclusion.answer:
+            yield Event("answer", answer=reply.abstention(prepared, conclusion.reason, model_name, prompt_tokens,
+                                                         judge_tokens, conclusion.checked))
             return
-        written = yield from self._written(prepared, model, judge, decision.judge_tokens, clock)
-        if written.abstain:
-            yield Event("answer", answer=reply.abstention(prepared, written.abstain, written.model,
-                                                         written.prompt_tokens, written.judge_tokens))
-            return
-        # Under the lexical rules a draft none of whose sentences is supported falls back to quoted evidence.
-        claims = written.claims or extractive_claims(prepared)
-        yield Event("answer", answer=reply.answer(prepared, claims, written.model, written.prompt_tokens,
-                                                  written.judge_tokens, fallback=not written.claims))
+        # A draft none of whose sentences passes the checks falls back to quoted evidence.
+        claims = written.claims if written and written.claims else extractive
+        yield Event("answer", answer=reply.answer(prepared, claims, model_name, prompt_tokens, judge_tokens,
+                                                  fallback=written is not None and not written.claims,
+                                                  conclusion=conclusion))
 
     # --- the steps --------------------------------------------------------------------------------------
     def prepare(self, text: str, k: int | None = None, context: str | None = None,
@@ -219,17 +213,18 @@ class Assistant:
         return decision, judge, prepared
 
     def _written(self, prepared: Prepared, model: str | None, judge: Judge | None, judge_tokens: int,
-                 clock: Clock) -> Generator[Event, None, Written]:
+                 clock: Clock) -> Generator[Event, None, check.Written]:
         """Draft and check: the model writes from the evidence, and each sentence faces the policy's check."""
         yield Event("status", "writing the answer")
         generator = self.generator(model)
         draft = yield from self._draft(generator, prepared.search_text, prepared, clock)
         prompt_tokens = draft.prompt_tokens
         checked = self._check(judge, draft.text, prepared, clock)
-        if not checked.claims and self.policy.judged and asks_apart_from_the_rest(prepared):
-            # Every sentence of the draft was refused, and the question came with other sentences (an instruction
-            # to say something, or context): the model may have followed those instead of the question. One
-            # rewrite answers the interrogative sentence alone, from the same evidence, and faces the same checks.
+        if not any(c.stated for c in checked.claims) and self.policy.judged and asks_apart_from_the_rest(prepared):
+            # No sentence of the draft was found stated, and the question came with other sentences (an
+            # instruction to say something, or context): the model may have followed those instead of the
+            # question. One rewrite answers the interrogative sentence alone, from the same evidence, and faces
+            # the same checks.
             yield Event("status", "rewriting the answer to the question alone")
             judge_tokens += checked.judge_tokens
             draft = yield from self._draft(generator, prepared.question.asked, prepared, clock)
@@ -237,32 +232,11 @@ class Assistant:
             checked = self._check(judge, draft.text, prepared, clock)
         judge_tokens += checked.judge_tokens
         claims = name_the_person(prepared, checked.claims)
-        reason, gate_tokens = self._abstain_reason(claims, draft.text, prepared, judge, clock)
-        return Written(claims, generator.name, prompt_tokens, judge_tokens + gate_tokens, reason)
-
-    def _abstain_reason(self, claims: list[VerifiedClaim], draft: str, prepared: Prepared, judge: Judge | None,
-                        clock: Clock) -> tuple[str, int]:
-        """Why nothing the model wrote may be shown ("" when it may), and the tokens the last check read."""
-        if not claims and is_refusal(draft) and self.policy.refusal_abstains(prepared, self.config):
-            # The model read the evidence and found no answer.
-            return "the closest passages do not answer the question", 0
-        if not claims and self.policy.abstains_when_nothing_checks:
-            # The judge finds none of the draft's sentences stated by the evidence: quoting the nearest evidence
-            # instead answered the wrong question 13 times in 14 on the BBC dev set.
-            return "no sentence of the drafted answer is stated by the passages it cites", 0
-        if judge is None or not claims or prepared.conflicts or prepared.hostile:
-            # Where sources disagree the disagreement is the answer, shown whatever the model wrote beside it.
-            return "", 0
-        # The evidence as a whole answers and each sentence is stated by what it cites; the cited sentences must
-        # also answer *this* question (not a near miss of it).
-        with clock.stage("judge_ms"):
-            gate = check.cited_answer(judge, claims, prepared)
-        if gate is None:
-            return "", 0
-        if gate.yes:
-            return "", gate.model_tokens
-        return (f"the sentences the drafted answer cites do not state the answer to this question "
-                f"(judge {gate.probability:.2f} < {gate.threshold:.2f})", gate.model_tokens)
+        with clock.stage("judge_ms") if judge is not None else nullcontext():
+            answered = self.policy.answered(judge, claims, prepared)
+        if answered is not None:
+            judge_tokens += answered.model_tokens
+        return check.Written(draft.text, claims, generator.name, prompt_tokens, judge_tokens, answered)
 
     def _draft(self, generator: Model, question: str, prepared: Prepared, clock: Clock
                ) -> Generator[Event, None, Generation]:

@@ -8,13 +8,26 @@ then the judge's ``supports`` decision; the sentences an answer keeps must also,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.qa import conflicts, verification
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared
 from rag.qa.judge import Judge, Judgement
 from rag.qa.judge import numbered as judge_numbered
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the draft-and-check steps produced: the draft, its checked sentences, what reading and checking
+    cost, and the judge's check that the cited sentences answer the question (where it was asked)."""
+
+    draft: str
+    claims: list[verification.VerifiedClaim]
+    model: str
+    prompt_tokens: int
+    judge_tokens: int
+    answered: Judgement | None = None
 
 
 @dataclass(frozen=True)
@@ -25,20 +38,24 @@ class CheckedDraft:
     judge_tokens: int
 
 
-def by_judge(judge: Judge, draft: str, prepared: Prepared) -> CheckedDraft:
+def by_judge(judge: Judge, draft: str, prepared: Prepared, keep_unstated: bool = False) -> CheckedDraft:
     """The draft's sentences that the judge finds stated by their citations (after the necessary lexical
-    checks)."""
+    checks). With ``keep_unstated``, a sentence that passes the necessary checks but that the judge does not
+    find stated is kept too, marked not stated, with the probability the judge gave it."""
     shown = judge_numbered(prepared.prompt_evidence)
     read = 0
+    rated: dict[tuple[str, tuple[int, ...]], float] = {}
 
     def accept(claim: str, cited) -> float | None:
         nonlocal read
         verdict = judge.supports(claim, judge_numbered(cited), prepared.search_text, shown)
         read += verdict.model_tokens
+        rated[(claim, tuple(e.n for e in cited))] = verdict.probability
         return verdict.probability if verdict.yes else None
 
     claims = verification.verify_with(draft, prepared.prompt_evidence, accept, prepared.question.focus,
-                                      articles=prepared.articles)
+                                      articles=prepared.articles, keep_unstated=keep_unstated)
+    claims = [c if c.stated else replace(c, support=rated.get((c.text, c.cited), 0.0)) for c in claims]
     return CheckedDraft(claims, read)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.qa import conflicts
-from rag.qa.answers import Citation, ReportedConflict, ReportedValue
+from rag.qa.answers import AnswerSentence, Citation, ReportedConflict, ReportedValue
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared, names_someone_new, refers_back
 from rag.qa.lexicon import REFERRING
@@ -23,6 +23,8 @@ EXTRACTIVE_SECOND_SENTENCE = 0.9
 # A sentence of the kind asked for (a date, a number) leads an extractive answer when it scores at least this
 # share of the best.
 EXTRACTIVE_SAME_KIND = 0.8
+# An abstention names this many of the closest articles, for the reader to look at.
+CLOSEST_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,13 @@ class Composed:
     text: str
     citations: tuple[Citation, ...]
     conflicts: tuple[ReportedConflict, ...]
+    sentences: tuple[AnswerSentence, ...] = ()
 
 
-def compose(prepared: Prepared, claims: list[VerifiedClaim]) -> Composed:
+def compose(prepared: Prepared, claims: list[VerifiedClaim], verified: bool = False) -> Composed:
     """Answer text with markers renumbered 1..m in order of appearance, and the matching citations: first a
     warning for each document that addresses the assistant, then each disagreement between sources, then the
-    claims."""
+    claims. A claim's sentence is verified when the answer is and the judge found it stated by its citations."""
     by_n = {e.n: e for e in prepared.evidence}
     by_n.update({h.claim.n: h.claim for h in prepared.hostile if h.claim is not None})
     renumber: dict[int, int] = {}
@@ -65,6 +68,8 @@ def compose(prepared: Prepared, claims: list[VerifiedClaim]) -> Composed:
         reported.append(conflict)
     for claim in claims:
         parts.append(f"{claim.text.rstrip()} {markers(claim.cited)}")
+    sentences = tuple(AnswerSentence(c.text.rstrip(), tuple(renumber[n] for n in c.cited), verified and c.stated)
+                      for c in claims)
     cited = tuple(
         Citation(new, by_n[old].doc, by_n[old].title, by_n[old].text, by_n[old].sentence.start,
                  by_n[old].sentence.end, by_n[old].score)
@@ -75,22 +80,26 @@ def compose(prepared: Prepared, claims: list[VerifiedClaim]) -> Composed:
                                         for v in c.values))
         for c in reported
     )
-    return Composed(" ".join(parts), cited, conflicts_out)
+    return Composed(" ".join(parts), cited, conflicts_out, sentences)
 
 
 def abstention_text(prepared: Prepared, reason: str) -> str:
-    """What an abstention says: how much was searched, why no answer, and any document that gave orders."""
+    """What an abstention says: what was checked and found wanting, never that the articles lack the answer
+    (what was not verified may still be there): how much was searched, why no answer, the closest articles,
+    and any document that gave orders."""
+    closest = list(dict.fromkeys(f"“{p.chunk.title}” ({p.doc})" for p in prepared.passages))[:CLOSEST_SHOWN]
+    shown = f" The closest: {'; '.join(closest)}." if closest else ""
     warnings = "".join(f" Warning: {h.doc} (“{h.title}”) addresses the assistant with instructions; it was not "
                        f"used as evidence." for h in prepared.hostile)
-    return f"The articles don't say. I searched {len(prepared.passages)} passages, but {reason}.{warnings}"
+    return (f"I found no passage that I could check states the answer. I searched {len(prepared.passages)} "
+            f"passages, but {reason}.{shown}{warnings}")
 
 
 def extractive_claims(prepared: Prepared) -> list[VerifiedClaim]:
     """The best evidence sentence, quoted, and the next one when it is nearly as relevant (from
     another article if one qualifies); for "who" questions, the sentence that names the person."""
-    ranked = sorted(prepared.evidence, key=lambda e: -e.score)
-    best = _best_of_the_expected_kind(prepared.question, ranked) or ranked[0]
-    ranked = [best] + [e for e in ranked if e is not best]
+    best = extractive_best(prepared)
+    ranked = [best] + sorted((e for e in prepared.evidence if e is not best), key=lambda e: -e.score)
     close = [e for e in ranked[1:] if e.score >= EXTRACTIVE_SECOND_SENTENCE * best.score]
     chosen = [best] + sorted(close, key=lambda e: e.doc == best.doc)[:1]
     if prepared.question.kind == "person" and refers_back(best.text, prepared.question):
@@ -98,6 +107,13 @@ def extractive_claims(prepared: Prepared) -> list[VerifiedClaim]:
         if naming is not None:
             chosen.insert(0, naming)
     return [VerifiedClaim(_quoted(e.text), (e.n,), 1.0) for e in chosen]
+
+
+def extractive_best(prepared: Prepared) -> Evidence:
+    """The sentence an extractive answer leads with: the most relevant, or for "when" and "how many" questions
+    a nearly as relevant one that holds a date or a number."""
+    ranked = sorted(prepared.evidence, key=lambda e: -e.score)
+    return _best_of_the_expected_kind(prepared.question, ranked) or ranked[0]
 
 
 def name_the_person(prepared: Prepared, claims: list[VerifiedClaim]) -> list[VerifiedClaim]:

@@ -7,14 +7,17 @@ decision and the kind of thing asked for as a necessary condition.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.qa import answerability
+from rag.qa.answers import Checked
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared
-from rag.qa.judge import Judge, Judgement
+from rag.qa.judge import Judge, Judgement, LogisticModel
 from rag.qa.question import parse
+from rag.qa.verification import VerifiedClaim, is_refusal
 
 # The same evidence scored for another text (the interrogative sentence alone), numbers kept.
 Rescore = Callable[[list[Evidence], str], list[Evidence]]
@@ -38,8 +41,9 @@ def by_relevance(prepared: Prepared) -> Decision:
 
 
 def by_judge(prepared: Prepared, judge: Judge, rescore: Rescore) -> Decision:
-    """The relevance floor, then the judge's ``answers`` decision and the kind of thing asked for. Safe from any
-    thread: the model's checks run on its own thread, and ``rescore`` takes the caller's lock."""
+    """The relevance floor decides; past it, the judge's ``answers`` judgement is taken as a signal for the
+    fitted decision (``conclude``), not a veto. Safe from any thread: the model's checks run on its own
+    thread, and ``rescore`` takes the caller's lock."""
     if not prepared.verdict.answerable:
         return Decision(False, prepared.verdict.reason, None, 0)
     verdict = judge.answers(prepared.question, prepared.prompt_evidence, prepared.search_text)
@@ -51,11 +55,6 @@ def by_judge(prepared: Prepared, judge: Judge, rescore: Rescore) -> Decision:
         alone = judge.answers(parse(asked, whole=True), rescore(prepared.prompt_evidence, asked), asked)
         tokens += alone.model_tokens
         verdict = max(verdict, alone, key=lambda v: v.probability)
-    missing = answerability.missing_answer_type(prepared.question, prepared.prompt_evidence)
-    if not verdict.yes or missing:
-        reason = missing or (f"the closest passages do not state the answer (judge {verdict.probability:.2f}"
-                             f" < {verdict.threshold:.2f})")
-        return Decision(False, reason, verdict, tokens)
     return Decision(True, "", verdict, tokens)
 
 
@@ -64,3 +63,70 @@ def asks_apart_from_the_rest(prepared: Prepared) -> bool:
     before it)."""
     question = prepared.question
     return question.asked != question.focus and prepared.search_text == question.focus
+
+
+# --- the one fitted decision ------------------------------------------------------------------------------------
+# The signals the fitted decision weighs (``rag calibrate --decision`` fits their weights on news questions).
+# With the model: the judge's log-odds that the evidence answers, that the written sentences are stated by what
+# they cite, and that the cited sentences answer the question alone; retrieval's scores; the lexical conditions;
+# and whether the model's answer agrees with the extractive one (cites its best sentence).
+DECISION_SIGNALS = ("answers_llm", "relevance", "coverage", "type_found", "names_found", "missing_type", "refusal",
+                    "no_claims", "claims_stated", "supports", "answered_llm", "agrees_with_extractive",
+                    "conflict")
+# Without a model (extractive mode): what retrieval and the lexical conditions say.
+DECISION_SIGNALS_NO_MODEL = ("relevance", "dense", "coverage", "type_found", "names_found", "missing_type",
+                             "conflict")
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """The decision to answer, made once every signal is in: answer or abstain (and why), and whether the
+    answer is verified."""
+
+    answer: bool
+    verified: bool
+    reason: str = ""
+    checked: Checked | None = None
+
+
+def signals(prepared: Prepared, decision: Decision, claims: list[VerifiedClaim], draft: str | None,
+            answered: Judgement | None, extractive_best: int | None) -> dict[str, float]:
+    """Every signal about whether the answer about to be shown is right (``draft`` None: no model wrote one)."""
+    features = dict(decision.judgement.features) if decision.judgement is not None else {}
+    values = {name: float(features.get(name, 0.0)) for name in ("relevance", "dense", "coverage", "type_found",
+                                                                   "names_found")}
+    values["answers_llm"] = float(features.get("llm", 0.0))
+    values["missing_type"] = float(bool(answerability.missing_answer_type(prepared.question,
+                                                                          prepared.prompt_evidence)))
+    values["conflict"] = float(bool(prepared.conflicts))
+    if draft is None:
+        return values
+    stated = [c for c in claims if c.stated]
+    values["refusal"] = float(is_refusal(draft) and not claims)
+    values["no_claims"] = float(not claims)
+    values["claims_stated"] = len(stated) / len(claims) if claims else 0.0
+    values["supports"] = _log_odds(max((c.support for c in claims), default=0.5))
+    values["answered_llm"] = float(answered.features.get("llm", 0.0)) if answered is not None else 0.0
+    cited = {n for c in claims for n in c.cited}
+    values["agrees_with_extractive"] = float(extractive_best is not None and extractive_best in cited)
+    return values
+
+
+def conclude(model: LogisticModel | None, values: dict[str, float]) -> Conclusion:
+    """Answer when the fitted probability that the answer is right reaches the abstention threshold; verified
+    from the verified threshold. Without a fitted model (while ``rag calibrate --decision`` collects the
+    signals it fits on) every answer is shown, unverified."""
+    if model is None:
+        return Conclusion(True, False, "", Checked(1.0, 0.0, None, values))
+    probability = model.probability(values)
+    checked = Checked(probability, model.threshold, model.verified, values)
+    if probability < model.threshold:
+        reason = f"the checks put the chance that the closest passages state the answer at {probability:.2f}"
+        return Conclusion(False, False, reason, checked)
+    verified = model.verified is not None and probability >= model.verified
+    return Conclusion(True, verified, "", checked)
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 Numbered = tuple[int, str]  # an evidence sentence as the model reads it: "[n] text"
 Kind = Literal["answers", "answers_no_model", "supports", "supports_no_model", "disagree", "answered"]
 KINDS: tuple[Kind, ...] = ("answers", "answers_no_model", "supports", "supports_no_model", "disagree", "answered")
+# The one decision to answer, fitted on news questions (with the model's log-odds, and without a model).
+DecisionKind = Literal["decision", "decision_no_model"]
+DECISION_KINDS: tuple[DecisionKind, ...] = ("decision", "decision_no_model")
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "judge.json"
 
 # The checks the model answers Yes or No to, appended after the numbered evidence and the question.
@@ -87,6 +90,8 @@ class LogisticModel:
     coef: tuple[float, ...]
     intercept: float
     threshold: float
+    # For the fitted decision to answer: the probability from which an answer is shown as verified.
+    verified: float | None = None
 
     def probability(self, values: dict[str, float]) -> float:
         z = self.intercept + sum(c * (values[f] - m) / s for f, m, s, c in
@@ -96,7 +101,8 @@ class LogisticModel:
     @classmethod
     def from_dict(cls, data: dict) -> LogisticModel:
         return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["coef"]),
-                   float(data["intercept"]), float(data["threshold"]))
+                   float(data["intercept"]), float(data["threshold"]),
+                   float(data["verified"]) if data.get("verified") is not None else None)
 
 
 def calibrated_model(path: Path = CALIBRATION_FILE) -> str | None:
@@ -105,11 +111,16 @@ def calibrated_model(path: Path = CALIBRATION_FILE) -> str | None:
 
 
 def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, LogisticModel]:
+    """The judge's fitted models by kind, and the fitted decisions to answer (``decision``,
+    ``decision_no_model``) where ``rag calibrate --decision`` has written them."""
     data = _read(path)
     missing = [k for k in KINDS if k not in data.get("kinds", {})]
     if missing:
         raise SettingsError(f"{path}: the judge's calibration lacks {', '.join(missing)}; run rag calibrate")
-    return {k: LogisticModel.from_dict(data["kinds"][k]) for k in KINDS}
+    fitted: dict[str, LogisticModel] = {k: LogisticModel.from_dict(data["kinds"][k]) for k in KINDS}
+    fitted.update({k: LogisticModel.from_dict(data["fitted_decisions"][k]) for k in DECISION_KINDS
+                   if k in data.get("fitted_decisions", {})})
+    return fitted
 
 
 def _read(path: Path) -> dict:

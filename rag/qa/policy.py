@@ -1,8 +1,9 @@
-"""The mechanism that decides, chosen once: the calibrated judge (``--judge model``) or the lexical rules
-(``--judge lexical``, the previous mechanism, kept reachable for comparison).
+"""The mechanism that decides, chosen once: the fitted decision over the calibrated judge's signals
+(``--judge model``) or the lexical rules (``--judge lexical``, the previous mechanism, kept reachable for
+comparison).
 
-Each step of answering (gather, decide, check) asks the policy what to do where the two differ, so the choice
-is made in one place (``policy_for``) rather than tested at every step.
+Each step of answering (gather, decide, check, conclude) asks the policy what to do where the two differ, so the
+choice is made in one place (``policy_for``) rather than tested at every step.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.config import Config, JudgeKind
-from rag.qa import answerability, check, decide
+from rag.qa import answerability
+from rag.qa.check import CheckedDraft, Written, by_overlap, cited_answer
+from rag.qa.check import by_judge as check_by_judge
+from rag.qa.decide import Conclusion, Decision, Rescore, by_relevance, conclude, signals
+from rag.qa.decide import by_judge as decide_by_judge
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared
-from rag.qa.judge import Judge
+from rag.qa.judge import Judge, Judgement
 from rag.qa.question import Question
+from rag.qa.verification import VerifiedClaim, is_refusal
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,6 @@ class Policy:
     screens_hostile: bool = False
     # A claim about someone the question names must cite an article that names them (read whole).
     reads_whole_articles: bool = False
-    # A draft none of whose sentences check out is an abstention, not a quotation of the nearest evidence.
-    abstains_when_nothing_checks: bool = False
 
     @property
     def judged(self) -> bool:
@@ -42,27 +46,36 @@ class Policy:
     def relevance(self, question: Question, chosen: list[Evidence], threshold: float) -> answerability.Verdict:
         return answerability.judge(question, chosen, threshold)
 
-    def decide(self, prepared: Prepared, judge: Judge | None, rescore: decide.Rescore) -> decide.Decision:
-        return decide.by_relevance(prepared)
+    def decide(self, prepared: Prepared, judge: Judge | None, rescore: Rescore) -> Decision:
+        return by_relevance(prepared)
 
-    def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> check.CheckedDraft:
-        return check.by_overlap(draft, prepared, config.support_threshold)
+    def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> CheckedDraft:
+        return by_overlap(draft, prepared, config.support_threshold)
 
-    def refusal_abstains(self, prepared: Prepared, config: Config) -> bool:
-        """Whether the model's own refusal to answer makes an abstention: only when the evidence was marginal."""
-        return prepared.verdict.best_score < config.confident_threshold
+    def answered(self, judge: Judge | None, claims: list[VerifiedClaim], prepared: Prepared) -> Judgement | None:
+        """The judge's check that the sentences an answer cites state the answer (None: not asked)."""
+        return None
+
+    def conclude(self, prepared: Prepared, decision: Decision, written: Written | None,
+                 judge: Judge | None, config: Config, extractive_best: int | None) -> Conclusion:
+        """Answer or abstain, once every signal is in. The lexical rules abstain here only when the model,
+        having read marginal evidence, found no answer in it."""
+        if written is not None and not written.claims and is_refusal(written.draft) \
+                and prepared.verdict.best_score < config.confident_threshold:
+            return Conclusion(False, False, "the closest passages do not answer the question")
+        return Conclusion(True, False)
 
 
 @dataclass(frozen=True)
-class JudgedPolicy(Policy):
-    """The calibrated judge decides whether the evidence answers, whether each sentence is stated by what it
-    cites, and whether sources disagree; lexical checks are necessary conditions in front of it."""
+class FittedPolicy(Policy):
+    """One decision fitted on news questions weighs the calibrated judge's signals (does the evidence answer,
+    is each sentence stated by what it cites, do the cited sentences answer), retrieval's scores and the
+    lexical conditions; lexical checks on each sentence stay necessary conditions in front of the judge."""
 
     name: JudgeKind = "model"
     whole_question: bool = True
     screens_hostile: bool = True
     reads_whole_articles: bool = True
-    abstains_when_nothing_checks: bool = True
 
     def reads_passages(self, config: Config) -> bool:
         return bool(config.prompt_passages)
@@ -70,18 +83,31 @@ class JudgedPolicy(Policy):
     def relevance(self, question: Question, chosen: list[Evidence], threshold: float) -> answerability.Verdict:
         return answerability.relevant(chosen, threshold)
 
-    def decide(self, prepared: Prepared, judge: Judge | None, rescore: decide.Rescore) -> decide.Decision:
-        assert judge is not None, "the judged policy decides with a judge"
-        return decide.by_judge(prepared, judge, rescore)
+    def decide(self, prepared: Prepared, judge: Judge | None, rescore: Rescore) -> Decision:
+        assert judge is not None, "the fitted policy decides with a judge"
+        return decide_by_judge(prepared, judge, rescore)
 
-    def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> check.CheckedDraft:
-        assert judge is not None, "the judged policy checks with a judge"
-        return check.by_judge(judge, draft, prepared)
+    def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> CheckedDraft:
+        assert judge is not None, "the fitted policy checks with a judge"
+        # A sentence the judge does not find stated is kept, unverified, when it passes the necessary checks:
+        # the fitted decision weighs the judge's doubt instead of obeying it.
+        return check_by_judge(judge, draft, prepared, keep_unstated=True)
 
-    def refusal_abstains(self, prepared: Prepared, config: Config) -> bool:
-        # Under the judge the model's refusal is a reading of meaning, whatever the evidence's score.
-        return True
+    def answered(self, judge: Judge | None, claims: list[VerifiedClaim], prepared: Prepared) -> Judgement | None:
+        if judge is None or not claims or prepared.conflicts or prepared.hostile:
+            # Where sources disagree the disagreement is the answer, whatever the model wrote beside it.
+            return None
+        return cited_answer(judge, claims, prepared)
+
+    def conclude(self, prepared: Prepared, decision: Decision, written: Written | None,
+                 judge: Judge | None, config: Config, extractive_best: int | None) -> Conclusion:
+        with_model = judge is not None and judge.model is not None and written is not None
+        values = signals(prepared, decision, written.claims if written else [],
+                                written.draft if with_model and written else None,
+                                written.answered if written else None, extractive_best)
+        fitted = judge.calibration.get("decision" if with_model else "decision_no_model") if judge else None
+        return conclude(fitted, values)
 
 
 def policy_for(config: Config) -> Policy:
-    return JudgedPolicy() if config.judge == "model" else Policy()
+    return FittedPolicy() if config.judge == "model" else Policy()

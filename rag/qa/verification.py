@@ -67,6 +67,9 @@ class VerifiedClaim:
     text: str
     cited: tuple[int, ...]
     support: float
+    # Whether the check found the claim stated by what it cites; an unstated claim passed the necessary
+    # conditions only (kept, unverified, when the fitted decision weighs it: ``verify_with(keep_unstated=True)``).
+    stated: bool = True
 
 
 def split_claims(draft: str) -> list[Claim]:
@@ -168,10 +171,12 @@ Accept = Callable[[str, Sequence[Evidence]], float | None]
 
 
 def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, question: str = "",
-                max_claims: int = 4, articles: Mapping[str, str] | None = None) -> list[VerifiedClaim]:
+                max_claims: int = 4, articles: Mapping[str, str] | None = None, keep_unstated: bool = False
+                ) -> list[VerifiedClaim]:
     """The draft's sentences that ``accept`` (the judge) finds stated by what they cite, each with the
     probability it gave. A sentence whose own citations fail is tried against the one evidence sentence that
-    shares most of its words (when it passes the necessary checks); a sentence nothing states is dropped."""
+    shares most of its words (when it passes the necessary checks); a sentence nothing states is dropped, or,
+    with ``keep_unstated``, kept with its first citations that pass the necessary checks, marked not stated."""
     by_n = {e.n: e for e in evidence}
     kept = []
     for claim in _with_trailing_markers_moved(split_claims(draft))[:max_claims]:
@@ -198,6 +203,9 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
             if probability is not None:
                 kept.append(VerifiedClaim(claim.text, group, probability))
                 break
+        else:
+            if keep_unstated and tries:
+                kept.append(VerifiedClaim(claim.text, tries[0], 0.0, stated=False))
     return kept
 
 
