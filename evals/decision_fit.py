@@ -40,6 +40,9 @@ MIN_VERIFIED = 10
 FOLDS = 5
 # Fewer rows than this and no decision is fitted: the signals outnumber what the data can weigh.
 MIN_ROWS = 60
+# A decision that tells right answers from wrong ones no better than this (out-of-fold AUC) has no confident
+# "no" to give: it never abstains past the relevance floor, and verifies nothing.
+MIN_AUC = 0.6
 SIGNALS = {"decision": DECISION_SIGNALS, "decision_no_model": DECISION_SIGNALS_NO_MODEL}
 MODES = {"decision": "generative", "decision_no_model": "extractive"}
 # Stronger than the judge's: about a hundred questions, a dozen signals.
@@ -144,14 +147,19 @@ def figures(rows: list[dict], probabilities: list[float], threshold: float, veri
 
 def fit(kind: str, rows: list[dict]) -> dict:
     names = SIGNALS[kind]
-    usable = [r for r in rows if r["signals"] is not None]
-    floor_rows = [r for r in rows if r["signals"] is None]
+    # Abstentions that no fit can move: the relevance floor's, and a question asking for a kind of value the
+    # evidence holds none of (``rag.qa.decide.conclude``).
+    fixed = [r for r in rows if r["floor"] or r["signals"] is None or r["signals"].get("missing_type")]
+    usable = [r for r in rows if r not in fixed]
+    floor_rows = fixed
     if len(usable) < MIN_ROWS:
         raise SettingsError(f"{kind}: only {len(usable)} fit questions past the relevance floor; at least "
                             f"{MIN_ROWS} are needed")
     probabilities = out_of_fold(names, usable)
     threshold, verified = operating_points(usable, probabilities, sum(r["answerable"] for r in floor_rows),
                                            sum(r["answerable"] for r in rows))
+    if (auc(probabilities, [r["label"] for r in usable]) or 0.0) < MIN_AUC:
+        threshold, verified = 0.0, None
     model = _model(names, usable, round(threshold, 4), round(verified, 4) if verified is not None else None)
     return {"features": list(model.features), "mean": list(model.mean), "scale": list(model.scale),
             "coef": list(model.coef), "intercept": model.intercept, "threshold": model.threshold,

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from evidence_helpers import evidence_from
 
-from evals import calibrate, metrics
+from evals import calibrate, decision_fit, metrics
 from rag.errors import SettingsError
 from rag.models.llm import Generator
 from rag.qa.judge import (
     CALIBRATION_FILE,
+    DECISION_KINDS,
     KINDS,
     Judge,
     LogisticModel,
@@ -62,7 +63,21 @@ def test_the_committed_calibration_has_every_kind_fitted_on_enough_decisions():
         assert 0 < fitted["threshold"] < 1
         assert fitted["held_out"]["n"] > 0
     models = load_calibration()
-    assert set(models) == set(KINDS)
+    assert set(models) == set(KINDS) | set(DECISION_KINDS)
+
+
+def test_the_committed_decision_to_answer_was_fitted_on_the_news_fit_set_only():
+    data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    assert data["decision_command"].startswith("rag calibrate --decision")
+    for kind in DECISION_KINDS:
+        fitted = data["fitted_decisions"][kind]
+        assert fitted["fit_set"] == "bbc_fit_qa.jsonl"
+        figures = fitted["fit_out_of_fold"]
+        assert figures["questions"] == 100
+        # The operating point: false abstention on the fit set's answerable questions at most 0.10.
+        assert figures["false_abstention"]["value"] <= decision_fit.MAX_FALSE_ABSTENTION
+        if fitted["verified"] is not None:
+            assert figures["verified_wrong"]["value"] <= 1 - decision_fit.MIN_VERIFIED_PRECISION
 
 
 def test_the_judge_gives_probabilities_and_counts_what_the_model_read(small_model):

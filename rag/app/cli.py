@@ -209,6 +209,8 @@ def _ask(args: argparse.Namespace, config) -> int:
 
 def _render(result) -> str:
     lines = [result.answer, ""]
+    if not result.abstained and not result.verified:
+        lines = [result.answer, "(not verified: read the cited passages)", ""]
     for c in result.citations:
         lines.append(f"[{c.n}] {c.title} ({c.doc} [{c.start}:{c.end}])")
         lines.append(f"    “{' '.join(c.quote.split())}”")

@@ -32,6 +32,7 @@ CSS = """
 .callout {border-radius: 8px; padding: 10px 14px; margin: 4px 0;}
 .callout.conflict {background: #fff4e5; border: 1px solid #f0a030;}
 .callout.abstain {background: #eef2f7; border: 1px solid #8aa0b8;}
+.callout.unverified {background: #fffbe6; border: 1px solid #d4b106;}
 .source-view {font-size: 15px; line-height: 1.55; white-space: pre-wrap;}
 .source-view mark {background: #ffe066; padding: 1px 0;}
 .source-meta {color: #555; font-size: 13px; margin-bottom: 6px;}
@@ -237,10 +238,14 @@ def plain_markers(text: str) -> str:
 
 def callout_html(answer: Answer) -> str:
     if answer.abstained:
-        return (f'<div class="callout abstain"><b>Not in the articles.</b> {html.escape(answer.reason)}. '
-                f"Searched {len(answer.searched)} passages (listed under Sources).</div>")
+        return (f'<div class="callout abstain"><b>No passage found that states the answer.</b> '
+                f"{html.escape(answer.reason)}. Searched {len(answer.searched)} passages (listed under Sources): "
+                f"what was not verified may still be there.</div>")
+    unverified = "" if answer.verified else (
+        '<div class="callout unverified"><b>Not verified: read the cited passage.</b> The evidence probably '
+        "states this, but the checks could not confirm it.</div>")
     if not answer.conflicts:
-        return ""
+        return unverified
     cited = {c.n: c for c in answer.citations}
     rows = []
     for conflict in answer.conflicts:
@@ -248,7 +253,8 @@ def callout_html(answer: Answer) -> str:
             sources = ", ".join(f'<span title="{html.escape(cited[n].doc)}">{html.escape(cited[n].title)} [{n}]</span>'
                                 for n in value.citations if n in cited)
             rows.append(f"<li>“{html.escape(value.value)}”: {sources}</li>")
-    return ('<div class="callout conflict"><b>The sources disagree.</b><ul>' + "".join(rows) + "</ul></div>")
+    return ('<div class="callout conflict"><b>The sources disagree.</b><ul>' + "".join(rows) + "</ul></div>"
+            + unverified)
 
 
 def source_choices(searched: list[dict]) -> list[tuple[str, int]]:

@@ -70,12 +70,13 @@ def asks_apart_from_the_rest(prepared: Prepared) -> bool:
 # With the model: the judge's log-odds that the evidence answers, that the written sentences are stated by what
 # they cite, and that the cited sentences answer the question alone; retrieval's scores; the lexical conditions;
 # and whether the model's answer agrees with the extractive one (cites its best sentence).
-DECISION_SIGNALS = ("answers_llm", "relevance", "coverage", "type_found", "names_found", "missing_type", "refusal",
-                    "no_claims", "claims_stated", "supports", "answered_llm", "agrees_with_extractive",
-                    "conflict")
-# Without a model (extractive mode): what retrieval and the lexical conditions say.
-DECISION_SIGNALS_NO_MODEL = ("relevance", "dense", "coverage", "type_found", "names_found", "missing_type",
-                             "conflict")
+DECISION_SIGNALS = ("answers_llm", "relevance", "coverage", "type_found", "names_found", "refusal", "no_claims",
+                    "claims_stated", "supports", "answered_llm", "agrees_with_extractive", "conflict")
+# Without a model (extractive mode): what retrieval and the lexical conditions say. The share of the question's
+# words a sentence repeats (coverage, and relevance, half made of it) is left out: on news questions it marks the
+# sentence that echoes the question more than the one that answers it (its fitted weight came out negative, and
+# held-out questions that repeat the article's words were refused).
+DECISION_SIGNALS_NO_MODEL = ("dense", "type_found", "names_found", "conflict")
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,6 @@ def signals(prepared: Prepared, decision: Decision, claims: list[VerifiedClaim],
     values = {name: float(features.get(name, 0.0)) for name in ("relevance", "dense", "coverage", "type_found",
                                                                    "names_found")}
     values["answers_llm"] = float(features.get("llm", 0.0))
-    values["missing_type"] = float(bool(answerability.missing_answer_type(prepared.question,
-                                                                          prepared.prompt_evidence)))
     values["conflict"] = float(bool(prepared.conflicts))
     if draft is None:
         return values
@@ -112,10 +111,17 @@ def signals(prepared: Prepared, decision: Decision, claims: list[VerifiedClaim],
     return values
 
 
-def conclude(model: LogisticModel | None, values: dict[str, float]) -> Conclusion:
+def conclude(prepared: Prepared, model: LogisticModel | None, values: dict[str, float]) -> Conclusion:
     """Answer when the fitted probability that the answer is right reaches the abstention threshold; verified
     from the verified threshold. Without a fitted model (while ``rag calibrate --decision`` collects the
-    signals it fits on) every answer is shown, unverified."""
+    signals it fits on) every answer is shown, unverified.
+
+    One condition is not weighed but obeyed, because it is a certain "no": a question that asks for a number,
+    a date or a name cannot be answered by evidence that holds none (``answerability.missing_answer_type``)."""
+    missing = answerability.missing_answer_type(prepared.question, prepared.prompt_evidence)
+    if missing:
+        return Conclusion(False, False, missing, Checked(0.0, model.threshold if model else 0.0,
+                                                         model.verified if model else None, values))
     if model is None:
         return Conclusion(True, False, "", Checked(1.0, 0.0, None, values))
     probability = model.probability(values)

@@ -106,7 +106,7 @@ class FittedPolicy(Policy):
                                 written.draft if with_model and written else None,
                                 written.answered if written else None, extractive_best)
         fitted = judge.calibration.get("decision" if with_model else "decision_no_model") if judge else None
-        return conclude(fitted, values)
+        return conclude(prepared, fitted, values)
 
 
 def policy_for(config: Config) -> Policy:
