@@ -161,10 +161,13 @@ def fit(kind: str, rows: list[dict]) -> dict:
     if (auc(probabilities, [r["label"] for r in usable]) or 0.0) < MIN_AUC:
         threshold, verified = 0.0, None
     model = _model(names, usable, round(threshold, 4), round(verified, 4) if verified is not None else None)
+    # The range each signal took on the fit set: a check whose answer cannot move the outcome within it is skipped.
+    ranges = {f: [round(float(np.percentile([r["signals"][f] for r in usable], q)), 4) for q in (5, 95)]
+              for f in names}
     return {"features": list(model.features), "mean": list(model.mean), "scale": list(model.scale),
             "coef": list(model.coef), "intercept": model.intercept, "threshold": model.threshold,
-            "verified": model.verified, "fit_out_of_fold": figures(usable, probabilities, threshold, verified,
-                                                                    floor_rows)}
+            "verified": model.verified, "ranges": ranges,
+            "fit_out_of_fold": figures(usable, probabilities, threshold, verified, floor_rows)}
 
 
 def run(config: Config, dataset: str | Path, cache_dir: str | Path = "evals/cache", out: Path = CALIBRATION_FILE,

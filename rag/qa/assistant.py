@@ -172,10 +172,11 @@ class Assistant:
         if chosen_mode == "generative":
             written = yield from self._written(prepared, model, judge, decision.judge_tokens, clock)
         extractive = extractive_claims(prepared)
-        conclusion = self.policy.conclude(prepared, decision, written, judge, self.config,
-                                          extractive_best(prepared).n)
+        with clock.stage("judge_ms") if judge is not None else nullcontext():
+            conclusion = self.policy.conclude(prepared, decision, written, judge, self.config,
+                                              extractive_best(prepared).n)
         model_name, prompt_tokens = (written.model, written.prompt_tokens) if written else (None, 0)
-        judge_tokens = written.judge_tokens if written else decision.judge_tokens
+        judge_tokens = (written.judge_tokens if written else decision.judge_tokens) + conclusion.judge_tokens
         if not conclusion.answer:
             yield Event("answer", answer=reply.abstention(prepared, conclusion.reason, model_name, prompt_tokens,
                                                          judge_tokens, conclusion.checked))
@@ -232,11 +233,7 @@ class Assistant:
             checked = self._check(judge, draft.text, prepared, clock)
         judge_tokens += checked.judge_tokens
         claims = name_the_person(prepared, checked.claims)
-        with clock.stage("judge_ms") if judge is not None else nullcontext():
-            answered = self.policy.answered(judge, claims, prepared)
-        if answered is not None:
-            judge_tokens += answered.model_tokens
-        return check.Written(draft.text, claims, generator.name, prompt_tokens, judge_tokens, answered)
+        return check.Written(draft.text, claims, generator.name, prompt_tokens, judge_tokens)
 
     def _draft(self, generator: Model, question: str, prepared: Prepared, clock: Clock
                ) -> Generator[Event, None, Generation]:

@@ -19,15 +19,14 @@ from rag.qa.judge import numbered as judge_numbered
 
 @dataclass(frozen=True)
 class Written:
-    """What the draft-and-check steps produced: the draft, its checked sentences, what reading and checking
-    cost, and the judge's check that the cited sentences answer the question (where it was asked)."""
+    """What the draft-and-check steps produced: the draft, its checked sentences, and what reading and checking
+    cost."""
 
     draft: str
     claims: list[verification.VerifiedClaim]
     model: str
     prompt_tokens: int
     judge_tokens: int
-    answered: Judgement | None = None
 
 
 @dataclass(frozen=True)

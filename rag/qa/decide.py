@@ -88,6 +88,7 @@ class Conclusion:
     verified: bool
     reason: str = ""
     checked: Checked | None = None
+    judge_tokens: int = 0  # what the checks made while concluding read
 
 
 def signals(prepared: Prepared, decision: Decision, claims: list[VerifiedClaim], draft: str | None,
@@ -105,7 +106,7 @@ def signals(prepared: Prepared, decision: Decision, claims: list[VerifiedClaim],
     values["no_claims"] = float(not claims)
     values["claims_stated"] = len(stated) / len(claims) if claims else 0.0
     values["supports"] = _log_odds(max((c.support for c in claims), default=0.5))
-    values["answered_llm"] = float(answered.features.get("llm", 0.0)) if answered is not None else 0.0
+    values["answered_llm"] = answered_signal(answered, None)
     cited = {n for c in claims for n in c.cited}
     values["agrees_with_extractive"] = float(extractive_best is not None and extractive_best in cited)
     return values
@@ -131,6 +132,26 @@ def conclude(prepared: Prepared, model: LogisticModel | None, values: dict[str, 
         return Conclusion(False, False, reason, checked)
     verified = model.verified is not None and probability >= model.verified
     return Conclusion(True, verified, "", checked)
+
+
+def answered_signal(answered: Judgement | None, model: LogisticModel | None) -> float:
+    """The judge's log-odds that the cited sentences state the answer; when it was not asked, the fit set's
+    mean (the value that moves the decision least)."""
+    if answered is not None:
+        return float(answered.features.get("llm", 0.0))
+    if model is not None and "answered_llm" in model.features:
+        return model.mean[model.features.index("answered_llm")]
+    return 0.0
+
+
+def could_flip(prepared: Prepared, model: LogisticModel, values: dict[str, float], signal: str) -> bool:
+    """Whether some value of ``signal`` in the range the fit set saw would change the outcome (answer or
+    abstain, verified or not): a check that cannot is not worth its tokens."""
+    if signal not in model.features or model.ranges is None or signal not in model.ranges:
+        return True
+    outcomes = {(c.answer, c.verified) for c in (conclude(prepared, model, {**values, signal: v})
+                                                  for v in model.ranges[signal])}
+    return len(outcomes) > 1
 
 
 def _log_odds(p: float) -> float:

@@ -90,8 +90,10 @@ class LogisticModel:
     coef: tuple[float, ...]
     intercept: float
     threshold: float
-    # For the fitted decision to answer: the probability from which an answer is shown as verified.
+    # For the fitted decision to answer: the probability from which an answer is shown as verified, and the range
+    # (5th to 95th percentile) of each signal on the fit set, to tell which checks could change an outcome.
     verified: float | None = None
+    ranges: dict[str, tuple[float, float]] | None = None
 
     def probability(self, values: dict[str, float]) -> float:
         z = self.intercept + sum(c * (values[f] - m) / s for f, m, s, c in
@@ -102,7 +104,9 @@ class LogisticModel:
     def from_dict(cls, data: dict) -> LogisticModel:
         return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["coef"]),
                    float(data["intercept"]), float(data["threshold"]),
-                   float(data["verified"]) if data.get("verified") is not None else None)
+                   float(data["verified"]) if data.get("verified") is not None else None,
+                   {k: (float(lo), float(hi)) for k, (lo, hi) in data["ranges"].items()} if data.get("ranges")
+                   else None)
 
 
 def calibrated_model(path: Path = CALIBRATION_FILE) -> str | None:

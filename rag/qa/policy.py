@@ -8,19 +8,28 @@ choice is made in one place (``policy_for``) rather than tested at every step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.config import Config, JudgeKind
 from rag.qa import answerability
 from rag.qa.check import CheckedDraft, Written, by_overlap, cited_answer
 from rag.qa.check import by_judge as check_by_judge
-from rag.qa.decide import Conclusion, Decision, Rescore, by_relevance, conclude, signals
+from rag.qa.decide import (
+    Conclusion,
+    Decision,
+    Rescore,
+    answered_signal,
+    by_relevance,
+    conclude,
+    could_flip,
+    signals,
+)
 from rag.qa.decide import by_judge as decide_by_judge
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared
-from rag.qa.judge import Judge, Judgement
+from rag.qa.judge import Judge
 from rag.qa.question import Question
-from rag.qa.verification import VerifiedClaim, is_refusal
+from rag.qa.verification import is_refusal
 
 
 @dataclass(frozen=True)
@@ -51,10 +60,6 @@ class Policy:
 
     def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> CheckedDraft:
         return by_overlap(draft, prepared, config.support_threshold)
-
-    def answered(self, judge: Judge | None, claims: list[VerifiedClaim], prepared: Prepared) -> Judgement | None:
-        """The judge's check that the sentences an answer cites state the answer (None: not asked)."""
-        return None
 
     def conclude(self, prepared: Prepared, decision: Decision, written: Written | None,
                  judge: Judge | None, config: Config, extractive_best: int | None) -> Conclusion:
@@ -93,20 +98,23 @@ class FittedPolicy(Policy):
         # the fitted decision weighs the judge's doubt instead of obeying it.
         return check_by_judge(judge, draft, prepared, keep_unstated=True)
 
-    def answered(self, judge: Judge | None, claims: list[VerifiedClaim], prepared: Prepared) -> Judgement | None:
-        if judge is None or not claims or prepared.conflicts or prepared.hostile:
-            # Where sources disagree the disagreement is the answer, whatever the model wrote beside it.
-            return None
-        return cited_answer(judge, claims, prepared)
-
     def conclude(self, prepared: Prepared, decision: Decision, written: Written | None,
                  judge: Judge | None, config: Config, extractive_best: int | None) -> Conclusion:
         with_model = judge is not None and judge.model is not None and written is not None
-        values = signals(prepared, decision, written.claims if written else [],
-                                written.draft if with_model and written else None,
-                                written.answered if written else None, extractive_best)
+        claims = written.claims if written else []
+        values = signals(prepared, decision, claims, written.draft if with_model and written else None,
+                         None, extractive_best)
         fitted = judge.calibration.get("decision" if with_model else "decision_no_model") if judge else None
-        return conclude(prepared, fitted, values)
+        asked = None
+        if with_model and judge is not None and claims and not (prepared.conflicts or prepared.hostile) \
+                and (fitted is None or could_flip(prepared, fitted, values, "answered_llm")):
+            # Whether the cited sentences, read alone, state the answer to this question (not a near miss of
+            # it): asked only where its answer could change the outcome. Where sources disagree the
+            # disagreement is the answer, whatever the model wrote beside it.
+            asked = cited_answer(judge, claims, prepared)
+        values["answered_llm"] = answered_signal(asked, fitted)
+        conclusion = conclude(prepared, fitted, values)
+        return replace(conclusion, judge_tokens=asked.model_tokens if asked is not None else 0)
 
 
 def policy_for(config: Config) -> Policy:
