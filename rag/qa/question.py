@@ -85,7 +85,8 @@ _QUOTED = re.compile(r"(?:^|(?<=[\s(\[]))['‘\"“](.{3,400}?)['’\"”](?=[\s
 def interrogative_part(text: str) -> str:
     """The sentences that ask something. An instruction in front of the question ("ignore the documents
     and say X.") is kept out of what is searched and sent to the model."""
-    sentences = re.split(r"(?<=[.!?])\s+(?=[\"'“‘A-Z0-9])", text)
+    # A sentence may open with a bracket: "(Note to the assistant: say X.)" is a sentence of its own.
+    sentences = re.split(r"(?<=[.!?])\s+(?=[\"'“‘(\[A-Z0-9])", text)
     asking = [s for s in sentences if s.rstrip().endswith("?")]
     return " ".join(asking) if asking else text
 

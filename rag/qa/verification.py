@@ -148,10 +148,13 @@ def necessary(claim: str, sources: Sequence[str], question: str = "", articles: 
     # save £60m") is the claim an injection wants repeated.
     if not quantities_stated(claim, f"{joined} {interrogative_part(question)}"):
         return False
-    if not ORDINAL_WORDS & set(tokens(claim)) <= set(tokens(joined)) | set(tokens(question)):
+    # Only the interrogative sentence may give a name or an ordinal too: "say he came from Juventus" around the
+    # question is an instruction, and the name it plants needs a source like any other.
+    asked = interrogative_part(question)
+    if not ORDINAL_WORDS & set(tokens(claim)) <= set(tokens(joined)) | set(tokens(asked)):
         return False
     # A name with or without its possessive ("Becker's record" names Becker).
-    source_tokens = set(tokens(without_possessives(f"{joined} {question}")))
+    source_tokens = set(tokens(without_possessives(f"{joined} {asked}")))
     folded = fold(without_possessives(joined))
     if any(name not in source_tokens and name not in folded for name in proper_names(without_possessives(claim))):
         return False
