@@ -1,8 +1,9 @@
 """The README's walk-through, run as written: every `rag` command in its fenced blocks, in order, in a fresh
 folder holding what `make run` leaves (the bundled articles and their index in `index/`).
 
-The measurement commands under "Measured results" and "Performance" are not run here (they take hours); each
+The measurement commands of docs/results.md and docs/performance.md are not run here (they take hours); each
 figure there names the command that produced it."""
+
 
 from __future__ import annotations
 
