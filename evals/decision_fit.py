@@ -170,7 +170,20 @@ def fit(kind: str, rows: list[dict]) -> dict:
             "fit_out_of_fold": figures(usable, probabilities, threshold, verified, floor_rows)}
 
 
-def run(config: Config, dataset: str | Path, cache_dir: str | Path = "evals/cache", out: Path = CALIBRATION_FILE,
+# The signals collected on the fit set are kept in the repository, so that a fresh clone refits the committed
+# decision exactly (``rag calibrate --decision --refit``; tests/test_decision_fit.py).
+SIGNALS_DIR = Path(__file__).resolve().parent / "decision_signals"
+
+
+def signals_file(kind: str, dataset: Path, folder: Path = SIGNALS_DIR) -> Path:
+    return folder / f"{kind}-{dataset.stem}.jsonl"
+
+
+def read_signals(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def run(config: Config, dataset: str | Path, signals_dir: Path = SIGNALS_DIR, out: Path = CALIBRATION_FILE,
         refit: bool = False, kinds: tuple[str, ...] = DECISION_KINDS, progress: bool = True) -> dict:
     dataset = Path(dataset)
     if not dataset.is_file():
@@ -178,11 +191,8 @@ def run(config: Config, dataset: str | Path, cache_dir: str | Path = "evals/cach
     data = json.loads(out.read_text(encoding="utf-8"))
     fitted = data.setdefault("fitted_decisions", {})
     for kind in kinds:
-        cache = Path(cache_dir) / "calibration" / f"{kind}-{dataset.stem}.jsonl"
-        if refit and cache.is_file():
-            rows = [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines() if line.strip()]
-        else:
-            rows = collect(dataset, config, kind, cache, progress)
+        kept = signals_file(kind, dataset, signals_dir)
+        rows = read_signals(kept) if refit and kept.is_file() else collect(dataset, config, kind, kept, progress)
         fitted[kind] = {**fit(kind, rows), "fit_set": dataset.name,
                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     data["decision_command"] = f"rag calibrate --decision --decision-dataset {dataset.name} --index-dir <its index>"
