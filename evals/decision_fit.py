@@ -4,8 +4,10 @@ The fit set (``bbc_fit_qa.jsonl``, never a set that is reported) is run through 
 decision left out, so every question past the relevance floor is answered and every signal is recorded
 (``Answer.checked``). Each answer is scored by the eval's alias rule; the label is whether the shown answer is
 right (for a question the articles do not answer, no answer is right). A logistic model over the signals
-(``rag.qa.decide.DECISION_SIGNALS``) gives the probability that the answer is right, and two operating points
-are chosen on out-of-fold probabilities (five folds, so that a question never scores its own fit):
+(``rag.qa.decide.DECISION_SIGNALS``, the set among ``CANDIDATES`` with the best out-of-fold AUC) gives the
+probability that the articles answer the question, and two operating points
+are chosen on out-of-fold probabilities (five folds, so that a question never scores its own fit). The model
+learns whether the articles answer the question; whether the shown answer is right sets the verified tier:
 
 - **abstain** below the highest threshold that keeps false abstention on the fit set's answerable questions
   at or below ``MAX_FALSE_ABSTENTION`` (the relevance floor's abstentions count too);
@@ -44,6 +46,12 @@ MIN_ROWS = 60
 # "no" to give: it never abstains past the relevance floor, and verifies nothing.
 MIN_AUC = 0.6
 SIGNALS = {"decision": DECISION_SIGNALS, "decision_no_model": DECISION_SIGNALS_NO_MODEL}
+# The sets of signals the fit chooses among (by out-of-fold AUC): the judge's reading of the evidence alone; with
+# its checks of the written answer; and every signal.
+CANDIDATES = {
+    "decision": (("answers_llm",), ("answers_llm", "supports", "claims_stated", "answered_llm"), DECISION_SIGNALS),
+    "decision_no_model": (DECISION_SIGNALS_NO_MODEL,),
+}
 MODES = {"decision": "generative", "decision_no_model": "extractive"}
 # Stronger than the judge's: about a hundred questions, a dozen signals.
 L2 = 4.0
@@ -85,7 +93,10 @@ def _fold(key: str) -> int:
 def _model(names: tuple[str, ...], rows: list[dict], threshold: float = 0.5, verified: float | None = None
            ) -> LogisticModel:
     x = np.array([[r["signals"][f] for f in names] for r in rows], dtype=float)
-    y = np.array([r["label"] for r in rows], dtype=float)
+    # What the decision learns is whether the articles answer the question: abstaining on a question they answer
+    # is a false abstention even when the draft is wrong. Whether the shown answer is right ("label") sets the
+    # verified operating point.
+    y = np.array([float(r["answerable"]) for r in rows], dtype=float)
     mean, scale, coef, intercept = fit_logistic(x, y, L2)
     return LogisticModel(names, tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in scale),
                          tuple(round(float(v), 6) for v in coef), round(intercept, 6), threshold, verified)
@@ -136,7 +147,9 @@ def figures(rows: list[dict], probabilities: list[float], threshold: float, veri
     right = sum(r["label"] for _, r in shown) + abstained_unanswerable
     return {
         "questions": len(rows) + len(floor_rows),
-        "auc": auc(probabilities, [r["label"] for r in rows]),
+        "auc_answerable": auc(probabilities, [int(r["answerable"]) for r in rows]),
+        "auc_right_answer": auc(probabilities, [r["label"] for r in rows]),
+        "best_precision_of_10_or_more": _best_precision(rows, probabilities),
         "accuracy": metrics.rate(right, len(rows) + len(floor_rows)),
         "false_abstention": metrics.rate(abstained_answerable, len(answerable)),
         "unanswerable_abstained": metrics.rate(abstained_unanswerable, len(unanswerable)),
@@ -145,8 +158,27 @@ def figures(rows: list[dict], probabilities: list[float], threshold: float, veri
     }
 
 
+def choose_signals(kind: str, rows: list[dict]) -> tuple[str, ...]:
+    """Among the candidate sets of signals (``CANDIDATES``), the one whose out-of-fold AUC on the fit set is
+    highest (ties: the smaller set): about a hundred questions cannot weigh a dozen signals at once."""
+    def score(names: tuple[str, ...]) -> float:
+        return auc(out_of_fold(names, rows), [int(r["answerable"]) for r in rows]) or 0.0
+
+    return max(CANDIDATES[kind], key=lambda names: (score(names), -len(names)))
+
+
+def _best_precision(rows: list[dict], probabilities: list[float]) -> float | None:
+    """The highest share of right answers among the answers scored at or above any threshold (at least
+    ``MIN_VERIFIED`` of them): what a verified tier could promise on the fit set."""
+    best = None
+    for t in set(probabilities):
+        above = [r["label"] for p, r in zip(probabilities, rows, strict=True) if p >= t]
+        if len(above) >= MIN_VERIFIED:
+            best = max(best or 0.0, sum(above) / len(above))
+    return round(best, 3) if best is not None else None
+
+
 def fit(kind: str, rows: list[dict]) -> dict:
-    names = SIGNALS[kind]
     # Abstentions that no fit can move: the relevance floor's, and a question asking for a kind of value the
     # evidence holds none of (``rag.qa.decide.conclude``).
     fixed = [r for r in rows if r["floor"] or r["signals"] is None or r["signals"].get("missing_type")]
@@ -155,10 +187,11 @@ def fit(kind: str, rows: list[dict]) -> dict:
     if len(usable) < MIN_ROWS:
         raise SettingsError(f"{kind}: only {len(usable)} fit questions past the relevance floor; at least "
                             f"{MIN_ROWS} are needed")
+    names = choose_signals(kind, usable)
     probabilities = out_of_fold(names, usable)
     threshold, verified = operating_points(usable, probabilities, sum(r["answerable"] for r in floor_rows),
                                            sum(r["answerable"] for r in rows))
-    if (auc(probabilities, [r["label"] for r in usable]) or 0.0) < MIN_AUC:
+    if (auc(probabilities, [int(r["answerable"]) for r in usable]) or 0.0) < MIN_AUC:
         threshold, verified = 0.0, None
     model = _model(names, usable, round(threshold, 4), round(verified, 4) if verified is not None else None)
     # The range each signal took on the fit set: a check whose answer cannot move the outcome within it is skipped.
@@ -205,7 +238,8 @@ def render(fitted: dict) -> str:
     for kind, f in fitted.items():
         figs = f["fit_out_of_fold"]
         lines.append(f"  {kind:17} abstain below {f['threshold']}, verified from {f['verified']}; fit set "
-                     f"({f['fit_set']}, out of fold): auc {figs['auc']}, accuracy "
+                     f"({f['fit_set']}, out of fold, signals {', '.join(f['features'])}): auc {figs['auc_answerable']},"
+                     f" accuracy "
                      f"{metrics.format_rate(figs['accuracy'])}, false abstention "
                      f"{metrics.format_rate(figs['false_abstention'])}, unanswerable abstained "
                      f"{metrics.format_rate(figs['unanswerable_abstained'])}, verified wrong "

@@ -166,7 +166,8 @@ class Assistant:
         decision, judge, prepared = self._decided(prepared, chosen_mode, model, clock)
         if not decision.answerable:
             yield Event("answer", answer=reply.abstention(prepared, decision.reason,
-                                                         judge_tokens=decision.judge_tokens))
+                                                         judge_tokens=decision.judge_tokens,
+                                                         checked=decision.checked))
             return
         written = None
         if chosen_mode == "generative":
@@ -221,7 +222,8 @@ class Assistant:
         draft = yield from self._draft(generator, prepared.search_text, prepared, clock)
         prompt_tokens = draft.prompt_tokens
         checked = self._check(judge, draft.text, prepared, clock)
-        if not any(c.stated for c in checked.claims) and self.policy.judged and asks_apart_from_the_rest(prepared):
+        nothing_stands = not checked.claims or (checked.judged and not any(c.stated for c in checked.claims))
+        if nothing_stands and self.policy.judged and asks_apart_from_the_rest(prepared):
             # No sentence of the draft was found stated, and the question came with other sentences (an
             # instruction to say something, or context): the model may have followed those instead of the
             # question. One rewrite answers the interrogative sentence alone, from the same evidence, and faces

@@ -35,6 +35,16 @@ class CheckedDraft:
 
     claims: list[verification.VerifiedClaim]
     judge_tokens: int
+    judged: bool = True  # whether the judge was asked about each sentence (else: necessary conditions only)
+
+
+def by_necessary_conditions(draft: str, prepared: Prepared) -> CheckedDraft:
+    """The draft's sentences that pass the necessary lexical checks (every number, name and quotation in what
+    they cite), kept unverified: where the fitted decision does not weigh the judge's reading of each sentence,
+    asking it would cost time and change nothing."""
+    claims = verification.verify_with(draft, prepared.prompt_evidence, lambda claim, cited: None,
+                                      prepared.question.focus, articles=prepared.articles, keep_unstated=True)
+    return CheckedDraft(claims, 0, judged=False)
 
 
 def by_judge(judge: Judge, draft: str, prepared: Prepared, keep_unstated: bool = False) -> CheckedDraft:

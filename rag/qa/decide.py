@@ -31,6 +31,7 @@ class Decision:
     reason: str
     judgement: Judgement | None  # the judge's answers decision, when it was asked
     judge_tokens: int
+    checked: Checked | None = None  # the fitted decision, when it was reached before anything was written
 
 
 def by_relevance(prepared: Prepared) -> Decision:
@@ -70,12 +71,16 @@ def asks_apart_from_the_rest(prepared: Prepared) -> bool:
 # With the model: the judge's log-odds that the evidence answers, that the written sentences are stated by what
 # they cite, and that the cited sentences answer the question alone; retrieval's scores; the lexical conditions;
 # and whether the model's answer agrees with the extractive one (cites its best sentence).
-DECISION_SIGNALS = ("answers_llm", "relevance", "coverage", "type_found", "names_found", "refusal", "no_claims",
-                    "claims_stated", "supports", "answered_llm", "agrees_with_extractive", "conflict")
-# Without a model (extractive mode): what retrieval and the lexical conditions say. The share of the question's
-# words a sentence repeats (coverage, and relevance, half made of it) is left out: on news questions it marks the
-# sentence that echoes the question more than the one that answers it (its fitted weight came out negative, and
-# held-out questions that repeat the article's words were refused).
+# Retrieval's share of the question's words that a sentence repeats (coverage, and relevance, half made of it) is
+# recorded but not weighed: on the news fit set it marks the sentence that echoes the question (unanswerable
+# questions there are written from an article's own words with one entity swapped; answerable ones are often
+# paraphrased), so it would teach the assistant to doubt a reader who quotes the article.
+DECISION_SIGNALS = ("answers_llm", "type_found", "names_found", "refusal", "no_claims", "claims_stated", "supports",
+                    "answered_llm", "agrees_with_extractive", "conflict")
+# The signals known only once the model has written a draft; a decision that weighs none of them is reached
+# before the draft, and a question it abstains on costs no writing.
+AFTER_DRAFT = ("refusal", "no_claims", "claims_stated", "supports", "answered_llm", "agrees_with_extractive")
+# Without a model (extractive mode): what retrieval and the lexical conditions say (coverage left out as above).
 DECISION_SIGNALS_NO_MODEL = ("dense", "type_found", "names_found", "conflict")
 
 
@@ -113,8 +118,8 @@ def signals(prepared: Prepared, decision: Decision, claims: list[VerifiedClaim],
 
 
 def conclude(prepared: Prepared, model: LogisticModel | None, values: dict[str, float]) -> Conclusion:
-    """Answer when the fitted probability that the answer is right reaches the abstention threshold; verified
-    from the verified threshold. Without a fitted model (while ``rag calibrate --decision`` collects the
+    """Answer when the fitted probability that the articles answer the question reaches the abstention threshold;
+    verified from the verified threshold. Without a fitted model (while ``rag calibrate --decision`` collects the
     signals it fits on) every answer is shown, unverified.
 
     One condition is not weighed but obeyed, because it is a certain "no": a question that asks for a number,
@@ -144,10 +149,18 @@ def answered_signal(answered: Judgement | None, model: LogisticModel | None) -> 
     return 0.0
 
 
+def weighs(model: LogisticModel | None, *signals: str) -> bool:
+    """Whether the fitted decision weighs any of ``signals`` (True while there is no fitted decision: the
+    signals are being collected to fit one)."""
+    return model is None or bool(set(signals) & set(model.features))
+
+
 def could_flip(prepared: Prepared, model: LogisticModel, values: dict[str, float], signal: str) -> bool:
     """Whether some value of ``signal`` in the range the fit set saw would change the outcome (answer or
     abstain, verified or not): a check that cannot is not worth its tokens."""
-    if signal not in model.features or model.ranges is None or signal not in model.ranges:
+    if signal not in model.features:
+        return False  # a signal the decision does not weigh changes nothing
+    if model.ranges is None or signal not in model.ranges:
         return True
     outcomes = {(c.answer, c.verified) for c in (conclude(prepared, model, {**values, signal: v})
                                                   for v in model.ranges[signal])}

@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 
 from rag.config import Config, JudgeKind
 from rag.qa import answerability
-from rag.qa.check import CheckedDraft, Written, by_overlap, cited_answer
+from rag.qa.check import CheckedDraft, Written, by_necessary_conditions, by_overlap, cited_answer
 from rag.qa.check import by_judge as check_by_judge
 from rag.qa.decide import (
+    AFTER_DRAFT,
     Conclusion,
     Decision,
     Rescore,
@@ -23,6 +24,7 @@ from rag.qa.decide import (
     conclude,
     could_flip,
     signals,
+    weighs,
 )
 from rag.qa.decide import by_judge as decide_by_judge
 from rag.qa.evidence import Evidence
@@ -90,10 +92,22 @@ class FittedPolicy(Policy):
 
     def decide(self, prepared: Prepared, judge: Judge | None, rescore: Rescore) -> Decision:
         assert judge is not None, "the fitted policy decides with a judge"
-        return decide_by_judge(prepared, judge, rescore)
+        decision = decide_by_judge(prepared, judge, rescore)
+        fitted = judge.calibration.get("decision" if judge.model is not None else "decision_no_model")
+        if decision.answerable and fitted is not None and not weighs(fitted, *AFTER_DRAFT):
+            # Everything the fitted decision weighs is known before a word is written: an abstention now saves
+            # the draft and its checks (which could not change it).
+            early = conclude(prepared, fitted, signals(prepared, decision, [], None, None, None))
+            if not early.answer:
+                return Decision(False, early.reason, decision.judgement, decision.judge_tokens, early.checked)
+        return decision
 
     def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> CheckedDraft:
         assert judge is not None, "the fitted policy checks with a judge"
+        fitted = judge.calibration.get("decision") if judge.model is not None else None
+        if judge.model is not None and not weighs(fitted, "supports", "claims_stated") \
+                and (fitted is None or fitted.verified is None):
+            return by_necessary_conditions(draft, prepared)
         # A sentence the judge does not find stated is kept, unverified, when it passes the necessary checks:
         # the fitted decision weighs the judge's doubt instead of obeying it.
         return check_by_judge(judge, draft, prepared, keep_unstated=True)
