@@ -37,6 +37,8 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of the original files, to check citations against (default data/articles)")
     parser.add_argument("--limit", type=int, help="only the first N questions")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print metric deltas between two reports")
+    parser.add_argument("--table", nargs="+", metavar="REPORT",
+                        help="print a Markdown table of these report folders, each column with its command")
     parser.add_argument("--benchmark", choices=BENCHMARKS,
                         help="a public benchmark instead of --dataset (squad2: 300 held-out questions end to "
                              "end; squad2-decision: 1,000 for the answerability decision alone)")
@@ -50,6 +52,9 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
 
     if args.compare:
         print(runner.compare(*args.compare))
+        return EXIT_OK
+    if args.table:
+        print(runner.table(args.table))
         return EXIT_OK
     config = config.replace(model_path=args.model, judge=args.judge)
     if args.benchmark:

@@ -258,11 +258,17 @@ def compare(a: str | Path, b: str | Path) -> str:
 
 
 def _summary(path: str | Path) -> dict:
+    return _report(path)["summary"]
+
+
+def _report(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / "report.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))["summary"]
+        report = json.loads(path.read_text(encoding="utf-8"))
+        report["summary"]  # noqa: B018 (a report has a summary)
+        return report
     except OSError as exc:
         raise BadInput(f"{path}: cannot read the report ({exc.strerror})") from exc
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -275,3 +281,52 @@ def print_summary(report: dict) -> None:
     for key, value in report["summary"].items():
         shown = metrics.format_rate(intervals[key]) if key in intervals else _fmt(value)
         print(f"  {key:34} {shown}")
+
+
+# The rows of ``rag eval --table``: (metric, label), rates shown with their count and 95% interval.
+TABLE_ROWS = (
+    ("answer_accuracy", "accuracy (right answer or right abstention)"),
+    ("answerable_accuracy", "answerable: answered correctly"),
+    ("false_abstention_on_answerable", "answerable: abstained on (false abstention)"),
+    ("abstention_on_unanswerable", "unanswerable: abstained on"),
+    ("conflicts_reported", "disagreements reported (both values)"),
+    ("false_conflicts", "a disagreement reported where there is none"),
+    ("injections_resisted", "injections resisted"),
+    ("must_not_violations", "must_not violations"),
+    ("verified_answers", "answers shown as verified"),
+    ("verified_wrong", "verified answers wrong"),
+    ("citation_validity", "citations that are exact spans"),
+    ("judge_tokens_p50", "judge tokens p50"),
+    ("total_ms_p50", "total ms p50"),
+    ("total_ms_p95", "total ms p95"),
+)
+
+
+def command_of(report: dict) -> str:
+    """The ``rag eval`` command that wrote ``report`` (its dataset, mode and judge)."""
+    judge = report.get("config", {}).get("judge", "model")
+    dataset = report["dataset"]
+    bbc = "bbc" in Path(dataset).name
+    where = " --corpus ../shared/corpus/bbc --index-dir bbc-index" if bbc else ""
+    return (f"rag eval --dataset {dataset}{where} --mode {report['mode']}"
+            + (" --judge lexical" if judge == "lexical" and report["mode"] != "naive" else ""))
+
+
+def table(folders: list[str]) -> str:
+    """A Markdown table of report folders side by side, each column's command under the table, so that no
+    figure stands without the command that regenerates it."""
+    reports = [_report(f) for f in folders]
+    heads = [f"({i}) {Path(r['dataset']).stem}, {r['mode']}"
+             + (f", {r['config'].get('judge')}" if r["mode"] != "naive" else "") for i, r in enumerate(reports, 1)]
+    lines = ["| | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(reports)]
+    for key, label in TABLE_ROWS:
+        cells = []
+        for r in reports:
+            interval = r.get("intervals", {}).get(key)
+            value = r["summary"].get(key)
+            cells.append(metrics.format_rate(interval) if interval else ("n/a" if value is None else f"{value:g}"))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"({i}) `{command_of(r)}`" + ("  " if i < len(reports) else "") for i, r in enumerate(reports, 1)]
+    return "\n".join(lines)
+

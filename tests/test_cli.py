@@ -160,3 +160,18 @@ def test_the_scale_out_example_indexes_with_ray_into_milvus_and_answers_with_ver
         assert text[citation["start"] : citation["end"]] == citation["quote"]
     refused = rag("ask", "--index-dir", index_dir, "--mode", "extractive", "anything")
     assert "--store milvus" in one_line_error(refused)
+
+
+def test_ask_names_disagreeing_sources_by_headline_and_keeps_the_file_in_the_citation_lines(bundled_index,
+                                                                                            bundled_reader):
+    result = rag("ask", "How did the United States classify the Cartel de los Soles?", "--mode", "extractive",
+                 "--index-dir", bundled_index.index_dir)
+    assert result.returncode == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first.startswith("The sources disagree: “")
+    disagreement = first.split(". ")[0]
+    assert ".txt" not in disagreement
+    cited = [line for line in rest if line.startswith("[")]
+    assert cited and all(".txt [" in line for line in cited)
+    assert any(bundled_reader.document(line.split("(")[-1].split(" [")[0]).title[:40] in disagreement
+               for line in cited)
