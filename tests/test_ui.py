@@ -95,9 +95,19 @@ def test_a_citation_click_shows_the_exact_cited_span_in_its_article(server, brow
 def test_an_unanswerable_question_is_declined_plainly_with_what_was_searched(server, browser):
     page = browser.new_page()
     page.goto(server["url"])
-    ask(page, "What is the name of the aircraft carrier involved in the US build-up near Venezuela?")
-    assert "No passage found that states the answer" in page.inner_text("#callout")
+    ask(page, "Who won the 2022 football World Cup final?")
+    callout = page.inner_text("#callout")
+    assert "No passage found that states the answer" in callout
+    assert "may still be there" in callout, "an abstention never claims the articles lack the answer"
     assert page.locator("#sources label").count() > 0
+
+
+def test_an_answer_the_checks_could_not_confirm_is_marked_not_verified(server, browser):
+    page = browser.new_page()
+    page.goto(server["url"])
+    # Extractive mode has no model to check with: its answers are shown, and marked.
+    ask(page, "What is the name of the aircraft carrier involved in the US build-up near Venezuela?")
+    assert "Not verified: read the cited passage" in page.inner_text("#callout")
 
 
 def upload(page, server, path: Path, until: str) -> None:
