@@ -83,11 +83,15 @@ def test_the_committed_decision_to_answer_was_fitted_on_the_news_fit_set_only():
 def test_the_judge_gives_probabilities_and_counts_what_the_model_read(small_model):
     judge = Judge(small_model)
     verdict = judge.supports("Brazil, Qatar and Turkey brokered the call.", EVIDENCE[:1], QUESTION, EVIDENCE)
-    assert 0.0 <= verdict.probability <= 1.0
+    # The probability is the fitted model's on these features, the model's own log-odds among them.
+    assert verdict.probability == pytest.approx(judge.calibration["supports"].probability(verdict.features))
     assert verdict.model_tokens > 0 and verdict.kind == "supports"
     assert set(verdict.features) == {"llm", "overlap", "new_overlap", "negation_mismatch"}
+    assert verdict.features["llm"] != 0.0
     disagreement = judge.disagree(QUESTION, EVIDENCE[0], EVIDENCE[1], EVIDENCE)
-    assert 0.0 <= disagreement.probability <= 1.0
+    assert disagreement.probability == pytest.approx(
+        judge.calibration["disagree"].probability(disagreement.features))
+    assert disagreement.model_tokens > 0
 
 
 def test_without_a_model_the_judge_still_decides_answerability_from_cheap_features(bundled_retriever, embedder):
@@ -205,8 +209,10 @@ def test_the_answer_check_reads_only_the_sentences_an_answer_cites(small_model):
     question = parse(QUESTION, whole=True)
     verdict = Judge(small_model).answered(question, evidence[1:], QUESTION)
     assert verdict is not None and verdict.kind == "answered"
-    assert 0.0 <= verdict.probability <= 1.0 and verdict.model_tokens > 0
+    assert verdict.model_tokens > 0
     assert {"llm", "relevance", "coverage", "type_found", "names_found"} <= set(verdict.features)
+    assert verdict.probability == pytest.approx(Judge(small_model).calibration["answered"].probability(
+        verdict.features))
     # Without a model there is no check of a written answer: the model-free fit is too weak to overrule one.
     assert Judge(None).answered(question, evidence[1:]) is None
 
