@@ -97,8 +97,10 @@ class Conclusion:
 
 
 def signals(prepared: Prepared, decision: Decision, claims: list[VerifiedClaim], draft: str | None,
-            answered: Judgement | None, extractive_best: int | None) -> dict[str, float]:
-    """Every signal about whether the answer about to be shown is right (``draft`` None: no model wrote one)."""
+            extractive_best: int | None) -> dict[str, float]:
+    """Every signal about whether the articles answer the question, but the check of the cited sentences
+    (``answered_llm``, asked only where it could change the outcome: ``could_flip``). ``draft`` None: no model
+    wrote one."""
     features = dict(decision.judgement.features) if decision.judgement is not None else {}
     values = {name: float(features.get(name, 0.0)) for name in ("relevance", "dense", "coverage", "type_found",
                                                                    "names_found")}
@@ -111,7 +113,6 @@ def signals(prepared: Prepared, decision: Decision, claims: list[VerifiedClaim],
     values["no_claims"] = float(not claims)
     values["claims_stated"] = len(stated) / len(claims) if claims else 0.0
     values["supports"] = _log_odds(max((c.support for c in claims), default=0.5))
-    values["answered_llm"] = answered_signal(answered, None)
     cited = {n for c in claims for n in c.cited}
     values["agrees_with_extractive"] = float(extractive_best is not None and extractive_best in cited)
     return values

@@ -97,7 +97,7 @@ class FittedPolicy(Policy):
         if decision.answerable and fitted is not None and not weighs(fitted, *AFTER_DRAFT):
             # Everything the fitted decision weighs is known before a word is written: an abstention now saves
             # the draft and its checks (which could not change it).
-            early = conclude(prepared, fitted, signals(prepared, decision, [], None, None, None))
+            early = conclude(prepared, fitted, signals(prepared, decision, [], None, None))
             if not early.answer:
                 return Decision(False, early.reason, decision.judgement, decision.judge_tokens, early.checked)
         return decision
@@ -117,7 +117,7 @@ class FittedPolicy(Policy):
         with_model = judge is not None and judge.model is not None and written is not None
         claims = written.claims if written else []
         values = signals(prepared, decision, claims, written.draft if with_model and written else None,
-                         None, extractive_best)
+                         extractive_best)
         fitted = judge.calibration.get("decision" if with_model else "decision_no_model") if judge else None
         asked = None
         if with_model and judge is not None and claims and not (prepared.conflicts or prepared.hostile) \
