@@ -175,3 +175,19 @@ def test_ask_names_disagreeing_sources_by_headline_and_keeps_the_file_in_the_cit
     assert cited and all(".txt [" in line for line in cited)
     assert any(bundled_reader.document(line.split("(")[-1].split(" [")[0]).title[:40] in disagreement
                for line in cited)
+
+
+@pytest.mark.parametrize("args, env, code, says", [
+    (("ask", "Who brokered the call?", "--model", "missing.gguf", "--index-dir", "{index}"), {}, 3,
+     "missing.gguf: no such model file"),
+    (("search", "anything"), {"RAG_PORT": "abc"}, 4, "port must be a number, not 'abc'"),
+    (("ask",), {}, 4, "give either a question or --questions"),
+    (("search", "anything", "--index-dir", "no-index-here"), {}, 2, "no-index-here: no index here"),
+], ids=["missing model", "unusable setting", "no question", "missing index"])
+def test_each_kind_of_failure_has_its_documented_exit_code_and_one_line(tmp_path, bundled_index, args, env, code,
+                                                                        says):
+    args = tuple(a.format(index=bundled_index.index_dir) for a in args)
+    result = subprocess.run([sys.executable, "-m", "rag.app.cli", *args], capture_output=True, text=True,
+                            cwd=tmp_path, env={**clean_env(), **env}, timeout=300)
+    assert result.returncode == code, result.stderr
+    assert says in one_line_error(result)
