@@ -172,10 +172,9 @@ class Assistant:
         written = None
         if chosen_mode == "generative":
             written = yield from self._written(prepared, model, judge, decision.judge_tokens, clock)
-        extractive = extractive_claims(prepared)
+        best = extractive_best(prepared)
         with clock.stage("judge_ms") if judge is not None else nullcontext():
-            conclusion = self.policy.conclude(prepared, decision, written, judge, self.config,
-                                              extractive_best(prepared).n)
+            conclusion = self.policy.conclude(prepared, decision, written, judge, self.config, best.n)
         model_name, prompt_tokens = (written.model, written.prompt_tokens) if written else (None, 0)
         judge_tokens = (written.judge_tokens if written else decision.judge_tokens) + conclusion.judge_tokens
         if not conclusion.answer:
@@ -183,7 +182,7 @@ class Assistant:
                                                          judge_tokens, conclusion.checked))
             return
         # A draft none of whose sentences passes the checks falls back to quoted evidence.
-        claims = written.claims if written and written.claims else extractive
+        claims = written.claims if written and written.claims else extractive_claims(prepared, best)
         yield Event("answer", answer=reply.answer(prepared, claims, model_name, prompt_tokens, judge_tokens,
                                                   fallback=written is not None and not written.claims,
                                                   conclusion=conclusion))

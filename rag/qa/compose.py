@@ -95,10 +95,11 @@ def abstention_text(prepared: Prepared, reason: str) -> str:
             f"passages, but {reason}.{shown}{warnings}")
 
 
-def extractive_claims(prepared: Prepared) -> list[VerifiedClaim]:
-    """The best evidence sentence, quoted, and the next one when it is nearly as relevant (from
-    another article if one qualifies); for "who" questions, the sentence that names the person."""
-    best = extractive_best(prepared)
+def extractive_claims(prepared: Prepared, best: Evidence | None = None) -> list[VerifiedClaim]:
+    """The best evidence sentence (``best``, else ``extractive_best``), quoted, and the next one when it is
+    nearly as relevant (from another article if one qualifies); for "who" questions, the sentence that names
+    the person."""
+    best = best or extractive_best(prepared)
     ranked = [best] + sorted((e for e in prepared.evidence if e is not best), key=lambda e: -e.score)
     close = [e for e in ranked[1:] if e.score >= EXTRACTIVE_SECOND_SENTENCE * best.score]
     chosen = [best] + sorted(close, key=lambda e: e.doc == best.doc)[:1]

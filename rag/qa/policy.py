@@ -105,8 +105,7 @@ class FittedPolicy(Policy):
     def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> CheckedDraft:
         assert judge is not None, "the fitted policy checks with a judge"
         fitted = judge.calibration.get("decision") if judge.model is not None else None
-        if judge.model is not None and not weighs(fitted, "supports", "claims_stated") \
-                and (fitted is None or fitted.verified is None):
+        if fitted is not None and fitted.verified is None and not weighs(fitted, "supports", "claims_stated"):
             return by_necessary_conditions(draft, prepared)
         # A sentence the judge does not find stated is kept, unverified, when it passes the necessary checks:
         # the fitted decision weighs the judge's doubt instead of obeying it.
