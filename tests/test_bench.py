@@ -49,12 +49,13 @@ def test_embedding_throughput_times_both_encoders_on_what_rag_index_embeds():
 
 def test_dense_scaling_reports_exact_and_approximate_latency_and_recall_at_each_ef_search():
     (row,) = bench.dense_scaling([3000], queries=20, ef_values=(16, 64))
-    assert row["vectors"] == 3000 and row["flat_ms_p50"] <= row["flat_ms_p95"]
+    # An exact search of 3,000 vectors takes measurable time (a zero would mean nothing was searched).
+    assert row["vectors"] == 3000 and row["flat_ms_p50"] > 0
     assert [ef["ef_search"] for ef in row["hnsw"]] == [16, 64, 128]  # 128: what rag searches 3,000 vectors with
     assert row["rag_ef_search"] == 128
     recalls = [ef["recall@10"] for ef in row["hnsw"]]
     assert recalls == sorted(recalls) and 0.9 <= recalls[-1] <= 1.0  # a wider search never finds less here
-    assert all(ef["ms_p50"] <= ef["ms_p95"] for ef in row["hnsw"])
+    assert all(ef["ms_p50"] > 0 for ef in row["hnsw"])
 
 
 def test_hnsw_ef_search_grows_with_the_index():
@@ -106,9 +107,10 @@ def test_query_stages_time_each_stage_and_the_model_on_the_evidence_it_reads(bun
     report = bench.query_stages(bundled_index.replace(model_path="smollm2-135m"), generative_questions=2)
     for stage in ("embed_ms", "bm25_ms", "evidence_ms"):
         assert report[stage]["p50"] > 0
-    # Dense search and fusion over 41 chunks can round to 0.0 ms; each stage's p95 is at least its p50.
-    for stage in ("dense_ms", "fusion_ms", "retrieval_and_evidence_ms"):
-        assert report[stage]["p95"] >= report[stage]["p50"]
+    # Dense search and fusion over 41 chunks can round to 0.0 ms; the whole path holds each of its stages.
+    stages = ("embed_ms", "dense_ms", "bm25_ms", "fusion_ms", "evidence_ms")
+    assert {*stages, "retrieval_and_evidence_ms"} <= set(report)
+    assert report["retrieval_and_evidence_ms"]["p50"] >= max(report[stage]["p50"] for stage in stages)
     generation = report["generation"]
     assert generation["model"] == "smollm2-135m" and generation["questions"] == 2
     # Under the judge the model reads every sentence of the top passages (prompt_passages), at least two.

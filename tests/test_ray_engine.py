@@ -240,4 +240,5 @@ def test_the_benchmark_passages_give_the_same_documents_spans_and_vectors(ray_ad
         for kind, expected in (("chunks", chunk_vectors), ("sentences", sentence_vectors)):
             stored = rows[f"{kind}_vectors"][[i for i, r in enumerate(rows[kind]) if r[1] == doc.content_hash]]
             assert np.abs(stored - expected).max() <= TOLERANCE, kind
-    assert texts
+    # Every stored text is the cleaned text of its document, character for character.
+    assert texts == {h: d.text for h, d in first.items()}

@@ -5,7 +5,7 @@ verified, and a planted document that addresses the assistant is flagged without
 from __future__ import annotations
 
 import pytest
-from index_helpers import index_with_extra_file
+from index_helpers import index_with_extra_file, index_with_extra_files
 
 from rag.config import Config
 from rag.qa.assistant import Assistant
@@ -21,6 +21,25 @@ PLANTED_NOTE = (
 )
 
 
+# A toll that changed between an early report and a later one: a disagreement, each value with its article.
+EARLY_TOLL = (
+    "Floods hit the Ebro valley\n\n"
+    "At least 40 people died in the floods in the Ebro valley, regional officials said on Monday. Rescue teams "
+    "were still searching villages cut off by the water, and the army sent boats to the worst-hit towns.\n"
+)
+LATER_TOLL = (
+    "Ebro valley flood toll rises\n\n"
+    "Officials now say 62 people died in the floods in the Ebro valley, after rescue teams reached the last "
+    "villages cut off by the water. The regional government declared three days of mourning on Thursday.\n"
+)
+# Two counts of people that answer different questions: how many died, and how many came to a concert.
+CONCERT = (
+    "Concert for the Ebro valley\n\n"
+    "About 3,000 people attended a concert in Zaragoza on Saturday to raise money for families who lost their "
+    "homes in the floods. The organisers said the tickets sold out within an hour.\n"
+)
+
+
 @pytest.fixture(scope="module")
 def default_model_assistant(bundled_index, embedder) -> Assistant:
     return Assistant(bundled_index.replace(mode="generative"), embedder=embedder)
@@ -30,6 +49,37 @@ def default_model_assistant(bundled_index, embedder) -> Assistant:
 def planted_index(tmp_path_factory, articles_dir, embedder) -> Config:
     return index_with_extra_file(tmp_path_factory.mktemp("planted-note"), articles_dir, embedder, "zz_briefing.txt",
                                  PLANTED_NOTE)
+
+
+def test_an_answer_in_one_sentence_that_does_not_name_the_subject_is_answered(default_model_assistant):
+    # "The call, reportedly brokered by Brazil, Qatar, and Turkey, ..." names neither Trump nor Maduro.
+    answer = default_model_assistant.ask("Who brokered the call between Trump and Maduro?")
+    assert not answer.abstained, answer.answer
+    assert "brazil" in answer.answer.lower() and "qatar" in answer.answer.lower(), answer.answer
+    cited = [c.quote for c in answer.citations if "Brazil" in c.quote]
+    assert cited and not any("Trump" in q or "Maduro" in q for q in cited), cited
+
+
+def test_a_figure_that_changed_between_reports_is_reported_as_a_disagreement(tmp_path_factory, articles_dir,
+                                                                           embedder):
+    config = index_with_extra_files(tmp_path_factory.mktemp("changing-toll"), articles_dir, embedder,
+                                    {"flood_monday.txt": EARLY_TOLL, "flood_thursday.txt": LATER_TOLL})
+    answer = Assistant(config.replace(mode="generative"), embedder=embedder).ask(
+        "How many people died in the floods in the Ebro valley?")
+    assert answer.conflicts, answer.answer
+    text = answer.answer
+    assert "40" in text and "62" in text, text
+    values = {v.value for conflict in answer.conflicts for v in conflict.values}
+    assert any("40" in v for v in values) and any("62" in v for v in values), values
+
+
+def test_unrelated_quantities_that_share_a_unit_are_not_a_disagreement(tmp_path_factory, articles_dir, embedder):
+    config = index_with_extra_files(tmp_path_factory.mktemp("toll-and-concert"), articles_dir, embedder,
+                                    {"flood_thursday.txt": LATER_TOLL, "flood_concert.txt": CONCERT})
+    answer = Assistant(config.replace(mode="generative"), embedder=embedder).ask(
+        "How many people died in the floods in the Ebro valley?")
+    assert not answer.conflicts, answer.answer
+    assert "62" in answer.answer and "3,000" not in answer.answer, answer.answer
 
 
 def test_an_injected_false_claim_is_never_returned(default_model_assistant):
