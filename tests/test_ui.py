@@ -261,3 +261,56 @@ def test_the_archive_can_be_browsed_by_section_and_any_article_opened(archive_se
     assert page.inner_text("#viewer .headline") in first
     meta = page.inner_text("#viewer .source-meta")
     assert "section sport" in meta and "whole article" in meta
+
+
+# --- generative mode and the password ----------------------------------------------------------------------------
+
+def _serving(index_dir: Path, workdir: Path, **env_overrides: str):
+    """`rag serve` over ``index_dir`` on a free loopback port: (process, url)."""
+    port = free_port()
+    env = dict(os.environ, RAG_UPLOADS_DIR=str(workdir / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
+               **env_overrides)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag.app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.slow
+def test_in_generative_mode_the_draft_streams_then_the_checked_answer_replaces_it(server, browser):
+    page = browser.new_page()
+    page.goto(server["url"])
+    page.click("#mode label:has-text('generative')")
+    page.fill("#question textarea", "In which region is the US naval build-up?")
+    page.click("#ask")
+    # The default model's draft appears word by word, marked as being checked, before the answer replaces it.
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('draft, being checked')",
+                           timeout=300_000)
+    page.wait_for_function("() => document.querySelectorAll('#citations label').length > 0", timeout=300_000)
+    chat = page.inner_text("#chat")
+    assert "draft, being checked" not in chat
+    assert "Caribbean" in chat
+
+
+def test_with_a_password_set_the_page_asks_for_it_and_refuses_a_wrong_one(bundled_index, browser, tmp_path):
+    process, url = _serving(bundled_index.index_dir, tmp_path, RAG_AUTH="editor:harbour-lights", RAG_MODE="extractive")
+    try:
+        wait_until_up(url, process)
+        page = browser.new_page()
+        page.goto(url)
+        assert page.locator("#question textarea").count() == 0, "nothing of the app before logging in"
+        page.fill("input[type=text]", "editor")
+        page.fill("input[type=password]", "wrong")
+        page.click("button:has-text('Login')")
+        page.wait_for_selector("text=Incorrect", timeout=30_000)
+        assert page.locator("#question textarea").count() == 0
+        page.fill("input[type=text]", "editor")
+        page.fill("input[type=password]", "harbour-lights")
+        page.click("button:has-text('Login')")
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        ask(page, "In which region is the US naval build-up?")
+        assert "Caribbean" in page.inner_text("#chat")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
