@@ -166,3 +166,56 @@ def test_copies_that_differ_only_in_wording_do_not_disagree_about_an_amount():
         ("b.txt", "GM had to pay Fiat 1.55bn euros to get out of a deal."),
     )
     assert detect(parse("How much did General Motors pay Fiat?"), evidence) == []
+
+
+def test_amounts_too_far_apart_to_be_two_reports_of_one_figure_are_different_quantities():
+    # The tsunami case: people killed, and people thrown into poverty, share a unit but not a subject.
+    evidence = evidence_from(
+        ("a.txt", "The tsunami killed 140,000 people around the Indian Ocean, officials said."),
+        ("b.txt", "The tsunami has thrown two million people into poverty, the UN said."),
+    )
+    assert detect(parse("How many people died in the Indian Ocean tsunami?"), evidence) == []
+
+
+def test_a_figure_revised_between_two_reports_is_a_disagreement():
+    evidence = evidence_from(
+        ("monday.txt", "At least 40 people died in the floods, officials said on Monday."),
+        ("thursday.txt", "Officials now say 62 people died in the floods."),
+    )
+    found = detect(parse("How many people died in the floods?"), evidence)
+    assert values(found) == [[("40 people", (1,)), ("62 people", (2,))]]
+
+
+def test_how_many_x_compares_amounts_of_x_even_where_another_amount_is_more_relevant():
+    evidence = evidence_from(
+        ("a.txt", "The share offer of 17.3 million shares, about 20% of the equity, sold out."),
+        ("b.txt", "The offer was oversubscribed 16.2 times, bankers said."),
+        ("b.txt", "It sold 17.2 million new shares in a bid to raise $443m."),
+        score=0.6,
+    )
+    found = detect(parse("How many shares did the airline offer?"), evidence)
+    assert values(found) == [[("17.3 million shares", (1,)), ("17.2 million new shares", (3,))]]
+
+
+def test_asked_how_much_was_paid_only_sums_of_money_can_disagree():
+    evidence = evidence_from(
+        ("a.txt", "The site's traffic grew 40% after the deal was paid for."),
+        ("b.txt", "Its traffic rose 84% in the year before it was bought."),
+    )
+    assert detect(parse("How much did the company pay to buy the site?"), evidence) == []
+
+
+def test_the_ends_of_a_range_are_not_answers():
+    evidence = evidence_from(
+        ("a.txt", "Turnout among 18 to 24 year olds was low at the election."),
+        ("b.txt", "Turnout among 21 year olds was low at the election."),
+    )
+    assert detect(parse("How old was the youngest voter?"), evidence) == []
+
+
+def test_copies_that_differ_in_wording_or_a_title_are_not_two_facts():
+    evidence = evidence_from(
+        ("a.txt", "Mirza beat the eventual champion in the second round of the tournament in Melbourne."),
+        ("b.txt", "Mirza beat the women's favourite in the second round of the tournament in Melbourne."),
+    )
+    assert detect(parse("Who did Mirza beat in the second round?"), evidence) == []

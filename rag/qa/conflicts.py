@@ -10,9 +10,11 @@ both (two dates for two events, say) is no evidence of disagreement.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from itertools import combinations
+from typing import TypeVar
 
 from rag.qa.evidence import Evidence
 from rag.qa.question import Question
@@ -35,6 +37,12 @@ MIN_COVERAGE = 0.2
 # An article's answer may come from a sentence less relevant than the best, but not from one about something else.
 ARTICLE_RELEVANCE = 0.5
 MAX_QUOTE_WORDS = 8
+# Two reports of one quantity (an early and a later toll, a revised estimate) differ by a fraction of it; amounts
+# further apart than this factor are different quantities that share a unit ("140,000 people" killed, "two
+# million people" thrown into poverty). Chosen on the news fit set (extractive): see docs/notes.
+MAX_REVISION_FACTOR = 3.0
+
+T = TypeVar("T")
 
 _MONTH_RE = rf"({MONTH_PATTERN})\.?"
 _DATE_PATTERNS = [
@@ -60,8 +68,8 @@ def detect(question: Question, evidence: list[Evidence]) -> list[Conflict]:
         return []
     top = max(e.score for e in evidence)
     relevant = [e for e in evidence if e.score >= RELATIVE_RELEVANCE * top and e.coverage >= MIN_COVERAGE]
-    values = (_disagreeing(_article_answers(question, evidence, top))
-              or _disagreeing(_typed_values(question, relevant))
+    values = (_disagreeing(_counted(question, _article_answers(question, evidence, top)))
+              or _disagreeing(_counted(question, _typed_values(question, relevant)))
               or _disagreeing(_aligned_differences(question, relevant)))
     if not values:
         return []
@@ -77,7 +85,7 @@ def _typed_values(question: Question, relevant: list[Evidence]) -> dict[str, tup
     """Values of the kind the question asks for, with the evidence stating each."""
     if question.kind == "label":
         return _differing_modifiers(question, relevant)
-    extract = {"date": _dates, "number": _numbers, "quote": _quotes(question)}.get(question.kind)
+    extract = {"date": _dates, "number": _numbers_of(question), "quote": _quotes(question)}.get(question.kind)
     if extract is None:
         return {}
     stated: dict[str, tuple[str, list[Evidence]]] = {}
@@ -93,9 +101,18 @@ def _article_answers(question: Question, evidence: list[Evidence], top: float
     kind asked for (a number, a date), however little of the question's wording it repeats ("only three
     minutes left to play" answers "How much playing time was left when ..."). Pairs of articles whose values
     differ are candidates; the judge confirms or rejects them."""
-    extract = {"date": _dates, "number": _numbers}.get(question.value_kind or "")
-    if extract is None:
+    found = {"date": _dates, "number": _numbers_of(question)}.get(question.value_kind or "")
+    if found is None:
         return {}
+    # Where the evidence states amounts of the quantity asked about (jobs, for "how many jobs"), an article's
+    # answer is its most relevant sentence stating one, not one that gives another amount.
+    asked = [e for e in evidence if _asked_quantity(question, dict.fromkeys(k for k, _ in found(e.text)), strict=True)]
+
+    def extract(text: str) -> list[tuple[str, str]]:
+        values = found(text)
+        return [(k, v) for k, v in values if k in _asked_quantity(question, dict.fromkeys(k for k, _ in values),
+                                                                   strict=bool(asked))]
+
     best: dict[str, Evidence] = {}
     for e in sorted(evidence, key=lambda e: -e.score):
         if e.doc not in best and e.score >= ARTICLE_RELEVANCE * top and extract(e.text):
@@ -131,11 +148,35 @@ def _aligned_differences(question: Question, relevant: list[Evidence]) -> dict[s
                 # Asked for an amount (or a date), two copies disagree where they give different amounts, not
                 # where one says "General Motors of the US is" and the other "GM had".
                 continue
+            if question.kind not in {"quote", "label"} and not _same_kind_of_fact(*(text for text, _ in spans)):
+                # Copies edited in wording ("before losing" / "eventual champion") are not reports of two facts.
+                continue
             for text, item in spans:
                 entry = stated.setdefault(f"span:{' '.join(fold(text).split())}", (text, []))
                 if item not in entry[1]:
                     entry[1].append(item)
     return stated
+
+
+_TITLES = frozenset("mr mrs ms miss dr sir lord lady prof".split())
+_ORDINAL = re.compile(r"\b(?:\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
+                      r"eleventh|twelfth)\b", re.IGNORECASE)
+
+
+def _holds_a_fact(text: str) -> bool:
+    """A span that states something two reports can give differently: an amount, an ordinal, a date or time, or
+    a name (a title such as "Mr" alone is none)."""
+    if quantity_matches(text) or _ORDINAL.search(text) or has_time_expression(text):
+        return True
+    return any(w[:1].isupper() and fold(w).strip(".") not in _TITLES for w in _WORDS.findall(text)
+               if fold(w) not in STOPWORDS)
+
+
+def _same_kind_of_fact(a: str, b: str) -> bool:
+    """Two differing spans that could be one fact reported two ways: each holds a fact, and neither is more than
+    twice as long as the other (a word swapped for a word, a place for a place)."""
+    long, short = sorted((len(a.split()), len(b.split())), reverse=True)
+    return _holds_a_fact(a) and _holds_a_fact(b) and long <= 2 * short
 
 
 def _disagreeing(stated: dict[str, tuple[str, list[Evidence]]]) -> list[ConflictValue]:
@@ -150,10 +191,40 @@ def _disagreeing(stated: dict[str, tuple[str, list[Evidence]]]) -> list[Conflict
 
 
 def _comparable(a: str, b: str) -> bool:
-    # Numbers only disagree when they count the same thing.
+    # Numbers only disagree when they count the same thing, and are close enough to be two reports of it.
     if a.startswith("number:") and b.startswith("number:"):
-        return a.split("|", 1)[1] == b.split("|", 1)[1]
+        (value_a, unit_a), (value_b, unit_b) = (k.removeprefix("number:").split("|", 1) for k in (a, b))
+        low, high = sorted((abs(float(value_a)), abs(float(value_b))))
+        return unit_a == unit_b and low > 0 and high / low <= MAX_REVISION_FACTOR
     return True
+
+
+_HOW_MANY = re.compile(r"\bhow many ([a-z][\w-]*)")
+_HOW_MUCH_MONEY = re.compile(r"\bhow much\b.*\b(pay|paid|cost|spend|spent|price|worth|raise|raised|earn|earned|"
+                             r"sell|sold|fetch|money|fund|charge|invest|owe|fine|fined|bid)\w*\b")
+
+
+def _counted(question: Question, stated: dict[str, tuple[str, list[Evidence]]]
+             ) -> dict[str, tuple[str, list[Evidence]]]:
+    """Of the amounts found, those of the quantity the question asks about (all of them where it names none)."""
+    return _asked_quantity(question, stated)
+
+
+def _asked_quantity(question: Question, stated: dict[str, T], strict: bool = False) -> dict[str, T]:
+    """Of ``stated`` (keyed ``number:value|unit``, ``date:...``), the amounts of the quantity the question asks
+    about. "How much" of money: sums of money only (a share in per cent is not a price). "How many X": amounts
+    of X, where there are any (the question asks about jobs, not the deal's value in dollars), else all of them
+    (``strict``: none). Keys that are not amounts pass."""
+    asked = question.asked.lower()
+    if _HOW_MUCH_MONEY.search(asked):
+        money = {f"|{unit}" for unit in _CURRENCY.values()}
+        return {k: v for k, v in stated.items() if not k.startswith("number:") or k[k.index("|"):] in money}
+    match = _HOW_MANY.search(asked)
+    if match is None or match.group(1) in STOPWORDS:
+        return {} if strict else stated
+    unit = stem(match.group(1))
+    counted = {k: v for k, v in stated.items() if k.startswith("number:") and k.endswith(f"|{unit}")}
+    return counted if counted or strict else stated
 
 
 def _dates(text: str) -> list[tuple[str, str]]:
@@ -177,10 +248,20 @@ def _month_number(name: str) -> int | None:
 
 
 _YEAR = re.compile(r"(?:19|20)\d\d")
+_RANGE_AFTER = re.compile(r"\s*(?:to|-|–)\s*\d")
+_RANGE_BEFORE = re.compile(r"\d\s*(?:to|-|–)\s*$")
 _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen"}
 
 
-def _numbers(text: str) -> list[tuple[str, str]]:
+def _numbers_of(question: Question) -> Callable[[str], list[tuple[str, str]]]:
+    """The number extractor for ``question``: what a "how many X" question counts is the unit of an amount
+    followed by X within a few words ("17.2 million new shares" counts shares)."""
+    match = _HOW_MANY.search(question.asked.lower())
+    counted = stem(match.group(1)) if match and match.group(1) not in STOPWORDS else None
+    return lambda text: _numbers(text, counted)
+
+
+def _numbers(text: str, counted: str | None = None) -> list[tuple[str, str]]:
     """Numbers with what they count, however written ("£4.4bn", "two minutes"): the currency before them, a
     per cent after them, else the first meaningful word after them ("12 warships", "100,000 Americans"). A
     number in words counts only the word right after it ("two minutes", not "one of the")."""
@@ -189,6 +270,8 @@ def _numbers(text: str) -> list[tuple[str, str]]:
         end = match.end()
         if _YEAR.fullmatch(match.group()):
             continue  # "the 2003 World Cup": a year is a date, not a count
+        if _RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(text, 0, match.start()):
+            continue  # "18 to 24 year olds": the ends of a range are no answer
         currency = _CURRENCY.get(text[max(0, match.start() - 1) : match.start()])
         percent = re.match(r"\s*(%|per ?cent\b)", text[end:])
         if currency or percent:
@@ -199,7 +282,8 @@ def _numbers(text: str) -> list[tuple[str, str]]:
                 following = following[:1]
                 if quantity.value == 1:
                     continue  # "one" is as often a pronoun as a count
-            unit = next((w for w in following if w.group().lower() not in STOPWORDS), None)
+            unit = next((w for w in following if counted and stem(w.group().lower()) == counted),
+                        next((w for w in following if w.group().lower() not in STOPWORDS), None))
             if unit is None:
                 continue
             unit_name, shown_end = stem(unit.group().lower()), end + unit.end()
