@@ -1,5 +1,4 @@
-"""Check: what the model wrote, sentence by sentence, against the evidence it cites; and which candidate
-disagreements between sources the judge confirms.
+"""Check: what the model wrote, sentence by sentence, against the evidence it cites.
 
 Under the calibrated judge each sentence passes the necessary lexical checks (``verification.verify_with``) and
 then the judge's ``supports`` decision; the sentences an answer keeps must also, read alone, state the answer
@@ -10,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rag.qa import conflicts, verification
-from rag.qa.evidence import Evidence
+from rag.qa import verification
 from rag.qa.gather import Prepared
 from rag.qa.judge import Judge, Judgement
 from rag.qa.judge import numbered as judge_numbered
@@ -81,33 +79,3 @@ def cited_answer(judge: Judge, claims: list[verification.VerifiedClaim], prepare
     by_n = {e.n: e for e in prepared.evidence}
     cited = [by_n[n] for n in dict.fromkeys(n for c in claims for n in c.cited) if n in by_n]
     return judge.answered(prepared.question, cited, prepared.search_text)
-
-
-def confirmed_conflicts(prepared: Prepared, judge: Judge) -> list[conflicts.Conflict]:
-    """The extractors' candidate disagreements that the judge confirms. When the question asks for wording
-    (what exactly was said, how something was labelled), different words are the disagreement itself and
-    the candidate stands; for values (dates, numbers, places, names) the judge reads what each source says
-    the answer is and keeps the pair only if they differ. Without a model the candidates stand."""
-    if judge.model is None or prepared.question.kind in {"quote", "label"}:
-        return prepared.conflicts
-    by_n = {e.n: e for e in prepared.evidence}
-    shown = judge_numbered(prepared.prompt_evidence)
-    kept = []
-    for conflict in prepared.conflicts:
-        first, second = _judged_pair(conflict, by_n)
-        verdict = judge.disagree(prepared.search_text, (first, by_n[first].text), (second, by_n[second].text),
-                                 shown)
-        if verdict.yes:
-            kept.append(conflict)
-    return kept
-
-
-def _judged_pair(conflict: conflicts.Conflict, by_n: dict[int, Evidence]) -> tuple[int, int]:
-    """The two evidence sentences the judge compares: the first value's, and that of the first other value
-    stated in another article (two values of one sentence are not two sources)."""
-    first = conflict.values[0].evidence[0]
-    for value in conflict.values[1:]:
-        second = next((n for n in value.evidence if by_n[n].doc != by_n[first].doc), None)
-        if second is not None:
-            return first, second
-    return first, conflict.values[1].evidence[0]

@@ -100,7 +100,7 @@ def _article_answers(question: Question, evidence: list[Evidence], top: float
     """The value each article gives: from each article, the most relevant sentence that holds a value of the
     kind asked for (a number, a date), however little of the question's wording it repeats ("only three
     minutes left to play" answers "How much playing time was left when ..."). Pairs of articles whose values
-    differ are candidates; the judge confirms or rejects them."""
+    differ are the disagreement."""
     found = {"date": _dates, "number": _numbers_of(question)}.get(question.value_kind or "")
     if found is None:
         return {}
