@@ -119,23 +119,31 @@ def test_streaming_reports_progress_then_ends_with_the_answer(assistant):
     assert all(e.kind != "answer" for e in events[:-1])
 
 
+# A question whose answer SmolLM2 writes in a form the checks keep (on most others its sentences fail them and
+# the answer falls back to quoting the evidence, which would say nothing about the model's path).
+SMALL_MODEL_QUESTION = "How did the United States classify the Cartel de los Soles?"
+
+
 def test_the_small_model_streams_tokens_and_every_citation_it_keeps_is_checkable(small_model_assistant,
                                                                                   articles_dir):
-    question = "Does the United States have the legal authority to close another country's airspace?"
-    events = list(small_model_assistant.stream(question))
+    events = list(small_model_assistant.stream(SMALL_MODEL_QUESTION))
     assert any(e.kind == "token" for e in events)
     answer = events[-1].answer
     assert answer.mode == "generative" and answer.model == "smollm2-135m"
+    assert not answer.fallback, "the model's own sentences are what is checked here"
     assert answer.prompt_tokens > 0
     assert_citations_checkable(answer, articles_dir)
     assert not answer.abstained and answer.citations
+    streamed = "".join(e.text for e in events if e.kind == "token")
+    assert streamed.split("[")[0].strip()[:40] in answer.answer, (streamed, answer.answer)
 
 
 def test_generation_is_deterministic(small_model_assistant):
-    question = "In which region has the US concentrated its naval build-up?"
-    first = small_model_assistant.ask(question)
-    second = small_model_assistant.ask(question)
+    first = small_model_assistant.ask(SMALL_MODEL_QUESTION)
+    second = small_model_assistant.ask(SMALL_MODEL_QUESTION)
+    assert not first.fallback and not second.fallback
     assert first.answer == second.answer
+    assert first.prompt_tokens == second.prompt_tokens
 
 
 def test_the_model_reads_only_the_evidence_near_the_best_ones_relevance(small_model_assistant):

@@ -132,9 +132,7 @@ class Generator:
 
     def _yes_no(self, messages: list[ChatCompletionRequestMessage]) -> YesNo:
         started = time.perf_counter()
-        tokens = self.llm.tokenize(self._formatter(messages=messages).prompt.encode("utf-8"), add_bos=False,
-                                   special=True)
-        new = self._read(tokens)
+        new = self._read(*self._prompt_tokens(messages))
         # With logits_all off, llama.cpp keeps only the last position's logits: the next-token distribution.
         logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).astype(np.float64)
         top = float(logits.max())
@@ -155,19 +153,39 @@ class Generator:
             messages=messages, temperature=0.0, top_k=1, seed=self.seed, max_tokens=max_tokens)))
         return (result["choices"][0]["message"].get("content") or "").strip()
 
-    def _read(self, tokens: list[int]) -> int:
-        """(On the model's thread.) Evaluate ``tokens``, reusing the longest prefix already in the KV cache;
-        returns how many were new."""
+    def _prompt_tokens(self, messages: list[ChatCompletionRequestMessage]) -> tuple[list[int], int]:
+        """(On the model's thread.) The prompt's tokens, as a chat completion tokenizes it, and where the shared
+        part ends: the instruction, the evidence and the question (what follows is a check's request, or the
+        turn for the answer)."""
+        prompt = self._formatter(messages=messages).prompt
+        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        user = str(messages[-1]["content"])
+        start, question_at = prompt.rfind(user), user.find("\n\nQuestion: ")
+        if start < 0 or question_at < 0:
+            return tokens, len(tokens) - 1
+        request_at = user.find("\n\n", question_at + 2)
+        end = start + (len(user) if request_at < 0 else request_at)
+        shared = self.llm.tokenize(prompt[:end].encode("utf-8"), add_bos=False, special=True)
+        boundary = next((i for i, (a, b) in enumerate(zip(shared, tokens, strict=False)) if a != b),
+                        min(len(shared), len(tokens) - 1))
+        return tokens, min(boundary, len(tokens) - 1)
+
+    def _read(self, tokens: list[int], boundary: int) -> int:
+        """(On the model's thread.) Evaluate ``tokens``, reusing the longest prefix already in llama.cpp's KV
+        cache up to ``boundary``, and always reading what follows ``boundary`` as one batch of its own; returns
+        how many tokens were read. A token's numbers depend a little on the batch it was read in, so reading the
+        same prompt in the same pieces, whatever came before, makes greedy writing repeat itself exactly."""
         llm = self.llm
         cached = llm.input_ids[: llm.n_tokens].tolist()
         prefix = 0
-        for a, b in zip(cached, tokens, strict=False):
+        for a, b in zip(cached, tokens[:boundary], strict=False):
             if a != b:
                 break
             prefix += 1
-        prefix = min(prefix, len(tokens) - 1)  # at least one token is read, so its logits are fresh
         llm.n_tokens = prefix
-        llm.eval(tokens[prefix:])
+        if prefix < boundary:
+            llm.eval(tokens[prefix:boundary])
+        llm.eval(tokens[boundary:])
         return len(tokens) - prefix
 
     @property
@@ -229,6 +247,8 @@ class Generator:
         until the end or until ``stop`` is set; timings count from ``started``."""
         first_token_at: float | None = None
         pieces: list[str] = []
+        # The prompt is read here, in the same pieces every time; the completion then finds it all read.
+        self._read(*self._prompt_tokens(messages))
         chunks = cast("collections.abc.Generator[CreateChatCompletionStreamResponse, None, None]",
                       self.llm.create_chat_completion(
                           messages=messages,
