@@ -12,6 +12,7 @@ from evidence_helpers import evidence_from
 
 from evals import calibrate, decision_fit, metrics
 from rag.errors import SettingsError
+from rag.models import weights
 from rag.models.llm import Generator
 from rag.qa.judge import (
     CALIBRATION_FILE,
@@ -58,6 +59,8 @@ def test_the_same_check_gives_the_same_answer_whatever_was_asked_in_between(smal
 def test_the_committed_calibration_has_every_kind_fitted_on_enough_decisions():
     data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
     assert data["command"].startswith("rag calibrate")
+    # The log-odds it weighs are the default model's: another model's would fall elsewhere.
+    assert data["model"] == weights.DEFAULT_MODEL
     for kind in KINDS:
         fitted = data["kinds"][kind]
         assert fitted["fit"]["n"] >= calibrate.MIN_DECISIONS

@@ -58,6 +58,7 @@ def test_an_answer_in_one_sentence_that_does_not_name_the_subject_is_answered(de
     assert "brazil" in answer.answer.lower() and "qatar" in answer.answer.lower(), answer.answer
     cited = [c.quote for c in answer.citations if "Brazil" in c.quote]
     assert cited and not any("Trump" in q or "Maduro" in q for q in cited), cited
+    assert answer.judge_tokens > 0, "the judge's model read the checks"
 
 
 def test_a_figure_that_changed_between_reports_is_reported_as_a_disagreement(tmp_path_factory, articles_dir,
