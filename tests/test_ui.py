@@ -281,6 +281,7 @@ def _serving(index_dir: Path, workdir: Path, **env_overrides: str):
 def test_in_generative_mode_the_draft_streams_then_the_checked_answer_replaces_it(server, browser):
     page = browser.new_page()
     page.goto(server["url"])
+    page.click("text=Settings")
     page.click("#mode label:has-text('generative')")
     page.fill("#question textarea", "In which region is the US naval build-up?")
     page.click("#ask")
