@@ -706,11 +706,11 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
     """Measure the chosen ``sections`` and write them as JSON to ``out``."""
     corpora = {"bundled": [Path("data/articles")]}
     if benchmarks_dir is not None and benchmarks_dir.is_dir() and {"indexing", "embedding", "engines"} & set(sections):
-        from evals.benchmarks import _corpus
+        from evals.benchmarks import corpus_of
 
         cache = Path(tempfile.mkdtemp(prefix="rag-bench-corpus-"))
         for name in ("rgb", "squad2"):
-            _corpus(name, benchmarks_dir, cache)
+            corpus_of(name, benchmarks_dir, cache)
         corpora["benchmark_passages"] = [cache]  # ids relative to it stay distinct: rgb-corpus/..., squad2-corpus/...
     measure = {
         "startup": lambda: startup(config.index_dir),

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from evals import metrics
-from evals.commands import BENCHMARKS
+from evals.common import BENCHMARKS
 from rag.config import Config
 from rag.errors import SettingsError
 from rag.progress import Reporter
@@ -44,7 +44,7 @@ def rgb_found(answer_text: str, gold) -> bool:
     return all(any(str(alt).lower() in lowered for alt in group) for group in groups)
 
 
-def _corpus(name: str, data_dir: Path, cache: Path) -> Path:
+def corpus_of(name: str, data_dir: Path, cache: Path) -> Path:
     """Write the benchmark's passages as JSON records the indexer reads (text and title only)."""
     out = cache / f"{name}-corpus"
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def run(name: str, config: Config, mode: str, data_dir: str | Path, out_dir: str
         raise SettingsError(f"{data}: benchmark data folder not found (give --benchmarks-dir)")
     cache = Path(cache_dir)
     base = "squad2" if name.startswith("squad2") else name
-    corpus = _corpus(base, data, cache)
+    corpus = corpus_of(base, data, cache)
     index_config = config.replace(index_dir=cache / f"{base}-index")
     limit = limit or DEFAULT_LIMITS.get(name)
     started = time.perf_counter()
@@ -231,10 +231,10 @@ def _summarize(name: str, records: list[dict]) -> tuple[dict, dict]:
             "overall": rate("overall", records, "correct"),
         }
         if name == "squad2-decision":
-            from evals.calibrate import auc
 
             scored = [r for r in records if r["probability"] is not None]
-            summary["judge_auc"] = auc([r["probability"] for r in scored], [int(r["answerable"]) for r in scored])
+            summary["judge_auc"] = metrics.auc([r["probability"] for r in scored],
+                                               [int(r["answerable"]) for r in scored])
     summary["total_ms_p50"] = round(metrics.mid(latency), 1)
     if prompted:
         summary["prompt_tokens_p50"] = round(metrics.mid(prompted), 1)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evals import benchmarks, metrics
+from evals.metrics import auc
 from rag.config import Config
 from rag.errors import SettingsError
 from rag.qa.judge import CALIBRATION_FILE, KINDS, Judge, LogisticModel, support_features
@@ -129,7 +130,7 @@ def collect(config: Config, data_dir: Path, cache: Path, squad_fit: int, squad_h
             record = json.loads(line)
             done[record["key"]] = record
     squad_config = config.replace(index_dir=cache / "squad2-index")
-    build_index([benchmarks._corpus("squad2", data_dir, cache)], squad_config, progress=progress)
+    build_index([benchmarks.corpus_of("squad2", data_dir, cache)], squad_config, progress=progress)
     assistant = Assistant(squad_config.replace(mode="generative"))
     generator = assistant.generator()
     judge = Judge(generator, _neutral())
@@ -220,16 +221,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarr
         if np.abs(step).max() < 1e-8:
             break
     return mean, scale, w[1:], float(w[0])
-
-
-def auc(scores: list[float], labels: list[int]) -> float | None:
-    """Area under the ROC curve: the chance that a random positive scores above a random negative."""
-    pos = [s for s, y in zip(scores, labels, strict=True) if y]
-    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
-    if not pos or not neg:
-        return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return round(wins / (len(pos) * len(neg)), 3)
 
 
 def choose_threshold(kind: str, probabilities: list[float], labels: list[int]) -> float:

@@ -10,11 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evals.common import BENCHMARKS
 from rag.config import JUDGES, MODES, STORES, Config
 from rag.errors import EXIT_OK, SettingsError
-
-# Here, not in evals.benchmarks, so that `rag --help` does not import what the benchmarks need.
-BENCHMARKS = ("rgb", "squad2", "squad2-decision")
 
 
 @dataclass(frozen=True)

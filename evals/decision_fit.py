@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from evals import metrics
-from evals.calibrate import auc, fit_logistic
+from evals.calibrate import fit_logistic
+from evals.metrics import auc
 from evals.runner import load_dataset
 from rag.config import Config
 from rag.errors import SettingsError

@@ -157,3 +157,13 @@ def format_rate(r: dict) -> str:
         return "n/a"
     lo, hi = r["ci95"]
     return f"{r['value']:.2f} [{lo:.2f}, {hi:.2f}] ({r['k']}/{r['n']})"
+
+
+def auc(scores: list[float], labels: list[int]) -> float | None:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return round(wins / (len(pos) * len(neg)), 3)

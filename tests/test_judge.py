@@ -130,7 +130,7 @@ def test_fitting_recovers_the_direction_of_a_signal_and_ignores_noise():
     labels = (signal + 0.3 * rng.normal(size=400) > 0).astype(float)
     mean, scale, coef, _ = calibrate.fit_logistic(np.column_stack([signal, noise]), labels)
     assert coef[0] > 2 and abs(coef[1]) < 0.5
-    assert calibrate.auc(list(signal), list(labels.astype(int))) > 0.9
+    assert metrics.auc(list(signal), list(labels.astype(int))) > 0.9
 
 
 def test_the_supports_threshold_keeps_false_acceptance_within_its_budget():

@@ -201,11 +201,11 @@ def test_help_and_the_local_engine_never_import_ray(make_corpus, tmp_path):
 def test_the_benchmark_passages_give_the_same_documents_spans_and_vectors(ray_address, tmp_path, embedder):
     """The ~2,000 benchmark passages through the Ray engine, checked against the local engine's own
     functions: every document, chunk and sentence span and MinHash, and vectors of a sample of spans."""
-    from evals.benchmarks import _corpus
+    from evals.benchmarks import corpus_of
 
     cache = tmp_path / "corpus"
     for name in ("rgb", "squad2"):
-        _corpus(name, BENCHMARKS, cache)
+        corpus_of(name, BENCHMARKS, cache)
     config = ray_config(tmp_path / "index")
     report = build_index([cache], config)
     assert not report.errors and report.documents > 2000
