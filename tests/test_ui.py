@@ -28,20 +28,25 @@ NEW_ARTICLE = (
 )
 
 
+def _serving(index_dir: Path, workdir: Path, **env_overrides: str):
+    """`rag serve` over ``index_dir`` on a free loopback port: (process, url)."""
+    port = free_port()
+    env = dict(os.environ, RAG_UPLOADS_DIR=str(workdir / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
+               **env_overrides)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag.app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="module")
 def server(bundled_index, tmp_path_factory):
     """`rag serve` on a free loopback port over a copy of the bundled index, answering extractively."""
     workdir = tmp_path_factory.mktemp("ui")
     index_dir = workdir / "index"
     shutil.copytree(bundled_index.index_dir, index_dir)
-    port = free_port()
-    env = dict(os.environ, RAG_MODE=UI_MODE,
-               RAG_UPLOADS_DIR=str(workdir / "uploads"), GRADIO_ANALYTICS_ENABLED="False")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rag.app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = _serving(index_dir, workdir, RAG_MODE=UI_MODE)
     try:
         wait_until_up(url, process)
         yield {"url": url, "workdir": workdir}
@@ -264,18 +269,6 @@ def test_the_archive_can_be_browsed_by_section_and_any_article_opened(archive_se
 
 
 # --- generative mode and the password ----------------------------------------------------------------------------
-
-def _serving(index_dir: Path, workdir: Path, **env_overrides: str):
-    """`rag serve` over ``index_dir`` on a free loopback port: (process, url)."""
-    port = free_port()
-    env = dict(os.environ, RAG_UPLOADS_DIR=str(workdir / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
-               **env_overrides)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rag.app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    return process, f"http://127.0.0.1:{port}"
-
 
 @pytest.mark.slow
 def test_in_generative_mode_the_draft_streams_then_the_checked_answer_replaces_it(server, browser):

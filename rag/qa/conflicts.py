@@ -68,8 +68,8 @@ def detect(question: Question, evidence: list[Evidence]) -> list[Conflict]:
         return []
     top = max(e.score for e in evidence)
     relevant = [e for e in evidence if e.score >= RELATIVE_RELEVANCE * top and e.coverage >= MIN_COVERAGE]
-    values = (_disagreeing(_counted(question, _article_answers(question, evidence, top)))
-              or _disagreeing(_counted(question, _typed_values(question, relevant)))
+    values = (_disagreeing(_article_answers(question, evidence, top))
+              or _disagreeing(_asked_quantity(question, _typed_values(question, relevant)))
               or _disagreeing(_aligned_differences(question, relevant)))
     if not values:
         return []
@@ -104,22 +104,19 @@ def _article_answers(question: Question, evidence: list[Evidence], top: float
     found = {"date": _dates, "number": _numbers_of(question)}.get(question.value_kind or "")
     if found is None:
         return {}
+    values_in = [(e, found(e.text)) for e in evidence]
     # Where the evidence states amounts of the quantity asked about (jobs, for "how many jobs"), an article's
     # answer is its most relevant sentence stating one, not one that gives another amount.
-    asked = [e for e in evidence if _asked_quantity(question, dict.fromkeys(k for k, _ in found(e.text)), strict=True)]
-
-    def extract(text: str) -> list[tuple[str, str]]:
-        values = found(text)
-        return [(k, v) for k, v in values if k in _asked_quantity(question, dict.fromkeys(k for k, _ in values),
-                                                                   strict=bool(asked))]
-
-    best: dict[str, Evidence] = {}
-    for e in sorted(evidence, key=lambda e: -e.score):
-        if e.doc not in best and e.score >= ARTICLE_RELEVANCE * top and extract(e.text):
-            best[e.doc] = e
+    strict = any(_asked_quantity(question, dict.fromkeys(k for k, _ in values), strict=True) for _, values in values_in)
+    best: dict[str, tuple[Evidence, list[tuple[str, str]]]] = {}
+    for e, values in sorted(values_in, key=lambda pair: -pair[0].score):
+        asked = _asked_quantity(question, dict.fromkeys(k for k, _ in values), strict=strict)
+        kept = [(k, shown) for k, shown in values if k in asked]
+        if e.doc not in best and e.score >= ARTICLE_RELEVANCE * top and kept:
+            best[e.doc] = (e, kept)
     stated: dict[str, tuple[str, list[Evidence]]] = {}
-    for e in best.values():
-        for key, shown in extract(e.text):
+    for e, kept in best.values():
+        for key, shown in kept:
             stated.setdefault(key, (shown, []))[1].append(e)
     return stated
 
@@ -204,10 +201,10 @@ _HOW_MUCH_MONEY = re.compile(r"\bhow much\b.*\b(pay|paid|cost|spend|spent|price|
                              r"sell|sold|fetch|money|fund|charge|invest|owe|fine|fined|bid)\w*\b")
 
 
-def _counted(question: Question, stated: dict[str, tuple[str, list[Evidence]]]
-             ) -> dict[str, tuple[str, list[Evidence]]]:
-    """Of the amounts found, those of the quantity the question asks about (all of them where it names none)."""
-    return _asked_quantity(question, stated)
+def _counted_unit(question: Question) -> str | None:
+    """What a "how many X" question counts: X, stemmed."""
+    match = _HOW_MANY.search(question.asked.lower())
+    return stem(match.group(1)) if match and match.group(1) not in STOPWORDS else None
 
 
 def _asked_quantity(question: Question, stated: dict[str, T], strict: bool = False) -> dict[str, T]:
@@ -215,14 +212,12 @@ def _asked_quantity(question: Question, stated: dict[str, T], strict: bool = Fal
     about. "How much" of money: sums of money only (a share in per cent is not a price). "How many X": amounts
     of X, where there are any (the question asks about jobs, not the deal's value in dollars), else all of them
     (``strict``: none). Keys that are not amounts pass."""
-    asked = question.asked.lower()
-    if _HOW_MUCH_MONEY.search(asked):
+    if _HOW_MUCH_MONEY.search(question.asked.lower()):
         money = {f"|{unit}" for unit in _CURRENCY.values()}
         return {k: v for k, v in stated.items() if not k.startswith("number:") or k[k.index("|"):] in money}
-    match = _HOW_MANY.search(asked)
-    if match is None or match.group(1) in STOPWORDS:
+    unit = _counted_unit(question)
+    if unit is None:
         return {} if strict else stated
-    unit = stem(match.group(1))
     counted = {k: v for k, v in stated.items() if k.startswith("number:") and k.endswith(f"|{unit}")}
     return counted if counted or strict else stated
 
@@ -256,8 +251,7 @@ _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen"}
 def _numbers_of(question: Question) -> Callable[[str], list[tuple[str, str]]]:
     """The number extractor for ``question``: what a "how many X" question counts is the unit of an amount
     followed by X within a few words ("17.2 million new shares" counts shares)."""
-    match = _HOW_MANY.search(question.asked.lower())
-    counted = stem(match.group(1)) if match and match.group(1) not in STOPWORDS else None
+    counted = _counted_unit(question)
     return lambda text: _numbers(text, counted)
 
 
