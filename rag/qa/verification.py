@@ -189,13 +189,15 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
         cited = tuple(n for n in claim.cited if n in by_n)[:2]
         tries = []
         if cited:
-            # The model's citations, else those with the sentence next to one of them in the same article
-            # when the claim joins the two ("runs at 3km/h [7], short of Kelly Holmes' standard [6]").
-            groups = [cited] + [tuple(sorted((*cited, e.n))) for e in _neighbours(cited, by_n)] \
+            # The model's citations, else those with another sentence of the same article when the claim joins
+            # the two ("runs at 3km/h [7], short of Kelly Holmes' standard [6]"; a quotation from [2] attributed
+            # to the chief executive named in [7]), the nearest sentences first.
+            groups = [cited] + [tuple(sorted((*cited, e.n))) for e in _same_article(cited, by_n)] \
                 if len(cited) == 1 else [cited]
             tries += [group for group in groups
-                      if necessary(claim.text, [by_n[n].text for n in group], question,
-                                   _articles_of([by_n[n] for n in group], articles))
+                      if _shares_meaning(claim.text, [by_n[n] for n in group])
+                      and necessary(claim.text, [by_n[n].text for n in group], question,
+                                    _articles_of([by_n[n] for n in group], articles))
                       and not borrowed(claim.text, [by_n[n] for n in group], evidence, question)][:1]
         alternative = _closest(claim.text, [e for e in evidence if (e.n,) != cited], question, evidence,
                                articles)
@@ -257,11 +259,19 @@ def _with_trailing_markers_moved(claims: list[Claim]) -> list[Claim]:
     return moved
 
 
-def _neighbours(cited: tuple[int, ...], by_n: dict[int, Evidence]) -> list[Evidence]:
-    """Evidence sentences numbered next to a cited one and from the same article (the model read them in
-    order)."""
+def _same_article(cited: tuple[int, ...], by_n: dict[int, Evidence]) -> list[Evidence]:
+    """The other evidence sentences from the cited sentence's article, nearest in the order the model read
+    them first."""
     (n,) = cited
-    return [by_n[m] for m in (n - 1, n + 1) if m in by_n and by_n[m].doc == by_n[n].doc]
+    others = [e for m, e in by_n.items() if m != n and e.doc == by_n[n].doc]
+    return sorted(others, key=lambda e: (abs(e.n - n), e.n))
+
+
+def _shares_meaning(claim: str, cited: Sequence[Evidence]) -> bool:
+    """Whether the claim says at least one thing (a word or a value) its citations say: a sentence about the
+    prompt ("This is evidenced by sentence [1].") or copied from the instruction's example cites nothing it
+    states, whatever its citation."""
+    return bool(set(meaning_terms(claim)) & set(meaning_terms(" ".join(e.text for e in cited))))
 
 
 def borrowed(claim: str, cited: Sequence[Evidence], evidence: Sequence[Evidence], question: str = "") -> bool:
