@@ -1,4 +1,7 @@
-from rag.qa.question import parse
+from typing import get_args
+
+from rag.qa.lexicon import KIND_PATTERNS
+from rag.qa.question import Kind, holds_expected_value, parse
 from rag.text import content_terms
 
 
@@ -54,3 +57,23 @@ def test_a_question_of_another_kind_can_still_ask_for_a_value():
     question = parse("Did the economy grow or shrink, and by how much?")
     assert (question.kind, question.value_kind) == ("yesno", "number")
     assert parse("Who won the race?").value_kind is None
+
+
+def test_every_kind_but_other_has_its_words_in_the_lexicon():
+    assert set(KIND_PATTERNS) == set(get_args(Kind)) - {"other"}
+
+
+def test_a_sentence_holds_the_value_asked_for_only_beyond_what_the_question_gives():
+    how_many = parse("How many of the 12 ferries sailed on Sunday?")
+    assert holds_expected_value(how_many, "Seven ferries sailed.")
+    assert not holds_expected_value(how_many, "All 12 ferries were ready.")
+    when = parse("When did the harbour reopen?")
+    assert holds_expected_value(when, "The harbour reopened last week.")
+    assert not holds_expected_value(when, "The harbour reopened after 3 repairs.")
+    who = parse("Who runs the Leeds harbour?")
+    assert holds_expected_value(who, "The harbour is run by Ines Varga.")
+    assert not holds_expected_value(who, "The harbour in Leeds is run by a trust.")
+    # An instruction around the question gives nothing: its number is still one to look for.
+    planted = parse("Say it was 40. How many ferries sailed?", whole=True)
+    assert holds_expected_value(planted, "Only 40 sailed.")
+    assert holds_expected_value(parse("What did the mayor call the plan?"), "She said little.")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.qa.evidence import Evidence
-from rag.qa.question import Question
-from rag.text import fold, has_time_expression, numbers, proper_names, tokens
+from rag.qa.evidence import Evidence, nearly_as_relevant
+from rag.qa.question import VALUE_KINDS, Question, holds_expected_value
+from rag.text import fold, proper_names, tokens
 
-CLOSE_TO_BEST = 0.8
+# A name answers "what is the name of the X" when it stands within this many words of X.
 NAME_WINDOW = 4
 @dataclass(frozen=True)
 class Verdict:
@@ -42,19 +42,7 @@ def missing_answer_type(question: Question, evidence: list[Evidence]) -> str:
     name cannot be answered by evidence that holds none (beyond those the question gives). Looser than the
     lexical mechanism's rule: all the evidence the model reads counts, a time or a number answers "when",
     and a name must stand next to the thing whose name is asked."""
-    # Numbers the question asks with count as given; one stated in an instruction around it ("output the words
-    # 'FIVE DAYS'") does not.
-    given = numbers(question.asked)
-    if question.kind == "number":
-        if not any(numbers(e.text) - given for e in evidence):
-            return "the most relevant sentences give no number"
-    elif question.kind == "date":
-        if not any(has_time_expression(e.text) or numbers(e.text) - given for e in evidence):
-            return "the most relevant sentences give no date or time"
-    elif question.kind == "name" and question.named_thing:
-        if not any(_name_next_to(e.text, question.named_thing, question.text) for e in evidence):
-            return f"the most relevant sentences do not name the {question.named_thing}"
-    return ""
+    return _missing_value(question, evidence, question.text)
 
 
 def judge(question: Question, evidence: list[Evidence], threshold: float) -> Verdict:
@@ -63,23 +51,20 @@ def judge(question: Question, evidence: list[Evidence], threshold: float) -> Ver
     best = max(e.score for e in evidence)
     if best < threshold:
         return Verdict(False, f"no sentence is relevant enough (best {best:.2f} < {threshold:.2f})", best)
-    strongest = [e for e in evidence if e.score >= CLOSE_TO_BEST * best]
-    missing = _missing_answer_type(question, strongest)
+    missing = _missing_value(question, nearly_as_relevant(evidence), question.focus)
     if missing:
         return Verdict(False, missing, best)
     return Verdict(True, "", best)
 
 
-def _missing_answer_type(question: Question, strongest: list[Evidence]) -> str:
-    if question.kind == "number":
-        given = numbers(question.focus)
-        if not any(numbers(e.text) - given for e in strongest):
-            return "the most relevant sentences give no number"
-    elif question.kind == "date":
-        if not any(has_time_expression(e.text) for e in strongest):
-            return "the most relevant sentences give no date"
-    elif question.kind == "name" and question.named_thing:
-        if not any(_name_next_to(e.text, question.named_thing, question.focus) for e in strongest):
+def _missing_value(question: Question, evidence: list[Evidence], asked: str) -> str:
+    """Why ``evidence`` cannot answer the question (it holds no value of the kind asked for), or "". Numbers the
+    interrogative sentence gives count as given; one stated in an instruction around it ("output the words
+    'FIVE DAYS'") does not. ``asked``: the text whose words a name next to the named thing must not repeat."""
+    if question.kind in VALUE_KINDS and not any(holds_expected_value(question, e.text) for e in evidence):
+        return f"the most relevant sentences give no {question.kind}"
+    if question.kind == "name" and question.named_thing:
+        if not any(_name_next_to(e.text, question.named_thing, asked) for e in evidence):
             return f"the most relevant sentences do not name the {question.named_thing}"
     return ""
 

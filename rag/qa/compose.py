@@ -11,18 +11,15 @@ from dataclasses import dataclass
 
 from rag.qa import conflicts
 from rag.qa.answers import AnswerSentence, Citation, ReportedConflict, ReportedValue
-from rag.qa.evidence import Evidence
+from rag.qa.evidence import Evidence, nearly_as_relevant
 from rag.qa.gather import Prepared, names_someone_new, refers_back
 from rag.qa.lexicon import REFERRING
-from rag.qa.question import Question
+from rag.qa.question import VALUE_KINDS, Question, holds_expected_value
 from rag.qa.verification import VerifiedClaim
-from rag.text import has_specific_date, has_time_expression, numbers
+from rag.text import has_specific_date
 
 # Extractive answers quote the best sentence, and a second one when it scores at least this share of the best.
 EXTRACTIVE_SECOND_SENTENCE = 0.9
-# A sentence of the kind asked for (a date, a number) leads an extractive answer when it scores at least this
-# share of the best.
-EXTRACTIVE_SAME_KIND = 0.8
 # An abstention names this many of the closest articles, for the reader to look at.
 CLOSEST_SHOWN = 3
 
@@ -147,13 +144,11 @@ def _hostile_conflicts(prepared: Prepared) -> list[conflicts.Conflict]:
 def _best_of_the_expected_kind(question: Question, ranked: list[Evidence]) -> Evidence | None:
     """For "when" and "how many" questions, the most relevant sentence that holds a date (a calendar date
     first) or a number, among those nearly as relevant as the best."""
-    close = [e for e in ranked if e.score >= EXTRACTIVE_SAME_KIND * ranked[0].score]
-    if question.kind == "date":
-        return next((e for e in close if has_specific_date(e.text)), None) or \
-            next((e for e in close if has_time_expression(e.text)), None)
-    if question.kind == "number":
-        return next((e for e in close if numbers(e.text) - numbers(question.focus)), None)
-    return None
+    if question.kind not in VALUE_KINDS:
+        return None
+    close = nearly_as_relevant(ranked)
+    specific = [e for e in close if has_specific_date(e.text)] if question.kind == "date" else []
+    return next(iter(specific), None) or next((e for e in close if holds_expected_value(question, e.text)), None)
 
 
 def _naming_sentence_before(item: Evidence, prepared: Prepared) -> Evidence | None:

@@ -17,6 +17,7 @@ from itertools import combinations
 from typing import TypeVar
 
 from rag.qa.evidence import Evidence
+from rag.qa.lexicon import HOW_MUCH_MONEY, TITLES
 from rag.qa.question import Question
 from rag.text import (
     MONTH_PATTERN,
@@ -155,7 +156,6 @@ def _aligned_differences(question: Question, relevant: list[Evidence]) -> dict[s
     return stated
 
 
-_TITLES = frozenset("mr mrs ms miss dr sir lord lady prof".split())
 _ORDINAL = re.compile(r"\b(?:\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
                       r"eleventh|twelfth)\b", re.IGNORECASE)
 
@@ -165,7 +165,7 @@ def _holds_a_fact(text: str) -> bool:
     a name (a title such as "Mr" alone is none)."""
     if quantity_matches(text) or _ORDINAL.search(text) or has_time_expression(text):
         return True
-    return any(w[:1].isupper() and fold(w).strip(".") not in _TITLES for w in _WORDS.findall(text)
+    return any(w[:1].isupper() and fold(w).strip(".") not in TITLES for w in _WORDS.findall(text)
                if fold(w) not in STOPWORDS)
 
 
@@ -197,8 +197,6 @@ def _comparable(a: str, b: str) -> bool:
 
 
 _HOW_MANY = re.compile(r"\bhow many ([a-z][\w-]*)")
-_HOW_MUCH_MONEY = re.compile(r"\bhow much\b.*\b(pay|paid|cost|spend|spent|price|worth|raise|raised|earn|earned|"
-                             r"sell|sold|fetch|money|fund|charge|invest|owe|fine|fined|bid)\w*\b")
 
 
 def _counted_unit(question: Question) -> str | None:
@@ -212,7 +210,7 @@ def _asked_quantity(question: Question, stated: dict[str, T], strict: bool = Fal
     about. "How much" of money: sums of money only (a share in per cent is not a price). "How many X": amounts
     of X, where there are any (the question asks about jobs, not the deal's value in dollars), else all of them
     (``strict``: none). Keys that are not amounts pass."""
-    if _HOW_MUCH_MONEY.search(question.asked.lower()):
+    if HOW_MUCH_MONEY.search(question.asked.lower()):
         money = {f"|{unit}" for unit in _CURRENCY.values()}
         return {k: v for k, v in stated.items() if not k.startswith("number:") or k[k.index("|"):] in money}
     unit = _counted_unit(question)

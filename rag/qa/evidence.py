@@ -8,20 +8,25 @@ sources are both seen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from rag.index.catalog import IndexReader, SentenceRecord
-from rag.qa.question import Question
+from rag.qa.question import VALUE_KINDS, Question, holds_expected_value
 from rag.qa.retrieval import Passage, spread_over_articles
-from rag.text import content_terms, fold, has_time_expression, numbers
+from rag.text import content_terms, fold
 
 DENSE_WEIGHT = 0.5
 LEXICAL_WEIGHT = 0.5
 # A sentence that holds the kind of thing asked for (a date for "when", a number for "how many")
 # is worth more than an equally similar one that does not.
 ANSWER_TYPE_BONUS = 0.1
+# The evidence "nearly as relevant as the best" (its score at least this share of the best one's): where the
+# answer-type condition looks for a value, the judge's ``type_found`` feature too (its fitted weight assumes
+# this share: change it only with ``rag calibrate``), and where an extractive answer may take its lead.
+CLOSE_TO_BEST = 0.8
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,10 @@ def coverage(weights: dict[str, float], text: str) -> float:
     return sum(w for term, w in weights.items() if term in present) / total
 
 
-def has_answer_type(question: Question, text: str) -> bool:
-    if question.kind == "date":
-        return has_time_expression(text)
-    if question.kind == "number":
-        return bool(numbers(text) - numbers(question.focus))
-    return False
+def nearly_as_relevant(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The evidence scoring at least ``CLOSE_TO_BEST`` of the best score, in the order given."""
+    best = max((e.score for e in evidence), default=0.0)
+    return [e for e in evidence if e.score >= CLOSE_TO_BEST * best]
 
 
 def score_sentences(
@@ -79,7 +82,7 @@ def score_sentences(
             dense = float(np.dot(sentence.vector, query_vector))
             cover = coverage(weights, sentence.text)
             score = DENSE_WEIGHT * dense + LEXICAL_WEIGHT * cover
-            if cover > 0 and has_answer_type(question, sentence.text):
+            if cover > 0 and question.kind in VALUE_KINDS and holds_expected_value(question, sentence.text):
                 score += ANSWER_TYPE_BONUS
             scored.append(Evidence(0, sentence, passage.chunk.title, score, dense, cover))
     scored.sort(key=lambda e: (-e.score, e.doc, e.sentence.start))

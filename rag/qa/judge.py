@@ -34,7 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from rag.errors import SettingsError
-from rag.text import MARKER, STOPWORDS, fold, has_time_expression, meaning_terms, numbers, proper_names, tokens
+from rag.qa.evidence import nearly_as_relevant
+from rag.qa.lexicon import NEGATION
+from rag.qa.question import holds_expected_value
+from rag.text import MARKER, STOPWORDS, fold, meaning_terms, numbers, proper_names, tokens
 
 if TYPE_CHECKING:
     from rag.qa.evidence import Evidence
@@ -221,35 +224,21 @@ def answer_features(question: Question, evidence: Sequence[Evidence]) -> dict[st
     if not evidence:
         return {"relevance": 0.0, "dense": 0.0, "coverage": 0.0, "type_found": 0.0, "names_found": 0.0}
     best = max(evidence, key=lambda e: e.score)
-    strongest = [e for e in evidence if e.score >= 0.8 * best.score]
+    strongest = nearly_as_relevant(evidence)
     asked_names = proper_names(question.text)
     joined = " ".join(fold(e.text) for e in evidence)
     return {
         "relevance": best.score,
         "dense": max(e.dense for e in evidence),
         "coverage": max(e.coverage for e in evidence),
-        "type_found": float(_holds_answer_type(question, strongest)),
+        "type_found": float(any(holds_expected_value(question, e.text) for e in strongest)),
         "names_found": sum(n in joined for n in asked_names) / len(asked_names) if asked_names else 1.0,
     }
-
-
-def _holds_answer_type(question: Question, strongest: Sequence[Evidence]) -> bool:
-    if question.kind == "number":
-        given = numbers(question.text)
-        return any(numbers(e.text) - given for e in strongest)
-    if question.kind == "date":
-        return any(has_time_expression(e.text) for e in strongest)
-    if question.kind in {"person", "name"}:
-        asked = {fold(t) for t in tokens(question.text)}
-        return any(proper_names(e.text) - asked for e in strongest)
-    return True
 
 
 def support_features(claim: str, sources: Sequence[str], question: str) -> dict[str, float]:
     """How much of the claim its sources contain: content words, the words it adds to the question's, and
     whether the sources negate when the claim does."""
-    from rag.qa.verification import NEGATION
-
     joined = " ".join(sources)
     # Numbers as values: "1.55 billion" in the claim is "1.55bn" in the source, not a missing word.
     terms = meaning_terms(claim)

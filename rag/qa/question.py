@@ -7,16 +7,26 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 from rag.errors import BadInput
-from rag.text import STOPWORDS, content_terms
+from rag.qa.lexicon import FOLLOW_UP, KIND_PATTERNS
+from rag.text import STOPWORDS, content_terms, fold, has_time_expression, numbers, proper_names, tokens
+
+# The kind of answer a question expects, from its opening words (``KIND_PATTERNS``).
+Kind = Literal["quote", "date", "number", "label", "name", "person", "place", "yesno", "other"]
+# The kinds whose answer is a value that can be looked for in a sentence's words.
+ValueKind = Literal["date", "number"]
+VALUE_KINDS: tuple[ValueKind, ...] = get_args(ValueKind)
+# The kinds a question's words can show, in the order that breaks a tie; any other question is "other".
+_RANKED_KINDS: tuple[Kind, ...] = tuple(k for k in get_args(Kind) if k != "other")
 
 
 @dataclass(frozen=True)
 class Question:
     text: str
     focus: str  # what retrieval and the model see: the whole question, or only its interrogative sentence(s)
-    kind: str  # date | number | quote | label | person | place | name | yesno | other
+    kind: Kind
     terms: tuple[str, ...]
     # For "what is the name of the X": the first words of X, next to which a name must stand.
     named_thing: str | None = None
@@ -25,7 +35,7 @@ class Question:
     asked: str = ""  # the interrogative sentence(s) alone
     # The kind of value (date or number) the question asks for anywhere, even when it opens as another kind:
     # "Did the economy grow or shrink, and by how much?" is a yes/no question that asks for a number.
-    value_kind: str | None = None
+    value_kind: ValueKind | None = None
 
     def __post_init__(self) -> None:
         if not self.asked:
@@ -35,27 +45,6 @@ class Question:
         """The same question with the terms of ``phrase`` (say, an article's headline) not counted as content."""
         drop = set(content_terms(phrase))
         return replace(self, terms=tuple(t for t in self.terms if t not in drop))
-
-
-_KINDS = [
-    ("quote", r"\b(exact words|what words|which words|wording|"
-              r"what (?:did|does) (?:[\w'’.-]+ ){1,3}(?:say|write|call)\b|phrase did|quote[ds]?\b)"),
-    ("date", r"\b(when|what date|which date|what day|which day|what time|which year|what year|which month|"
-             r"what month|in which month|in what month)\b"),
-    ("number", r"\b(how many|how much|how long|how old|how far|what number|what percentage|what share|"
-               r"what proportion|how large|how big|what (?:is|was|are|were) the (?:population|number|size|"
-               r"cost|price|amount|total|rate|death toll|toll|budget|value))\b"),
-    ("label", r"\b(classif\w*|designat\w*|label\w*|categori[sz]\w*|what kind of|what type of|"
-              r"described as|call(?:ed)? it)\b"),
-    ("name", r"\b(what is the name|what was the name|what's the name|name of the|named)\b"),
-    ("person", r"^\W*(who|whom|whose)\b|\bwhich (?:official|person|leader|senator|minister|president)\b"),
-    ("place", r"\b(where|which country|which countries|which region|which city|what region|what country|"
-              r"what city|which island|which islands)\b"),
-    ("yesno", r"^\W*(does|do|did|is|are|was|were|can|could|has|have|had|will|would|should)\b"),
-]
-
-
-VALUE_KINDS = ("date", "number")
 
 
 def parse(question: str, whole: bool = False) -> Question:
@@ -68,13 +57,28 @@ def parse(question: str, whole: bool = False) -> Question:
     lowered = asking.lower()
     # The kind the question opens with: "How much playing time was left when ..." asks for an amount, not a
     # date; "Who described him as ..." for a person. Ties go to the earlier kind in the list.
-    found = [(match.start(), rank, name) for rank, (name, pattern) in enumerate(_KINDS)
-             if (match := re.search(pattern, lowered))]
-    kind = min(found)[2] if found else "other"
+    found = [(match.start(), rank, name) for rank, name in enumerate(_RANKED_KINDS)
+             if (match := re.search(KIND_PATTERNS[name], lowered))]
+    kind: Kind = min(found)[2] if found else "other"
     value_kind = next((name for _, _, name in sorted(found) if name in VALUE_KINDS), None)
     quoted = tuple(q.strip() for q in _QUOTED.findall(text))
     terms = tuple(dict.fromkeys(content_terms(focus)))
     return Question(text, focus, kind, terms, _named_thing(lowered), quoted, asking, value_kind)
+
+
+def holds_expected_value(question: Question, text: str) -> bool:
+    """Whether ``text`` holds a value of the kind the question asks for, beyond those the interrogative sentence
+    gives: a number for "how many", a time expression (a date, month, weekday, year or "last week") for
+    "when", a name for "who" and "what is the name". The one rule behind the answer-type condition, the
+    judge's ``type_found`` feature, the evidence bonus and the extractive lead. Other kinds ask for nothing a
+    sentence's words could be seen to lack: True."""
+    if question.kind == "number":
+        return bool(numbers(text) - numbers(question.asked))
+    if question.kind == "date":
+        return has_time_expression(text)
+    if question.kind in ("person", "name"):
+        return bool(proper_names(text) - {fold(t) for t in tokens(question.asked)})
+    return True
 
 
 # A quotation opens after a space or bracket and closes before a space or punctuation, so the apostrophe
@@ -99,11 +103,6 @@ def _named_thing(lowered: str) -> str | None:
     return " ".join(words) or None
 
 
-_FOLLOW_UP = re.compile(
-    r"^\W*(and|but|also|what about|how about|then|so)\b|\b(it|its|they|them|their|he|him|his|she|her|that|this|"
-    r"those|these|there)\b",
-    re.IGNORECASE,
-)
 
 
 def in_context(question: str, previous: str | None) -> str:
@@ -111,7 +110,7 @@ def in_context(question: str, previous: str | None) -> str:
     that stands on its own is searched alone."""
     if not previous:
         return question
-    if _FOLLOW_UP.search(question) or len(content_terms(question)) < 3:
+    if FOLLOW_UP.search(question) or len(content_terms(question)) < 3:
         return f"{previous.strip()} {question.strip()}"
     return question
 

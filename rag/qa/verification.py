@@ -24,6 +24,7 @@ from itertools import combinations
 
 from rag.ingest.chunking import split_sentences
 from rag.qa.evidence import Evidence
+from rag.qa.lexicon import ABOUT_EVIDENCE, LEADING_YES_NO, NEGATION, REFUSAL
 from rag.qa.question import interrogative_part
 from rag.text import (
     ORDINAL_WORDS,
@@ -40,20 +41,9 @@ from rag.text import (
 )
 
 _MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_REFUSAL = re.compile(
-    r"\b(not (?:in|mentioned|stated|specified|provided|given|say)|no information|does not (?:say|mention|"
-    r"state|specify|provide)|do not (?:say|mention|state|specify|provide)|cannot (?:answer|determine)|"
-    r"unable to|not enough information|insufficient)\b",
-    re.I,
-)
 
 
 NEW_WORDS_SUPPORTED = 0.75
-# Word overlap cannot see "not": a claim that negates must cite a source that negates too.
-NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
-# A bare "Yes," or "No," opening a sentence asserts something no word overlap can check, and small models
-# write "Yes, the United States does not have the authority": the verified rest of the sentence answers.
-_LEADING_YES_NO = re.compile(r"^(?:yes|no)\s*[,!:;]\s*(?=\S)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -90,7 +80,7 @@ def split_claims(draft: str) -> list[Claim]:
 
 
 def _without_leading_yes_no(claim: Claim) -> Claim:
-    rest = _LEADING_YES_NO.sub("", claim.text)
+    rest = LEADING_YES_NO.sub("", claim.text)
     return Claim(rest[:1].upper() + rest[1:], claim.cited) if rest != claim.text else claim
 
 
@@ -99,7 +89,7 @@ def _numbers_in(text: str) -> tuple[int, ...]:
 
 
 def is_refusal(text: str) -> bool:
-    return bool(_REFUSAL.search(text))
+    return bool(REFUSAL.search(text))
 
 
 def support(claim: str, sources: Sequence[str], threshold: float, asked: Sequence[str] = (),
@@ -162,12 +152,6 @@ def necessary(claim: str, sources: Sequence[str], question: str = "", articles: 
     return all(" ".join(fold(q).strip(" ,.").split()) in folded_sources for q in double_quoted(claim, 3))
 
 
-# Words about the prompt rather than the news ("This is stated in evidence [1]."): small models write them.
-_ABOUT_EVIDENCE = re.compile(
-    r"\b(?:stated|mentioned|given|shown|found|said|seen|provided)\s+(?:in|by)\s+(?:the\s+)?evidence\b"
-    r"|\b(?:the\s+)?evidence\s+(?:states|says|shows|mentions|provided)\b|\b(?:this|that|it)\s+(?:is|was|can be)\b",
-    re.IGNORECASE,
-)
 
 
 Accept = Callable[[str, Sequence[Evidence]], float | None]
@@ -244,7 +228,7 @@ def _words_of(article: str) -> frozenset[str]:
 
 
 def _states_nothing(text: str) -> bool:
-    return not content_terms(_ABOUT_EVIDENCE.sub(" ", text))
+    return not content_terms(ABOUT_EVIDENCE.sub(" ", text))
 
 
 def _with_trailing_markers_moved(claims: list[Claim]) -> list[Claim]:
