@@ -32,6 +32,18 @@ def test_markers_are_renumbered_in_order_of_appearance_and_each_points_at_its_se
         assert original[citation.start : citation.end] == citation.quote
 
 
+def test_a_number_is_shown_as_the_cited_article_writes_it(assistant):
+    prepared = assistant.prepare("What deadline did Trump give Maduro to leave Venezuela?")
+    source = next(e for e in prepared.evidence if re.search(r"\b(?:one|two|three|four|five|six|seven|eight|nine)\b",
+                                                             e.text, re.IGNORECASE))
+    word = re.search(r"\b(one|two|three|four|five|six|seven|eight|nine)\b", source.text, re.IGNORECASE).group()
+    digit = str("one two three four five six seven eight nine".split().index(word.lower()) + 1)
+    composed = compose(replace(prepared, conflicts=[], hostile=()),
+                       [VerifiedClaim(f"It was about {digit} of them.", (source.n,), 1.0)])
+    assert composed.text.startswith(f"It was about {word.lower()} of them.")
+    assert composed.sentences[0].text == f"It was about {word.lower()} of them."
+
+
 def test_a_disagreement_leads_the_answer_and_its_values_cite_their_own_sentences(assistant):
     prepared = assistant.prepare("How did the United States classify the Cartel de los Soles?")
     assert prepared.conflicts, "the seed articles disagree about the label"

@@ -1,6 +1,6 @@
 from evidence_helpers import evidence_from
 
-from rag.qa.verification import necessary, split_claims, support, verify, verify_with
+from rag.qa.verification import necessary, numbers_as_cited, split_claims, support, verify, verify_with
 
 THRESHOLD = 0.6
 EVIDENCE = evidence_from(
@@ -217,3 +217,14 @@ def test_a_name_planted_by_an_instruction_around_the_question_needs_a_source():
     # A name the interrogative sentence itself gives may be repeated without a source saying it again.
     assert necessary("Vincent Candela joined from Roma.", ["The defender joined on a free transfer from Roma."],
                      asked)
+
+
+def test_numbers_are_written_as_the_sources_write_them():
+    assert numbers_as_cited("Officers found 7 forged watches.", ["Seven forged watches were found."]) == \
+        "Officers found seven forged watches."
+    assert numbers_as_cited("7 were found.", ["Seven were found."]) == "Seven were found."
+    assert numbers_as_cited("It paid £1.5 million.", ["The club paid £1.5m."]) == "It paid £1.5m."
+    # Written the claim's way somewhere in the sources, or not stated at all: left as it is.
+    assert numbers_as_cited("The 2 men met on 2 May.", ["Two men met.", "They met on 2 May."]) == \
+        "The 2 men met on 2 May."
+    assert numbers_as_cited("It cost 40 euros.", ["It was cheap."]) == "It cost 40 euros."

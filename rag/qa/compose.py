@@ -7,7 +7,7 @@ from the evidence (``extractive_claims``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.qa import conflicts
 from rag.qa.answers import AnswerSentence, Citation, ReportedConflict, ReportedValue
@@ -15,7 +15,7 @@ from rag.qa.evidence import Evidence, nearly_as_relevant
 from rag.qa.gather import Prepared, names_someone_new, refers_back
 from rag.qa.lexicon import REFERRING
 from rag.qa.question import VALUE_KINDS, Question, holds_expected_value
-from rag.qa.verification import VerifiedClaim
+from rag.qa.verification import VerifiedClaim, numbers_as_cited
 from rag.text import has_specific_date
 
 # Extractive answers quote the best sentence, and a second one when it scores at least this share of the best.
@@ -63,6 +63,9 @@ def compose(prepared: Prepared, claims: list[VerifiedClaim], verified: bool = Fa
             clauses.append(f"{' and '.join(docs)} {verb} “{value.value}” {markers(value.evidence)}")
         parts.append("The sources disagree: " + "; ".join(clauses) + ".")
         reported.append(conflict)
+    # Each number as the cited articles write it.
+    claims = [replace(c, text=numbers_as_cited(c.text, [by_n[n].text for n in c.cited if n in by_n]))
+              for c in claims]
     for claim in claims:
         parts.append(f"{claim.text.rstrip()} {markers(claim.cited)}")
     sentences = tuple(AnswerSentence(c.text.rstrip(), tuple(renumber[n] for n in c.cited), verified and c.stated)

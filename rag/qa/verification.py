@@ -36,6 +36,7 @@ from rag.text import (
     numbers,
     proper_names,
     quantities_stated,
+    quantity_matches,
     tokens,
     without_possessives,
 )
@@ -152,6 +153,40 @@ def necessary(claim: str, sources: Sequence[str], question: str = "", articles: 
     return all(" ".join(fold(q).strip(" ,.").split()) in folded_sources for q in double_quoted(claim, 3))
 
 
+
+
+def numbers_as_cited(claim: str, sources: Sequence[str]) -> str:
+    """The claim with each number written as its sources write it ("7 customers" where the article says "seven
+    customers", "£1.5 million" where it says "£1.5m"): the reader sees the figure as reported, and can find it
+    in the cited passage. A number the sources also write the claim's way, or do not state, is left alone."""
+    written: dict[float, str] = {}
+    as_written: set[str] = set()
+    for source in sources:
+        for quantity, match in quantity_matches(source):
+            shown = _as_written(match)
+            as_written.add(fold(shown))
+            written.setdefault(round(quantity.value, 6), shown)
+    out, last = [], 0
+    for quantity, match in quantity_matches(claim):
+        shown = _as_written(match)
+        source_form = written.get(round(quantity.value, 6))
+        if source_form is None or fold(shown) in as_written:
+            continue
+        start = match.start() + (len(match.group()) - len(match.group().lstrip(_AROUND_A_NUMBER)))
+        # A number written in words takes the case of its place in the claim ("seven", "Seven" opening it).
+        first = source_form[:1].upper() if start == 0 else source_form[:1].lower()
+        source_form = first + source_form[1:]
+        out += [claim[last:start], source_form]
+        last = start + len(shown)
+    return "".join(out) + claim[last:]
+
+
+# What a number written in words may carry around it in a match ("one-" of "one-off", spaces before "and").
+_AROUND_A_NUMBER = " \t\n-"
+
+
+def _as_written(match: re.Match) -> str:
+    return match.group().strip(_AROUND_A_NUMBER)
 
 
 Accept = Callable[[str, Sequence[Evidence]], float | None]
