@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rag.config import Mode
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -89,7 +91,7 @@ class Answer:
     conflicts: tuple[ReportedConflict, ...]
     timings: dict[str, float]
     model: str | None
-    mode: str
+    mode: Mode
     id: str | None = None
     # Not part of the JSON contract: for the UI, evaluation and benchmarks.
     reason: str = ""
