@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from evals import bench
+from evals.bench.embedding import embedding_throughput
+from evals.bench.launch import first_ui_answer
+from evals.bench.query import llama_speed, query_stages
+from evals.bench.real_archive import archive
+from evals.bench.report import render
+from evals.bench.scaling import dense_scaling
+from evals.bench.timing import DEV_SET
 from rag.config import Config
 from rag.index.engines import chunk_document
 from rag.ingest import readers
@@ -21,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_embedding_throughput_times_both_encoders_on_what_rag_index_embeds():
     config = Config()
-    report = bench.embedding_throughput([ROOT / "data" / "articles"], config, rounds=1)
+    report = embedding_throughput([ROOT / "data" / "articles"], config, rounds=1)
 
     files, _ = readers.discover([ROOT / "data" / "articles"])
     expected = 0
@@ -38,7 +44,7 @@ def test_embedding_throughput_times_both_encoders_on_what_rag_index_embeds():
     # The two encoders were run on the same texts and agree: a faster but different embedder would fail here.
     assert report["max_vector_difference"] < 1e-5
     dev = report["dev_retrieval"]
-    assert dev["questions"] == sum(1 for line in (ROOT / bench.DEV_SET).read_text().splitlines() if line)
+    assert dev["questions"] == sum(1 for line in (ROOT / DEV_SET).read_text().splitlines() if line)
     assert dev["same_top_k"] == dev["questions"]
     # The runtimes' ceiling on identical fixed batches, both batch shapes measured for both runtimes.
     assert [row["batch"] for row in report["runtimes"]] == ["128x32", "16x256"]
@@ -48,7 +54,7 @@ def test_embedding_throughput_times_both_encoders_on_what_rag_index_embeds():
 
 
 def test_dense_scaling_reports_exact_and_approximate_latency_and_recall_at_each_ef_search():
-    (row,) = bench.dense_scaling([3000], queries=20, ef_values=(16, 64))
+    (row,) = dense_scaling([3000], queries=20, ef_values=(16, 64))
     # An exact search of 3,000 vectors takes measurable time (a zero would mean nothing was searched).
     assert row["vectors"] == 3000 and row["flat_ms_p50"] > 0
     assert [ef["ef_search"] for ef in row["hnsw"]] == [16, 64, 128]  # 128: what rag searches 3,000 vectors with
@@ -72,7 +78,7 @@ def test_make_run_serves_a_first_generative_answer_with_citations(bundled_index,
     generative answer with the default model through the app's API (the function raises on an answer
     without citations, and stops the server either way)."""
     monkeypatch.chdir(ROOT)
-    elapsed_ms = bench.first_ui_answer(bundled_index.index_dir, timeout_s=300)
+    elapsed_ms = first_ui_answer(bundled_index.index_dir, timeout_s=300)
     assert elapsed_ms is not None and 0 < elapsed_ms < 300_000
 
 
@@ -98,19 +104,22 @@ def test_llama_speed_reads_a_fixed_prompt_and_writes_then_leaves_the_cache_empty
     from rag.models.llm import Generator
 
     generator = Generator("smollm2-135m")
-    speed = bench._llama_speed(generator.llm, "How many ships?", prompt_tokens=64, new_tokens=8)
+    speed = llama_speed(generator.llm, "How many ships?", prompt_tokens=64, new_tokens=8)
     assert speed["llama_read_tokens_per_s"] > 0 and speed["llama_write_tokens_per_s"] > 0
     assert generator.llm.n_tokens == 0  # the next measured question does not reuse the fixed prompt
 
 
-def test_query_stages_time_each_stage_and_the_model_on_the_evidence_it_reads(bundled_index):
-    report = bench.query_stages(bundled_index.replace(model_path="smollm2-135m"), generative_questions=2)
-    for stage in ("embed_ms", "bm25_ms", "evidence_ms"):
+def test_query_stages_time_the_default_path_each_stage_and_the_model_on_the_evidence_it_reads(bundled_index):
+    report = query_stages(bundled_index.replace(model_path="smollm2-135m"), generative_questions=2)
+    for stage in ("embed_ms", "bm25_ms", "evidence_ms", "gather_ms"):
         assert report[stage]["p50"] > 0
     # Dense search and fusion over 41 chunks can round to 0.0 ms; the whole path holds each of its stages.
     stages = ("embed_ms", "dense_ms", "bm25_ms", "fusion_ms", "evidence_ms")
-    assert {*stages, "retrieval_and_evidence_ms"} <= set(report)
+    assert {*stages, "retrieval_and_evidence_ms", "gather_ms"} <= set(report)
     assert report["retrieval_and_evidence_ms"]["p50"] >= max(report[stage]["p50"] for stage in stages)
+    # The whole is the assistant's own gather, of which the evidence is a part.
+    assert report["retrieval_and_evidence_ms"] == report["gather_ms"]
+    assert report["evidence_ms"]["p50"] <= report["gather_ms"]["p50"]
     generation = report["generation"]
     assert generation["model"] == "smollm2-135m" and generation["questions"] == 2
     # Under the judge the model reads every sentence of the top passages (prompt_passages), at least two.
@@ -118,6 +127,13 @@ def test_query_stages_time_each_stage_and_the_model_on_the_evidence_it_reads(bun
     assert generation["judge"] == "model" and 0 <= generation["judge_share_of_tokens_read"] <= 1
     assert 0 < generation["time_to_first_token_ms_p50"] <= generation["generate_ms_p50"]
     assert generation["prompt_tokens_p50"] > 0 and generation["llama_read_tokens_per_s"] > 0
+    # The draft faced the configured policy's check (the judge's here), not the lexical one.
+    assert "check_ms_p50" in generation and "verification_ms_p50" not in generation
+    # Each stage of the whole answers, as their timings name them.
+    for stage in ("retrieve_ms", "generate_ms", "total_ms"):
+        assert generation[f"answer_{stage}_p50"] >= 0
+    assert 0 < generation["answer_retrieve_ms_p50"] <= generation["answer_total_ms_p50"]
+    assert generation["answer_total_ms_p50"] == generation["answer_with_judge_ms_p50"]
 
 
 @pytest.mark.slow
@@ -125,7 +141,7 @@ def test_the_archive_section_builds_both_ways_and_measures_answers_at_that_size(
     """On the bundled articles (the real run uses the 2,225 BBC articles): both builds in their own processes,
     the same top 5 passages, recall of gold spans, and per-stage and whole-answer latency."""
     monkeypatch.chdir(ROOT)
-    report = bench.archive(ROOT / "data" / "articles", ROOT / bench.DEV_SET, Config(), generative_questions=0)
+    report = archive(ROOT / "data" / "articles", ROOT / DEV_SET, Config(), generative_questions=0)
     assert set(report["builds"]) == {"today", "before"}
     for row in report["builds"].values():
         assert row["documents"] == 5 and row["chunks"] > 0 and row["sentences"] > row["chunks"]
@@ -137,4 +153,4 @@ def test_the_archive_section_builds_both_ways_and_measures_answers_at_that_size(
     assert 0 < report["recall_at_5"]["hits"] <= report["recall_at_5"]["questions"]
     assert report["query"]["retrieval_and_evidence_ms"]["p50"] > 0
     assert report["extractive_answer_ms"]["p50"] > 0 and "generative_answer_ms" not in report
-    assert "today's build is" in bench.render(dict(report={}, archive=report, peak_rss_mb=1, machine={}))
+    assert "today's build is" in render(dict(report={}, archive=report, peak_rss_mb=1, machine={}))
