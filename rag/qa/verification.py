@@ -207,21 +207,23 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
         claim = _without_leading_yes_no(claim)
         cited = tuple(n for n in claim.cited if n in by_n)[:2]
         tries = []
+        near: list[tuple[int, ...]] = []
+        far: list[tuple[int, ...]] = []
         if cited:
-            # The model's citations, else those with another sentence of the same article when the claim joins
-            # the two ("runs at 3km/h [7], short of Kelly Holmes' standard [6]"; a quotation from [2] attributed
-            # to the chief executive named in [7]), the nearest sentences first.
-            groups = [cited] + [tuple(sorted((*cited, e.n))) for e in _same_article(cited, by_n)] \
-                if len(cited) == 1 else [cited]
-            tries += [group for group in groups
-                      if _shares_meaning(claim.text, [by_n[n] for n in group])
-                      and necessary(claim.text, [by_n[n].text for n in group], question,
-                                    _articles_of([by_n[n] for n in group], articles))
-                      and not borrowed(claim.text, [by_n[n] for n in group], evidence, question)][:1]
+            # The model's citations, else those with the sentence next to one of them in the same article when
+            # the claim joins the two ("runs at 3km/h [7], short of Kelly Holmes' standard [6]").
+            others = _same_article(cited, by_n) if len(cited) == 1 else []
+            near = [cited] + [tuple(sorted((*cited, e.n))) for e in others if abs(e.n - cited[0]) == 1]
+            # Failing those and any one sentence alone, with another sentence of the article (a quotation in [2]
+            # attributed to the chief executive whom [7] names).
+            far = [tuple(sorted((*cited, e.n))) for e in others if abs(e.n - cited[0]) > 1]
+        tries += _could_be_sources(claim.text, near, by_n, evidence, question, articles)[:1]
         alternative = _closest(claim.text, [e for e in evidence if (e.n,) != cited], question, evidence,
                                articles)
         if alternative is not None:
             tries.append((alternative.n,))
+        if not tries:
+            tries += _could_be_sources(claim.text, far, by_n, evidence, question, articles)[:1]
         for group in tries:
             probability = accept(claim.text, [by_n[n] for n in group])
             if probability is not None:
@@ -276,6 +278,19 @@ def _with_trailing_markers_moved(claims: list[Claim]) -> list[Claim]:
             continue
         moved.append(claim)
     return moved
+
+
+def _could_be_sources(claim: str, groups: Sequence[tuple[int, ...]], by_n: Mapping[int, Evidence],
+                  evidence: Sequence[Evidence], question: str, articles: Mapping[str, str] | None
+                  ) -> list[tuple[int, ...]]:
+    """The groups of evidence numbers that could be the claim's source: it says something they say, they hold
+    every number, name and quotation it states, and it carries no word that only another evidence sentence
+    has."""
+    return [group for group in groups
+            if _shares_meaning(claim, [by_n[n] for n in group])
+            and necessary(claim, [by_n[n].text for n in group], question, _articles_of([by_n[n] for n in group],
+                                                                                     articles))
+            and not borrowed(claim, [by_n[n] for n in group], evidence, question)]
 
 
 def _same_article(cited: tuple[int, ...], by_n: dict[int, Evidence]) -> list[Evidence]:
