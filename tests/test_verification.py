@@ -228,3 +228,4 @@ def test_numbers_are_written_as_the_sources_write_them():
     assert numbers_as_cited("The 2 men met on 2 May.", ["Two men met.", "They met on 2 May."]) == \
         "The 2 men met on 2 May."
     assert numbers_as_cited("It cost 40 euros.", ["It was cheap."]) == "It cost 40 euros."
+    assert numbers_as_cited("He won in three sets.", ["He won 6-3 7-5 6-4."]) == "He won in three sets."

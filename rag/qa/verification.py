@@ -170,7 +170,9 @@ def numbers_as_cited(claim: str, sources: Sequence[str]) -> str:
     for quantity, match in quantity_matches(claim):
         shown = _as_written(match)
         source_form = written.get(round(quantity.value, 6))
-        if source_form is None or fold(shown) in as_written:
+        # A number the claim spells out stays spelled out: the digits of the same value in a source are often
+        # another figure ("three sets" against a score of 6-3).
+        if source_form is None or fold(shown) in as_written or not match.group("digits"):
             continue
         start = match.start() + (len(match.group()) - len(match.group().lstrip(_AROUND_A_NUMBER)))
         # A number written in words takes the case of its place in the claim ("seven", "Seven" opening it).
