@@ -64,7 +64,7 @@ def compose(prepared: Prepared, claims: list[VerifiedClaim], verified: bool = Fa
         parts.append("The sources disagree: " + "; ".join(clauses) + ".")
         reported.append(conflict)
     # Each number as the cited articles write it.
-    claims = [replace(c, text=numbers_as_cited(c.text, [by_n[n].text for n in c.cited if n in by_n]))
+    claims = [replace(c, text=numbers_as_cited(c.text, [by_n[n].text for n in c.cited]))
               for c in claims]
     for claim in claims:
         parts.append(f"{claim.text.rstrip()} {markers(claim.cited)}")

@@ -153,8 +153,6 @@ def necessary(claim: str, sources: Sequence[str], question: str = "", articles: 
     return all(" ".join(fold(q).strip(" ,.").split()) in folded_sources for q in double_quoted(claim, 3))
 
 
-
-
 def numbers_as_cited(claim: str, sources: Sequence[str]) -> str:
     """The claim with each number written as its sources write it ("7 customers" where the article says "seven
     customers", "£1.5 million" where it says "£1.5m"): the reader sees the figure as reported, and can find it
@@ -283,8 +281,8 @@ def _with_trailing_markers_moved(claims: list[Claim]) -> list[Claim]:
 
 
 def _could_be_sources(claim: str, groups: Sequence[tuple[int, ...]], by_n: Mapping[int, Evidence],
-                  evidence: Sequence[Evidence], question: str, articles: Mapping[str, str] | None
-                  ) -> list[tuple[int, ...]]:
+                      evidence: Sequence[Evidence], question: str, articles: Mapping[str, str] | None
+                      ) -> list[tuple[int, ...]]:
     """The groups of evidence numbers that could be the claim's source: it says something they say, they hold
     every number, name and quotation it states, and it carries no word that only another evidence sentence
     has."""
@@ -331,13 +329,11 @@ def _closest(claim: str, evidence: Sequence[Evidence], question: str,
              everything: Sequence[Evidence] = (), articles: Mapping[str, str] | None = None) -> Evidence | None:
     """The evidence sentence sharing most of the claim's content words, among those passing ``necessary`` (and
     not lacking a word of the claim that another of ``everything`` has)."""
+    by_n = {e.n: e for e in evidence}
+    candidates = [by_n[n] for (n,) in _could_be_sources(claim, [(e.n,) for e in evidence], by_n, everything,
+                                                         question, articles)]
     terms = set(meaning_terms(claim))
-    candidates = [e for e in evidence if necessary(claim, [e.text], question, _articles_of([e], articles))
-                  and not borrowed(claim, [e], everything, question)]
-    if not candidates or not terms:
-        return None
-    best = max(candidates, key=lambda e: (len(terms & set(meaning_terms(e.text))), e.score))
-    return best if terms & set(meaning_terms(best.text)) else None
+    return max(candidates, key=lambda e: (len(terms & set(meaning_terms(e.text))), e.score), default=None)
 
 
 def verify(draft: str, evidence: Sequence[Evidence], threshold: float, asked: Sequence[str] = (),
