@@ -219,3 +219,43 @@ def test_copies_that_differ_in_wording_or_a_title_are_not_two_facts():
         ("b.txt", "Mirza beat the women's favourite in the second round of the tournament in Melbourne."),
     )
     assert detect(parse("Who did Mirza beat in the second round?"), evidence) == []
+
+
+def test_amounts_from_an_article_about_another_subject_are_no_disagreement():
+    # The second article counts jobs cut by a bank: nowhere does it name the company asked about.
+    articles = {"a.txt": "Oracle has completed its takeover of Peoplesoft. Oracle is cutting about 5,000 jobs.",
+                "b.txt": "Lloyds TSB is cutting jobs. The bank said 12,800 jobs would go over three years."}
+    evidence = evidence_from(("a.txt", "Oracle is cutting about 5,000 jobs."),
+                             ("b.txt", "The bank said 12,800 jobs would go over three years."))
+    question = parse("How many jobs did Oracle cut after its takeover of Peoplesoft?")
+    assert detect(question, evidence, articles.get) == []
+    # An article that names the company in another sentence than the figure's is about it: a disagreement.
+    articles["b.txt"] = "Oracle's takeover of Peoplesoft closed on Friday. The company said 6,000 jobs would go."
+    evidence = evidence_from(("a.txt", "Oracle is cutting about 5,000 jobs."),
+                             ("b.txt", "The company said 6,000 jobs would go."))
+    assert values(detect(question, evidence, articles.get)) == [[("5,000 jobs", (1,)), ("6,000 jobs", (2,))]]
+
+
+def test_a_proportion_asked_for_is_compared_in_percentages_only():
+    evidence = evidence_from(
+        ("a.txt", "Of the 15 million phones swapped each year, only 25% are returned for recycling."),
+        ("b.txt", "Some 15 million handsets are replaced each year, and 12 million of them end in drawers."),
+        ("b.txt", "Yet only 15% are actually recycled."),
+    )
+    found = detect(parse("Of the 15 million handsets replaced each year, what proportion are recycled?"), evidence)
+    assert values(found) == [[("25%", (1,)), ("15%", (3,))]]
+
+
+def test_two_names_written_after_the_thing_asked_about_are_a_disagreement():
+    evidence = evidence_from(
+        ("a.txt", "The composer was behind the West End musical Bollywood Dreams, staged in 2002."),
+        ("b.txt", "The composer wrote the music of the popular West End musical, Bombay Dreams."),
+    )
+    found = detect(parse("What is the name of the West End musical that the composer was behind?"), evidence)
+    assert values(found) == [[("Bollywood Dreams", (1,)), ("Bombay Dreams", (2,))]]
+    # The same name in both is no disagreement.
+    evidence = evidence_from(
+        ("a.txt", "The composer was behind the West End musical Bombay Dreams, staged in 2002."),
+        ("b.txt", "The composer wrote the music of the popular West End musical, Bombay Dreams."),
+    )
+    assert detect(parse("What is the name of the West End musical that the composer was behind?"), evidence) == []

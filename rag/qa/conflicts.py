@@ -17,7 +17,7 @@ from itertools import combinations
 from typing import TypeVar
 
 from rag.qa.evidence import Evidence
-from rag.qa.lexicon import HOW_MUCH_MONEY, TITLES
+from rag.qa.lexicon import HOW_MUCH_MONEY, SHARE_ASKED, TITLES
 from rag.qa.question import Question
 from rag.text import (
     MONTH_PATTERN,
@@ -27,8 +27,11 @@ from rag.text import (
     double_quoted,
     fold,
     has_time_expression,
+    proper_names,
     quantity_matches,
     stem,
+    tokens,
+    without_possessives,
 )
 
 RELATIVE_RELEVANCE = 0.6
@@ -42,6 +45,9 @@ MAX_QUOTE_WORDS = 8
 # further apart than this factor are different quantities that share a unit ("140,000 people" killed, "two
 # million people" thrown into poverty). Chosen on the news fit set (extractive): see docs/notes.
 MAX_REVISION_FACTOR = 3.0
+# An article stands for a value only when it names at least this share of the question's names that the article
+# naming most of them names (it is about the same subject). Chosen on the news fit set (extractive): see docs/notes.
+SUBJECT_NAMED = 2 / 3
 
 T = TypeVar("T")
 
@@ -64,10 +70,16 @@ class Conflict:
     values: tuple[ConflictValue, ...]
 
 
-def detect(question: Question, evidence: list[Evidence]) -> list[Conflict]:
+def detect(question: Question, evidence: list[Evidence], article_text: Callable[[str], str] | None = None
+           ) -> list[Conflict]:
+    """The disagreement between articles over what ``question`` asks, if any. ``article_text``: an article's whole
+    text by its id, to keep only articles about the question's subject (without it, every article stands)."""
     if not evidence:
         return []
     top = max(e.score for e in evidence)
+    if article_text is not None:
+        about = _about_the_subject(question, evidence, article_text)
+        evidence = [e for e in evidence if e.doc in about]
     relevant = [e for e in evidence if e.score >= RELATIVE_RELEVANCE * top and e.coverage >= MIN_COVERAGE]
     values = (_disagreeing(_article_answers(question, evidence, top))
               or _disagreeing(_asked_quantity(question, _typed_values(question, relevant)))
@@ -78,6 +90,19 @@ def detect(question: Question, evidence: list[Evidence]) -> list[Conflict]:
     return [Conflict(about, tuple(values))]
 
 
+def _about_the_subject(question: Question, evidence: list[Evidence], article_text: Callable[[str], str]) -> set[str]:
+    """The articles among ``evidence`` about what the question names: each names at least ``SUBJECT_NAMED`` of the
+    question's names that the article naming most of them names. Two amounts of jobs cut, one by Oracle and one
+    by another firm, are no disagreement about Oracle's cuts."""
+    docs = {e.doc for e in evidence}
+    names = proper_names(without_possessives(question.asked))
+    if not names:
+        return docs
+    named = {doc: len(names & set(tokens(without_possessives(article_text(doc))))) for doc in docs}
+    most = max(named.values())
+    return {doc for doc, n in named.items() if n >= SUBJECT_NAMED * most}
+
+
 def _span(words: list[str], start: int, end: int) -> str:
     return " ".join(words[start:end]).strip(" ,.;:()\"“”")
 
@@ -86,7 +111,8 @@ def _typed_values(question: Question, relevant: list[Evidence]) -> dict[str, tup
     """Values of the kind the question asks for, with the evidence stating each."""
     if question.kind == "label":
         return _differing_modifiers(question, relevant)
-    extract = {"date": _dates, "number": _numbers_of(question), "quote": _quotes(question)}.get(question.kind)
+    extract = {"date": _dates, "number": _numbers_of(question), "quote": _quotes(question),
+               "name": _names_of(question)}.get(question.kind)
     if extract is None:
         return {}
     stated: dict[str, tuple[str, list[Evidence]]] = {}
@@ -209,7 +235,9 @@ def _asked_quantity(question: Question, stated: dict[str, T], strict: bool = Fal
     """Of ``stated`` (keyed ``number:value|unit``, ``date:...``), the amounts of the quantity the question asks
     about. "How much" of money: sums of money only (a share in per cent is not a price). "How many X": amounts
     of X, where there are any (the question asks about jobs, not the deal's value in dollars), else all of them
-    (``strict``: none). Keys that are not amounts pass."""
+    (``strict``: none). "What proportion": percentages only. Keys that are not amounts pass."""
+    if SHARE_ASKED.search(question.asked.lower()):
+        return {k: v for k, v in stated.items() if not k.startswith("number:") or k.endswith("|percent")}
     if HOW_MUCH_MONEY.search(question.asked.lower()):
         money = {f"|{unit}" for unit in _CURRENCY.values()}
         return {k: v for k, v in stated.items() if not k.startswith("number:") or k[k.index("|"):] in money}
@@ -282,6 +310,32 @@ def _numbers(text: str, counted: str | None = None) -> list[tuple[str, str]]:
         shown = text[match.start() - (1 if currency else 0) : shown_end].strip()
         found.append((f"number:{quantity.value:g}|{unit_name}", shown))
     return found
+
+
+_NAMED_HEAD = re.compile(r"\bname of (?:the |a |an |this |that )?((?:[\w'’-]+ ){0,3}?[\w'’-]+?)"
+                         r"(?= that\b| which\b| who\b| whose\b| where\b| in\b| for\b| of\b|,|\?|$)")
+
+
+def _names_of(question: Question) -> Callable[[str], list[tuple[str, str]]]:
+    """For "what is the name of the West End musical that ...": the name written right after the thing asked
+    about ("West End musical Bombay Dreams", "musical, Bollywood Dreams"), when the question does not give it."""
+    head = _NAMED_HEAD.search(question.asked)
+    if head is None:
+        return lambda text: []
+    noun = head.group(1).split()[-1]
+    pattern = re.compile(rf"\b(?i:{re.escape(noun)})s?,?\s+(?:(?i:called|named)\s+)?((?:[A-Z][\w’'-]*\s?){{1,4}})")
+    asked = {fold(t) for t in tokens(question.asked)}
+
+    def extract(text: str) -> list[tuple[str, str]]:
+        found = []
+        for match in pattern.finditer(text):
+            name = match.group(1).strip()
+            words = [fold(w) for w in name.split()]
+            if not set(words) <= asked:
+                found.append((f"name:{' '.join(words)}", name))
+        return found
+
+    return extract
 
 
 def _quotes(question: Question):

@@ -122,7 +122,7 @@ def prepare(text: str, config: Config, retriever: Retriever, embedder: Embedder,
         chosen = _with_antecedent(question, chosen, reader)
     hostile = _hostile_sources(orders, scored_hostile, len(chosen), reader)
     verdict = policy.relevance(question, chosen, config.abstain_threshold)
-    found = conflicts.detect(question, chosen) if verdict.answerable else []
+    found = conflicts.detect(question, chosen, reader.document_text) if verdict.answerable else []
     shown = list(chosen) if reads_passages else evidence.for_prompt(chosen, config.prompt_relevance)
     articles = ({doc: reader.document_text(doc) for doc in {e.doc for e in shown}}
                 if policy.reads_whole_articles else {})

@@ -82,6 +82,9 @@ TITLES = frozenset("mr mrs ms miss dr sir lord lady prof".split())
 HOW_MUCH_MONEY = re.compile(r"\bhow much\b.*\b(pay|paid|cost|spend|spent|price|worth|raise|raised|earn|earned|"
                              r"sell|sold|fetch|money|fund|charge|invest|owe|fine|fined|bid)\w*\b")
 
+# A share asked for ("what proportion are recycled"): the amounts compared are percentages.
+SHARE_ASKED = re.compile(r"\b(?:what|which)\s+(?:proportion|percentage|share|per\s?cent|fraction)\b")
+
 # The opening words and pronouns of a follow-up ("and who brokered it?"), searched with the question before it.
 FOLLOW_UP = re.compile(
     r"^\W*(and|but|also|what about|how about|then|so)\b|\b(it|its|they|them|their|he|him|his|she|her|that|this|"
