@@ -7,8 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from evidence_helpers import evidence_from
+
 from rag.qa.assistant import Assistant
-from rag.qa.compose import compose, extractive_claims
+from rag.qa.compose import compose, extractive_claims, name_every_one
+from rag.qa.question import parse
 from rag.qa.verification import VerifiedClaim
 
 
@@ -54,3 +57,22 @@ def test_a_disagreement_leads_the_answer_and_its_values_cite_their_own_sentences
         for value in reported.values:
             assert value.citations and all(n in by_n for n in value.citations)
             assert any(value.value in " ".join(by_n[n].quote.split()) for n in value.citations)
+
+
+MERGER = ("SSL was formed by a three-way merger between Seton Healthcare, footwear specialists Scholl and "
+          "condom-maker London International Group.")
+
+
+def test_an_answer_that_names_part_of_the_list_asked_for_gets_its_cited_sentence_whole(assistant):
+    evidence = evidence_from(("a.txt", MERGER))
+    prepared = replace(assistant.prepare("What deadline did Trump give Maduro to leave Venezuela?"),
+                       question=parse("Which three businesses merged to form SSL International?"),
+                       evidence=evidence, prompt_evidence=evidence)
+    partial = [VerifiedClaim("Seton Healthcare and Scholl merged to form SSL.", (1,), 1.0)]
+    assert name_every_one(prepared, partial) == partial + [VerifiedClaim(f"“{MERGER}”", (1,), 1.0)]
+    # Every name of the cited sentence already given: nothing is added.
+    whole = [VerifiedClaim("Seton Healthcare, Scholl and London International Group merged.", (1,), 1.0)]
+    assert name_every_one(prepared, whole) == whole
+    # A question asking for one thing is answered as written.
+    one = replace(prepared, question=parse("Which business did SSL buy last year?"))
+    assert name_every_one(one, partial) == partial

@@ -22,7 +22,14 @@ from rag.errors import BadQuestion
 from rag.models.embedding import Embedder
 from rag.qa import check, gather
 from rag.qa.answers import Answer, Checked
-from rag.qa.compose import abstention_text, compose, extractive_best, extractive_claims, name_the_person
+from rag.qa.compose import (
+    abstention_text,
+    compose,
+    extractive_best,
+    extractive_claims,
+    name_every_one,
+    name_the_person,
+)
 from rag.qa.decide import Conclusion, Decision, asks_apart_from_the_rest
 from rag.qa.draft import Event, drafted
 from rag.qa.evidence import Evidence
@@ -234,7 +241,7 @@ class Assistant:
             prompt_tokens += draft.prompt_tokens
             checked = self._check(judge, draft.text, prepared, clock)
         judge_tokens += checked.judge_tokens
-        claims = name_the_person(prepared, checked.claims)
+        claims = name_every_one(prepared, name_the_person(prepared, checked.claims))
         return check.Written(draft.text, claims, generator.name, prompt_tokens, judge_tokens)
 
     def _draft(self, generator: Model, question: str, prepared: Prepared, clock: Clock

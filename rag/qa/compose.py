@@ -13,10 +13,10 @@ from rag.qa import conflicts
 from rag.qa.answers import AnswerSentence, Citation, ReportedConflict, ReportedValue
 from rag.qa.evidence import Evidence, nearly_as_relevant
 from rag.qa.gather import Prepared, names_someone_new, refers_back
-from rag.qa.lexicon import REFERRING
+from rag.qa.lexicon import REFERRING, SEVERAL_ASKED
 from rag.qa.question import VALUE_KINDS, Question, holds_expected_value
 from rag.qa.verification import VerifiedClaim, numbers_as_cited
-from rag.text import has_specific_date
+from rag.text import fold, has_specific_date, name_runs, tokens, without_possessives
 
 # Extractive answers quote the best sentence, and a second one when it scores at least this share of the best.
 EXTRACTIVE_SECOND_SENTENCE = 0.9
@@ -131,6 +131,26 @@ def name_the_person(prepared: Prepared, claims: list[VerifiedClaim]) -> list[Ver
         if naming is not None:
             return claims + [VerifiedClaim(_quoted(naming.text), (naming.n,), 1.0)]
     return claims
+
+
+def name_every_one(prepared: Prepared, claims: list[VerifiedClaim]) -> list[VerifiedClaim]:
+    """An answer to a question that asks for several things ("Which three businesses merged ...") that names fewer
+    than its cited sentences do gets each such cited sentence, quoted: small models name two of four names they
+    read in one sentence, and the reader is owed the whole list as the article gives it."""
+    if not claims or not SEVERAL_ASKED.search(prepared.question.asked):
+        return claims
+    said = {fold(t) for c in claims for t in tokens(without_possessives(c.text))}
+    asked = {fold(t) for t in tokens(without_possessives(prepared.question.asked))}
+    by_n = {e.n: e for e in prepared.evidence}
+    quoted = []
+    for n in dict.fromkeys(n for c in claims for n in c.cited):
+        item = by_n.get(n)
+        # A name is given when the answer says any word of it ("Murambadoro" for "Energy Murambadoro"), or the
+        # question says all of it.
+        if item is not None and any(not set(run) & said and not set(run) <= asked
+                                    for run in name_runs(without_possessives(item.text))):
+            quoted.append(VerifiedClaim(_quoted(item.text), (n,), 1.0))
+    return claims + quoted
 
 
 def _hostile_conflicts(prepared: Prepared) -> list[conflicts.Conflict]:

@@ -27,7 +27,7 @@ from rag.text import (
     double_quoted,
     fold,
     has_time_expression,
-    proper_names,
+    name_runs,
     quantity_matches,
     stem,
     tokens,
@@ -93,12 +93,17 @@ def detect(question: Question, evidence: list[Evidence], article_text: Callable[
 def _about_the_subject(question: Question, evidence: list[Evidence], article_text: Callable[[str], str]) -> set[str]:
     """The articles among ``evidence`` about what the question names: each names at least ``SUBJECT_NAMED`` of the
     question's names that the article naming most of them names. Two amounts of jobs cut, one by Oracle and one
-    by another firm, are no disagreement about Oracle's cuts."""
+    by another firm, are no disagreement about Oracle's cuts. A name of several words is named by all its words
+    or by its initials ("United States" by "US")."""
     docs = {e.doc for e in evidence}
-    names = proper_names(without_possessives(question.asked))
+    names = name_runs(without_possessives(question.asked))
     if not names:
         return docs
-    named = {doc: len(names & set(tokens(without_possessives(article_text(doc))))) for doc in docs}
+    named = {}
+    for doc in docs:
+        words = set(tokens(without_possessives(article_text(doc))))
+        named[doc] = sum(set(name) <= words or (len(name) > 1 and "".join(w[0] for w in name) in words)
+                         for name in names)
     most = max(named.values())
     return {doc for doc, n in named.items() if n >= SUBJECT_NAMED * most}
 

@@ -82,6 +82,14 @@ TITLES = frozenset("mr mrs ms miss dr sir lord lady prof".split())
 HOW_MUCH_MONEY = re.compile(r"\bhow much\b.*\b(pay|paid|cost|spend|spent|price|worth|raise|raised|earn|earned|"
                              r"sell|sold|fetch|money|fund|charge|invest|owe|fine|fined|bid)\w*\b")
 
+# A question that asks for several things by their number ("Which three businesses merged", "Name the four men"),
+# or opens with an order to list them ("Name the ..." asks as often for one thing).
+SEVERAL_ASKED = re.compile(
+    r"^\W*list\b|\b(?:which|what|name(?: the)?|list(?: the)?)\s+"
+    r"(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s+[a-z]",
+    re.IGNORECASE,
+)
+
 # A share asked for ("what proportion are recycled"): the amounts compared are percentages.
 SHARE_ASKED = re.compile(r"\b(?:what|which)\s+(?:proportion|percentage|share|per\s?cent|fraction)\b")
 
