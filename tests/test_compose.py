@@ -6,7 +6,6 @@ import re
 from dataclasses import replace
 
 import pytest
-
 from evidence_helpers import evidence_from
 
 from rag.qa.assistant import Assistant
@@ -59,20 +58,22 @@ def test_a_disagreement_leads_the_answer_and_its_values_cite_their_own_sentences
             assert any(value.value in " ".join(by_n[n].quote.split()) for n in value.citations)
 
 
-MERGER = ("SSL was formed by a three-way merger between Seton Healthcare, footwear specialists Scholl and "
-          "condom-maker London International Group.")
+MEN = ("Moazzam Begg, from Birmingham, and Martin Mubanga, Richard Belmar and Feroz Abbasi, from London, have been "
+       "held by the US for almost three years.")
+OTHER_TWO = ("It is not known whether the other two men released in January - Richard Belmar and Moazzam Begg - have "
+             "written.")
 
 
-def test_an_answer_that_names_part_of_the_list_asked_for_gets_its_cited_sentence_whole(assistant):
-    evidence = evidence_from(("a.txt", MERGER))
+def test_an_answer_that_names_fewer_than_the_number_asked_for_gets_the_sentence_that_lists_them(assistant):
+    evidence = evidence_from(("a.txt", OTHER_TWO), ("b.txt", MEN))
     prepared = replace(assistant.prepare("What deadline did Trump give Maduro to leave Venezuela?"),
-                       question=parse("Which three businesses merged to form SSL International?"),
+                       question=parse("Name the four British men whose release the US agreed to in January."),
                        evidence=evidence, prompt_evidence=evidence)
-    partial = [VerifiedClaim("Seton Healthcare and Scholl merged to form SSL.", (1,), 1.0)]
-    assert name_every_one(prepared, partial) == partial + [VerifiedClaim(f"“{MERGER}”", (1,), 1.0)]
-    # Every name of the cited sentence already given: nothing is added.
-    whole = [VerifiedClaim("Seton Healthcare, Scholl and London International Group merged.", (1,), 1.0)]
+    partial = [VerifiedClaim("The four men are Richard Belmar and Moazzam Begg.", (1,), 1.0)]
+    assert name_every_one(prepared, partial) == partial + [VerifiedClaim(f"“{MEN}”", (2,), 1.0)]
+    # Four names given: nothing is added.
+    whole = [VerifiedClaim("They are Moazzam Begg, Martin Mubanga, Richard Belmar and Feroz Abbasi.", (2,), 1.0)]
     assert name_every_one(prepared, whole) == whole
-    # A question asking for one thing is answered as written.
-    one = replace(prepared, question=parse("Which business did SSL buy last year?"))
+    # A question that does not ask for a number of things is answered as written.
+    one = replace(prepared, question=parse("Who was released from the camp in January?"))
     assert name_every_one(one, partial) == partial

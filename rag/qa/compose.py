@@ -134,23 +134,41 @@ def name_the_person(prepared: Prepared, claims: list[VerifiedClaim]) -> list[Ver
 
 
 def name_every_one(prepared: Prepared, claims: list[VerifiedClaim]) -> list[VerifiedClaim]:
-    """An answer to a question that asks for several things ("Which three businesses merged ...") that names fewer
-    than its cited sentences do gets each such cited sentence, quoted: small models name two of four names they
-    read in one sentence, and the reader is owed the whole list as the article gives it."""
-    if not claims or not SEVERAL_ASKED.search(prepared.question.asked):
+    """An answer to a question that asks for several things by their number ("Which four men ...") that names
+    fewer gets the most relevant evidence sentence naming as many, the answer's names among them, quoted: small
+    models name two of four names they read in one sentence, and the reader is owed the list as an article
+    gives it."""
+    wanted = several_asked(prepared.question)
+    if not claims or wanted is None:
         return claims
-    said = {fold(t) for c in claims for t in tokens(without_possessives(c.text))}
     asked = {fold(t) for t in tokens(without_possessives(prepared.question.asked))}
-    by_n = {e.n: e for e in prepared.evidence}
-    quoted = []
-    for n in dict.fromkeys(n for c in claims for n in c.cited):
-        item = by_n.get(n)
-        # A name is given when the answer says any word of it ("Murambadoro" for "Energy Murambadoro"), or the
-        # question says all of it.
-        if item is not None and any(not set(run) & said and not set(run) <= asked
-                                    for run in name_runs(without_possessives(item.text))):
-            quoted.append(VerifiedClaim(_quoted(item.text), (n,), 1.0))
-    return claims + quoted
+
+    def names_in(text: str) -> list[tuple[str, ...]]:
+        return [run for run in name_runs(without_possessives(text)) if not set(run) <= asked]
+
+    given = names_in(" ".join(c.text for c in claims))
+    if len(given) >= wanted:
+        return claims
+    cited = {n for c in claims for n in c.cited}
+    for item in sorted(prepared.evidence, key=lambda e: -e.score):
+        words = {fold(t) for t in tokens(without_possessives(item.text))}
+        if len(names_in(item.text)) >= wanted and all(set(run) & words for run in given):
+            if item.n in cited and any(c.text == _quoted(item.text) for c in claims):
+                return claims
+            return claims + [VerifiedClaim(_quoted(item.text), (item.n,), 1.0)]
+    return claims
+
+
+def several_asked(question: Question) -> int | None:
+    """How many things the question asks for by number ("Which three businesses" → 3), or None."""
+    match = SEVERAL_ASKED.search(question.asked)
+    if match is None:
+        return None
+    count = match.group("count").lower()
+    return int(count) if count.isdigit() else _COUNTS.index(count) + 2
+
+
+_COUNTS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
 def _hostile_conflicts(prepared: Prepared) -> list[conflicts.Conflict]:

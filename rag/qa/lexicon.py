@@ -82,11 +82,10 @@ TITLES = frozenset("mr mrs ms miss dr sir lord lady prof".split())
 HOW_MUCH_MONEY = re.compile(r"\bhow much\b.*\b(pay|paid|cost|spend|spent|price|worth|raise|raised|earn|earned|"
                              r"sell|sold|fetch|money|fund|charge|invest|owe|fine|fined|bid)\w*\b")
 
-# A question that asks for several things by their number ("Which three businesses merged", "Name the four men"),
-# or opens with an order to list them ("Name the ..." asks as often for one thing).
+# A question that asks for several things by their number ("Which three businesses merged", "Name the four men").
 SEVERAL_ASKED = re.compile(
-    r"^\W*list\b|\b(?:which|what|name(?: the)?|list(?: the)?)\s+"
-    r"(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s+[a-z]",
+    r"\b(?:which|what|name(?: the)?|list(?: the)?)\s+"
+    r"(?P<count>two|three|four|five|six|seven|eight|nine|ten|\d+)\s+[a-z]",
     re.IGNORECASE,
 )
 
