@@ -78,8 +78,8 @@ def detect(question: Question, evidence: list[Evidence], article_text: Callable[
         return []
     top = max(e.score for e in evidence)
     if article_text is not None:
-        about = _about_the_subject(question, evidence, article_text)
-        evidence = [e for e in evidence if e.doc in about]
+        on_subject = _about_the_subject(question, evidence, article_text)
+        evidence = [e for e in evidence if e.doc in on_subject]
     relevant = [e for e in evidence if e.score >= RELATIVE_RELEVANCE * top and e.coverage >= MIN_COVERAGE]
     values = (_disagreeing(_article_answers(question, evidence, top))
               or _disagreeing(_asked_quantity(question, _typed_values(question, relevant)))
