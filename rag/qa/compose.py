@@ -16,7 +16,7 @@ from rag.qa.gather import Prepared, names_someone_new, refers_back
 from rag.qa.lexicon import REFERRING, SEVERAL_ASKED
 from rag.qa.question import VALUE_KINDS, Question, holds_expected_value
 from rag.qa.verification import VerifiedClaim, numbers_as_cited
-from rag.text import fold, has_specific_date, name_runs, tokens, without_possessives
+from rag.text import has_specific_date, name_runs, quantities, tokens, without_possessives
 
 # Extractive answers quote the best sentence, and a second one when it scores at least this share of the best.
 EXTRACTIVE_SECOND_SENTENCE = 0.9
@@ -141,7 +141,7 @@ def name_every_one(prepared: Prepared, claims: list[VerifiedClaim]) -> list[Veri
     wanted = several_asked(prepared.question)
     if not claims or wanted is None:
         return claims
-    asked = {fold(t) for t in tokens(without_possessives(prepared.question.asked))}
+    asked = set(tokens(without_possessives(prepared.question.asked)))
 
     def names_in(text: str) -> list[tuple[str, ...]]:
         return [run for run in name_runs(without_possessives(text)) if not set(run) <= asked]
@@ -149,13 +149,11 @@ def name_every_one(prepared: Prepared, claims: list[VerifiedClaim]) -> list[Veri
     given = names_in(" ".join(c.text for c in claims))
     if len(given) >= wanted:
         return claims
-    cited = {n for c in claims for n in c.cited}
     for item in sorted(prepared.evidence, key=lambda e: -e.score):
-        words = {fold(t) for t in tokens(without_possessives(item.text))}
+        words = set(tokens(without_possessives(item.text)))
         if len(names_in(item.text)) >= wanted and all(set(run) & words for run in given):
-            if item.n in cited and any(c.text == _quoted(item.text) for c in claims):
-                return claims
-            return claims + [VerifiedClaim(_quoted(item.text), (item.n,), 1.0)]
+            quoted = VerifiedClaim(_quoted(item.text), (item.n,), 1.0)
+            return claims if any(c.text == quoted.text for c in claims) else claims + [quoted]
     return claims
 
 
@@ -164,11 +162,7 @@ def several_asked(question: Question) -> int | None:
     match = SEVERAL_ASKED.search(question.asked)
     if match is None:
         return None
-    count = match.group("count").lower()
-    return int(count) if count.isdigit() else _COUNTS.index(count) + 2
-
-
-_COUNTS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+    return int(quantities(match.group("count"))[0].value)
 
 
 def _hostile_conflicts(prepared: Prepared) -> list[conflicts.Conflict]:

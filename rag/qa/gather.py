@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import TYPE_CHECKING
 
 from rag.config import Config
@@ -122,9 +123,11 @@ def prepare(text: str, config: Config, retriever: Retriever, embedder: Embedder,
         chosen = _with_antecedent(question, chosen, reader)
     hostile = _hostile_sources(orders, scored_hostile, len(chosen), reader)
     verdict = policy.relevance(question, chosen, config.abstain_threshold)
-    found = conflicts.detect(question, chosen, reader.document_text) if verdict.answerable else []
+    # Articles read whole by the disagreement check and the claims' check, each read from the store once.
+    article_text = cache(reader.document_text)
+    found = conflicts.detect(question, chosen, article_text) if verdict.answerable else []
     shown = list(chosen) if reads_passages else evidence.for_prompt(chosen, config.prompt_relevance)
-    articles = ({doc: reader.document_text(doc) for doc in {e.doc for e in shown}}
+    articles = ({doc: article_text(doc) for doc in {e.doc for e in shown}}
                 if policy.reads_whole_articles else {})
     return Prepared(question, search_text, passages, chosen, shown, verdict, found,
                     (time.perf_counter() - started) * 1000, hostile, articles)
