@@ -51,6 +51,11 @@ def double_quoted(text: str, shortest: int, longest: int | None = None) -> list[
     return _double_quotes(shortest, longest).findall(text)
 
 
+def double_quote_matches(text: str, shortest: int, longest: int | None = None) -> list[re.Match[str]]:
+    """``double_quoted`` with where each quotation is: ``match.group(1)`` is what is quoted."""
+    return list(_double_quotes(shortest, longest).finditer(text))
+
+
 def tokens(text: str) -> list[str]:
     return [t.replace("'", "") for t in _TOKEN.findall(fold(text))]
 

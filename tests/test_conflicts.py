@@ -259,3 +259,28 @@ def test_two_names_written_after_the_thing_asked_about_are_a_disagreement():
         ("b.txt", "The composer wrote the music of the popular West End musical, Bombay Dreams."),
     )
     assert detect(parse("What is the name of the West End musical that the composer was behind?"), evidence) == []
+
+
+def test_odds_are_one_value_and_two_prices_from_two_reports_disagree():
+    evidence = evidence_from(
+        ("a.txt", "Bookmaker William Hill has placed the novel as the 6/4 favourite to win the prize."),
+        ("b.txt", "The novel is now the 5/4 favourite to win the prize, bookmakers say."),
+    )
+    found = detect(parse("What odds were bookmakers quoting on the novel winning the prize?"), evidence)
+    assert values(found) == [[("6/4", (1,)), ("5/4", (2,))]]
+
+
+def test_two_wordings_written_after_the_thing_asked_about_are_a_disagreement():
+    evidence = evidence_from(
+        ("a.txt", "Under what is to be the election slogan \"Britain is working\", the party pressed on."),
+        ("b.txt", "The party unveiled its election slogan \"Britain forward not back\" on Friday."),
+    )
+    found = detect(parse("What slogan did the party say would be at the heart of its election campaign?"), evidence)
+    assert values(found) == [[("Britain is working", (1,)), ("Britain forward not back", (2,))]]
+    # A quotation that is not the thing asked about (what someone said of it) is no wording of it.
+    evidence = evidence_from(
+        ("a.txt", "Under what is to be the election slogan \"Britain is working\", the party pressed on."),
+        ("b.txt", "A rival called the election slogan a \"tired idea\" on Friday."),
+    )
+    assert detect(parse("What slogan did the party say would be at the heart of its election campaign?"),
+                  evidence) == []

@@ -23,6 +23,8 @@ def test_the_kind_of_answer_expected_is_recognized():
     assert parse("Who wrote the post?").kind == "person"
     assert parse("Where did he address supporters?").kind == "place"
     assert parse("Does the country have the authority?").kind == "yesno"
+    assert parse("What odds were bookmakers quoting on the novel?").kind == "number"
+    assert parse("What slogan did the party choose?").kind == "quote"
     assert parse("What is the name of the ship?").named_thing == "ship"
     assert parse("What is the name of the aircraft carrier sent there?").named_thing == "aircraft carrier"
 

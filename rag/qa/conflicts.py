@@ -17,14 +17,14 @@ from itertools import combinations
 from typing import TypeVar
 
 from rag.qa.evidence import Evidence
-from rag.qa.lexicon import HOW_MUCH_MONEY, SHARE_ASKED, TITLES
+from rag.qa.lexicon import HOW_MUCH_MONEY, ODDS_ASKED, SHARE_ASKED, TITLES, WORDED
 from rag.qa.question import Question
 from rag.text import (
     MONTH_PATTERN,
     MONTHS,
     STOPWORDS,
     content_terms,
-    double_quoted,
+    double_quote_matches,
     fold,
     has_time_expression,
     name_runs,
@@ -240,9 +240,11 @@ def _asked_quantity(question: Question, stated: dict[str, T], strict: bool = Fal
     """Of ``stated`` (keyed ``number:value|unit``, ``date:...``), the amounts of the quantity the question asks
     about. "How much" of money: sums of money only (a share in per cent is not a price). "How many X": amounts
     of X, where there are any (the question asks about jobs, not the deal's value in dollars), else all of them
-    (``strict``: none). "What proportion": percentages only. Keys that are not amounts pass."""
+    (``strict``: none). "What proportion": percentages only; odds: odds only. Keys that are not amounts pass."""
     if SHARE_ASKED.search(question.asked.lower()):
         return {k: v for k, v in stated.items() if not k.startswith("number:") or k.endswith("|percent")}
+    if ODDS_ASKED.search(question.asked.lower()):
+        return {k: v for k, v in stated.items() if not k.startswith("number:") or k.endswith("|odds")}
     if HOW_MUCH_MONEY.search(question.asked.lower()):
         money = {f"|{unit}" for unit in _CURRENCY.values()}
         return {k: v for k, v in stated.items() if not k.startswith("number:") or k[k.index("|"):] in money}
@@ -276,6 +278,7 @@ def _month_number(name: str) -> int | None:
 _YEAR = re.compile(r"(?:19|20)\d\d")
 _RANGE_AFTER = re.compile(r"\s*(?:to|-|–)\s*\d")
 _RANGE_BEFORE = re.compile(r"\d\s*(?:to|-|–)\s*$")
+_FRACTION_AFTER = re.compile(r"/([1-9]\d?)\b")
 _CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen"}
 
 
@@ -297,6 +300,14 @@ def _numbers(text: str, counted: str | None = None) -> list[tuple[str, str]]:
             continue  # "the 2003 World Cup": a year is a date, not a count
         if _RANGE_AFTER.match(text, end) or _RANGE_BEFORE.search(text, 0, match.start()):
             continue  # "18 to 24 year olds": the ends of a range are no answer
+        if text[max(0, match.start() - 1) : match.start()] == "/":
+            continue  # the lower half of "6/4", read with the upper half
+        fraction = _FRACTION_AFTER.match(text, end) if match.group("digits") else None
+        if fraction:
+            # Odds ("the 6/4 favourite"): one value, the ratio, shown as written.
+            value = quantity.value / int(fraction.group(1))
+            found.append((f"number:{value:g}|odds", text[match.start() : fraction.end()]))
+            continue
         currency = _CURRENCY.get(text[max(0, match.start() - 1) : match.start()])
         percent = re.match(r"\s*(%|per ?cent\b)", text[end:])
         if currency or percent:
@@ -343,15 +354,24 @@ def _names_of(question: Question) -> Callable[[str], list[tuple[str, str]]]:
     return extract
 
 
+_WORDED_ASKED = re.compile(rf"\b(?:what|which) ({WORDED})\b", re.IGNORECASE)
+
+
 def _quotes(question: Question):
-    """Short quotations that share a word with the question: the wording of the thing asked about."""
+    """Short quotations that share a word with the question, or that come right after the thing a "what slogan"
+    question asks for ('the slogan "Britain forward not back"'): the wording of the thing asked about."""
     asked = set(question.terms)
+    thing = _WORDED_ASKED.search(question.asked)
+    # Right after it: 'slogan "X"', 'slogan, "X"', 'slogan will be: "X"' (not 'called the slogan a "tired idea"').
+    after_thing = re.compile(rf"\b{thing.group(1)}s?\s*(?:(?:will|would|is|was|to)\s+be|is|was|reads?)?\s*[,:]?\s*"
+                             r"[\"“]\s*$", re.IGNORECASE) if thing else None
 
     def extract(text: str) -> list[tuple[str, str]]:
         found = []
-        for quoted in double_quoted(text, 2, 300):
-            quoted = quoted.strip().rstrip(",.;:!?").strip()
-            if asked & set(content_terms(quoted)):
+        for match in double_quote_matches(text, 2, 300):
+            quoted = match.group(1).strip().rstrip(",.;:!?").strip()
+            if asked & set(content_terms(quoted)) or (
+                    after_thing is not None and after_thing.search(text, 0, match.start() + 1)):
                 found.append((f"quote:{' '.join(fold(quoted).split())}", quoted))
         return found
 

@@ -12,17 +12,20 @@ REFERRING = re.compile(
     re.IGNORECASE,
 )
 
+# Things whose answer is a wording, asked for by name ("What slogan did Labour say ..."): the answer is a quotation.
+WORDED = r"(?:slogan|motto|catchphrase|phrase|headline)"
 # What each kind of question opens with ("How much playing time was left" asks for a number, "Who described him
 # as" for a person); ``question.parse`` takes the kind whose words come first, ties to the earlier kind in
 # ``question.Kind``.
 KIND_PATTERNS: dict[str, str] = {
     "quote": r"\b(exact words|what words|which words|wording|"
-              r"what (?:did|does) (?:[\w'’.-]+ ){1,3}(?:say|write|call)\b|phrase did|quote[ds]?\b)",
+              r"what (?:did|does) (?:[\w'’.-]+ ){1,3}(?:say|write|call)\b|phrase did|quote[ds]?\b|"
+              rf"(?:what|which) {WORDED}\b)",
     "date": r"\b(when|what date|which date|what day|which day|what time|which year|what year|which month|"
               r"what month|in which month|in what month)\b",
     "number": r"\b(how many|how much|how long|how old|how far|what number|what percentage|what share|"
               r"what proportion|how large|how big|what (?:is|was|are|were) the (?:population|number|size|"
-              r"cost|price|amount|total|rate|death toll|toll|budget|value))\b",
+              r"cost|price|amount|total|rate|death toll|toll|budget|value)|what odds)\b",
     "label": r"\b(classif\w*|designat\w*|label\w*|categori[sz]\w*|what kind of|what type of|"
               r"described as|call(?:ed)? it)\b",
     "name": r"\b(what is the name|what was the name|what's the name|name of the|named)\b",
@@ -91,6 +94,9 @@ SEVERAL_ASKED = re.compile(
 
 # A share asked for ("what proportion are recycled"): the amounts compared are percentages.
 SHARE_ASKED = re.compile(r"\b(?:what|which)\s+(?:proportion|percentage|share|per\s?cent|fraction)\b")
+
+# Odds asked for ("What odds were bookmakers quoting"): the amounts compared are odds ("6/4").
+ODDS_ASKED = re.compile(r"\bodds\b")
 
 # The opening words and pronouns of a follow-up ("and who brokered it?"), searched with the question before it.
 FOLLOW_UP = re.compile(
