@@ -55,6 +55,17 @@ def test_the_kind_is_the_one_the_question_opens_with():
     assert parse("When did the stadium reopen?").kind == "date"
 
 
+def test_a_when_that_sets_the_scene_does_not_ask_for_a_date():
+    # Followed by its own subject, "when" says at what moment; the question asks something else.
+    scene = parse("When the ferry was found for the second time, how many passengers were aboard?")
+    assert (scene.kind, scene.value_kind) == ("number", "number")
+    assert parse("What did the mayor say when asked about the harbour?").value_kind is None
+    assert parse("Which club did the captain sign for when he switched codes?").kind == "other"
+    # Followed by a verb, or closing a clause, it asks.
+    assert parse("When was the harbour reopened?").kind == "date"
+    assert parse("Who reopened the harbour, and when?").value_kind == "date"
+
+
 def test_a_question_of_another_kind_can_still_ask_for_a_value():
     question = parse("Did the economy grow or shrink, and by how much?")
     assert (question.kind, question.value_kind) == ("yesno", "number")

@@ -14,6 +14,8 @@ REFERRING = re.compile(
 
 # Things whose answer is a wording, asked for by name ("What slogan did Labour say ..."): the answer is a quotation.
 WORDED = r"(?:slogan|motto|catchphrase|phrase|headline)"
+# The verbs that follow a "when" that asks ("When did ...", "when was it ...").
+AUXILIARY = r"(?:did|does|do|was|were|is|are|will|would|could|can|has|have|had|should|might|must)"
 # What each kind of question opens with ("How much playing time was left" asks for a number, "Who described him
 # as" for a person); ``question.parse`` takes the kind whose words come first, ties to the earlier kind in
 # ``question.Kind``.
@@ -21,8 +23,12 @@ KIND_PATTERNS: dict[str, str] = {
     "quote": r"\b(exact words|what words|which words|wording|"
               r"what (?:did|does) (?:[\w'’.-]+ ){1,3}(?:say|write|call)\b|phrase did|quote[ds]?\b|"
               rf"(?:what|which) {WORDED}\b)",
-    "date": r"\b(when|what date|which date|what day|which day|what time|which year|what year|which month|"
-              r"what month|in which month|in what month)\b",
+    # "when" asks for a date where a verb follows it ("When did it open?") or it ends a clause ("... and
+    # when?"); followed by its own subject it only sets the scene ("What did he say when asked ...", "When
+    # the pirate was caught, how many discs ...").
+    "date": rf"\b(when(?=\s+{AUXILIARY}\b|\s*[?,;]|\s*$)|what date|which date|what day|which day|what time|"
+            r"which year|what year|which month|"
+            r"what month|in which month|in what month)\b",
     "number": r"\b(how many|how much|how long|how old|how far|what number|what percentage|what share|"
               r"what proportion|how large|how big|what (?:is|was|are|were) the (?:population|number|size|"
               r"cost|price|amount|total|rate|death toll|toll|budget|value)|what odds)\b",
