@@ -238,3 +238,39 @@ def test_only_a_question_with_other_sentences_around_it_is_rewritten_to_its_ques
     assert not asks_apart_from_the_rest(assistant.prepare("Who brokered the call between the presidents?"))
     follow_up = assistant.prepare("And who brokered it?", context="The presidents spoke by phone. Who called whom?")
     assert not asks_apart_from_the_rest(follow_up)
+
+
+# Two transfers: the fee of one was not made public; the other's was, as reported.
+UNDISCLOSED_FEE = (
+    "Harbour Town sign Varga\n\n"
+    "Harbour Town have signed Millbrook winger Ines Varga until the end of the season for an undisclosed fee. "
+    "Varga scored eleven goals for Millbrook last season and will wear the number seven shirt.\n"
+)
+REPORTED_FEE = (
+    "Eastgate sign Okafor\n\n"
+    "Eastgate have signed Millbrook striker Tomas Okafor for an undisclosed fee, believed to be £2m. "
+    "Okafor scored nine goals for Millbrook last season and joins on a three-year contract.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def transfers(tmp_path_factory, articles_dir, embedder) -> Assistant:
+    from index_helpers import index_with_extra_files
+
+    config = index_with_extra_files(tmp_path_factory.mktemp("transfers"), articles_dir, embedder,
+                                    {"varga.txt": UNDISCLOSED_FEE, "okafor.txt": REPORTED_FEE})
+    return Assistant(config.replace(mode="extractive"), embedder=embedder)
+
+
+def test_an_answer_that_says_the_value_was_not_made_public_is_an_abstention_showing_what_was_found(transfers):
+    answer = transfers.ask("What fee did Harbour Town pay Millbrook for Ines Varga?")
+    assert answer.abstained, answer.answer
+    assert "not made public" in answer.answer and "undisclosed fee" in answer.answer, answer.answer
+    assert "varga.txt" in answer.answer
+    assert "don't say" not in answer.answer
+
+
+def test_a_value_reported_beside_the_word_undisclosed_is_an_answer(transfers):
+    answer = transfers.ask("What fee did Eastgate pay Millbrook for Tomas Okafor?")
+    assert not answer.abstained, answer.answer
+    assert "£2m" in answer.answer

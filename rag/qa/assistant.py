@@ -190,6 +190,11 @@ class Assistant:
             return
         # A draft none of whose sentences passes the checks falls back to quoted evidence.
         claims = written.claims if written and written.claims else extractive_claims(prepared, best)
+        not_given = self.policy.withheld(prepared, claims)
+        if not_given:
+            yield Event("answer", answer=reply.abstention(prepared, not_given, model_name, prompt_tokens,
+                                                         judge_tokens, conclusion.checked))
+            return
         yield Event("answer", answer=reply.answer(prepared, claims, model_name, prompt_tokens, judge_tokens,
                                                   fallback=written is not None and not written.claims,
                                                   conclusion=conclusion))

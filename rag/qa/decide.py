@@ -16,8 +16,10 @@ from rag.qa.answers import Checked
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared
 from rag.qa.judge import Judge, Judgement, LogisticModel
-from rag.qa.question import parse
+from rag.qa.lexicon import CLAUSE_BREAK, WITHHELD
+from rag.qa.question import Question, holds_expected_value, parse
 from rag.qa.verification import VerifiedClaim, is_refusal
+from rag.text import numbers
 
 # The same evidence scored for another text (the interrogative sentence alone), numbers kept.
 Rescore = Callable[[list[Evidence], str], list[Evidence]]
@@ -138,6 +140,34 @@ def conclude(prepared: Prepared, model: LogisticModel | None, values: dict[str, 
         return Conclusion(False, False, reason, checked)
     verified = model.verified is not None and probability >= model.verified
     return Conclusion(True, verified, "", checked)
+
+
+def withheld(prepared: Prepared, claims: list[VerifiedClaim]) -> str:
+    """A certain "no" read off the answer about to be shown: its leading sentence says that what is asked was not
+    made public ("signed ... for an undisclosed fee", "keeping its subject matter a closely guarded secret") and,
+    in that clause, gives no value ("an undisclosed fee, thought to be £2m" answers). The
+    reason quotes the sentence it cites, so the abstention shows what was found. "" when the answer stands.
+    Not for a question about what someone said or whether something happened (declining to say may be the
+    answer), nor where sources disagree (the disagreement is the answer)."""
+    question = prepared.question
+    if not claims or prepared.conflicts or question.kind in ("quote", "yesno"):
+        return ""
+    lead = claims[0]
+    if not any(WITHHELD.search(clause) and not _gives_a_value(question, clause)
+               for clause in CLAUSE_BREAK.split(lead.text)):
+        return ""
+    by_n = {e.n: e for e in prepared.evidence}
+    cited = [by_n[n] for n in lead.cited if n in by_n]
+    found = "; ".join(f"“{e.text}” ({e.doc})" for e in cited[:1])
+    return f"the closest passage says it was not made public: {found}" if found else \
+        "the answer found says it was not made public"
+
+
+def _gives_a_value(question: Question, clause: str) -> bool:
+    """The clause gives a number the question does not, or the kind of value the question asks for."""
+    if numbers(clause) - numbers(question.asked):
+        return True
+    return question.kind in ("date", "person", "name") and holds_expected_value(question, clause)
 
 
 def answered_signal(answered: Judgement | None, model: LogisticModel | None) -> float:

@@ -49,6 +49,21 @@ REFUSAL = re.compile(
     re.I,
 )
 
+# Words by which a source says that a value was kept from the public ("signed for an undisclosed fee", "the
+# company didn't give details of its investment"): an answer that leads with one gives no value. Disclosure verbs
+# only: "did not give up" or "a secret agent" say nothing of the kind.
+WITHHELD = re.compile(
+    r"(?:\b(?:undisclosed|unspecified|(?:not|never) (?:been |being )?(?:disclosed|revealed|made public|specified)"
+    r"|closely[- ]guarded secret|kept (?:a )?secret|under wraps)"
+    r"|(?:\bnot|n['’]t|\bdeclined to|\brefused to) (?:(?:give|provide|release) (?:any |further |more |the )?"
+    r"(?:details|figures?|a figure|a breakdown|amount|sum|price|cost|terms)"
+    r"|reveal|disclose|specify|say how much))\b",
+    re.IGNORECASE,
+)
+# Where a sentence's clauses part: "X was not disclosed, but the plant will make 150,000 cars" gives its number in
+# a clause that says nothing of what was withheld.
+CLAUSE_BREAK = re.compile(r";|,?\s+\b(?:but|while|although|whereas)\b", re.IGNORECASE)
+
 # Word overlap cannot see "not": a claim that negates must cite a source that negates too.
 NEGATION = re.compile(r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without)\b|n['’]t\b", re.IGNORECASE)
 

@@ -25,13 +25,14 @@ from rag.qa.decide import (
     could_flip,
     signals,
     weighs,
+    withheld,
 )
 from rag.qa.decide import by_judge as decide_by_judge
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared
 from rag.qa.judge import Judge
 from rag.qa.question import Question
-from rag.qa.verification import is_refusal
+from rag.qa.verification import VerifiedClaim, is_refusal
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,11 @@ class Policy:
                 and prepared.verdict.best_score < config.confident_threshold:
             return Conclusion(False, False, "the closest passages do not answer the question")
         return Conclusion(True, False)
+
+    def withheld(self, prepared: Prepared, claims: list[VerifiedClaim]) -> str:
+        """Why the answer about to be shown gives no answer after all (it says the value was not made public),
+        or "". The lexical rules show it."""
+        return ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,9 @@ class FittedPolicy(Policy):
         values["answered_llm"] = answered_signal(asked, fitted)
         conclusion = conclude(prepared, fitted, values)
         return replace(conclusion, judge_tokens=asked.model_tokens if asked is not None else 0)
+
+    def withheld(self, prepared: Prepared, claims: list[VerifiedClaim]) -> str:
+        return withheld(prepared, claims)
 
 
 def policy_for(config: Config) -> Policy:
