@@ -145,10 +145,10 @@ def conclude(prepared: Prepared, model: LogisticModel | None, values: dict[str, 
 def withheld(prepared: Prepared, claims: list[VerifiedClaim]) -> str:
     """A certain "no" read off the answer about to be shown: its leading sentence says that what is asked was not
     made public ("signed ... for an undisclosed fee", "keeping its subject matter a closely guarded secret") and,
-    in that clause, gives no value ("an undisclosed fee, thought to be £2m" answers). The
-    reason quotes the sentence it cites, so the abstention shows what was found. "" when the answer stands.
-    Not for a question about what someone said or whether something happened (declining to say may be the
-    answer), nor where sources disagree (the disagreement is the answer)."""
+    in that clause, gives no value ("an undisclosed fee, thought to be £2m" answers). The reason quotes the
+    sentence it cites, so the abstention shows what was found; "" when the answer stands. Not for a question
+    about what someone said or whether something happened (declining to say may be the answer), nor where
+    sources disagree (the disagreement is the answer)."""
     question = prepared.question
     if not claims or prepared.conflicts or question.kind in ("quote", "yesno"):
         return ""
@@ -158,9 +158,9 @@ def withheld(prepared: Prepared, claims: list[VerifiedClaim]) -> str:
         return ""
     by_n = {e.n: e for e in prepared.evidence}
     cited = [by_n[n] for n in lead.cited if n in by_n]
-    found = "; ".join(f"“{e.text}” ({e.doc})" for e in cited[:1])
-    return f"the closest passage says it was not made public: {found}" if found else \
-        "the answer found says it was not made public"
+    if not cited:
+        return "the answer found says it was not made public"
+    return f"the closest passage says it was not made public: “{cited[0].text}” ({cited[0].doc})"
 
 
 def _gives_a_value(question: Question, clause: str) -> bool:
