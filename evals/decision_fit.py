@@ -229,7 +229,8 @@ def run(config: Config, dataset: str | Path, signals_dir: Path = SIGNALS_DIR, ou
         rows = read_signals(kept) if refit and kept.is_file() else collect(dataset, config, kind, kept, progress)
         fitted[kind] = {**fit(kind, rows), "fit_set": dataset.name,
                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    data["decision_command"] = f"rag calibrate --decision --decision-dataset {dataset.name} --index-dir <its index>"
+    data["decision_command"] = (f"rag calibrate --decision --decision-dataset {dataset.name} "
+                                "--decision-index <its index>")
     out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return fitted
 
