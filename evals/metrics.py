@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from statistics import median, quantiles
@@ -167,3 +168,22 @@ def auc(scores: list[float], labels: list[int]) -> float | None:
         return None
     wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
     return round(wins / (len(pos) * len(neg)), 3)
+
+
+def abstention_ceiling(scores: list[float], answerable: list[bool], max_false_abstention: float = 0.10
+                       ) -> tuple[int, int] | None:
+    """The most unanswerable questions that abstaining below *any* one threshold on ``scores`` would abstain on
+    while abstaining on at most ``max_false_abstention`` of the answerable ones: (abstained, unanswerable).
+
+    A diagnostic of the signal, not an operating point: the threshold is picked on the very questions it is
+    scored on, so no decision made from these scores can do better on this set. Where it falls short of a target,
+    a better threshold cannot reach the target; a better signal is needed."""
+    pos = sorted(s for s, a in zip(scores, answerable, strict=True) if a)
+    neg = [s for s, a in zip(scores, answerable, strict=True) if not a]
+    if not pos or not neg:
+        return None
+    allowed = int(max_false_abstention * len(pos) + 1e-9)
+    # Abstain below t: the highest t that abstains on at most ``allowed`` answerable questions is the
+    # (allowed+1)-th smallest answerable score (every score below it, and no more).
+    threshold = pos[allowed] if allowed < len(pos) else math.inf
+    return sum(s < threshold for s in neg), len(neg)

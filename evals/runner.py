@@ -110,6 +110,18 @@ def _judge(item: dict, answer: dict, passages: list[dict], reader, corpus: Path 
 
 
 
+def decision_scores(records: list[dict]) -> list[float] | None:
+    """Each question's fitted probability that the articles answer it (0 where it was abstained on before the
+    decision was reached: the relevance floor); None when a mechanism without the fitted decision answered."""
+    scores = []
+    for r in records:
+        checked = r.get("checked")
+        if checked is None and not r["abstained"]:
+            return None
+        scores.append(float(checked["probability"]) if checked is not None else 0.0)
+    return scores if records else None
+
+
 def summarize(records: list[dict], mode: str, dataset: str, model: str | None, config: Config) -> dict:
     intervals: dict[str, dict] = {}
 
@@ -164,6 +176,14 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
         "prompt_tokens_p95": metrics.percentile(answered_prompts, 95),
         "judge_tokens_p50": metrics.mid([r["judge_tokens"] for r in records]),
     }
+    scores = decision_scores(records)
+    if scores is not None:
+        # How well the decision's probability separates this set's answerable questions from the rest, and the
+        # most unanswerable ones any threshold on it could abstain on at 10% false abstention (a ceiling).
+        summary["decision_auc"] = metrics.auc(scores, [r["answerable"] for r in records])
+        ceiling = metrics.abstention_ceiling(scores, [r["answerable"] for r in records])
+        if ceiling is not None:
+            summary["abstention_ceiling_at_10pct_false"] = _ratio("abstention_ceiling_at_10pct_false", *ceiling)
     for stage, values in stages.items():
         summary[f"{stage}_p50"] = round(metrics.mid(values), 1)
         summary[f"{stage}_p95"] = round(metrics.percentile(values, 95), 1)

@@ -74,6 +74,25 @@ def test_benchmark_summaries_report_the_prompt_size_only_when_a_model_read_one()
     assert "prompt_tokens_p50" not in _summarize("rgb", [record(0, True)])[0]
 
 
+def test_the_abstention_ceiling_is_the_best_any_threshold_does_within_the_false_abstention_allowed():
+    # Ten answerable questions (one false abstention allowed at 10%) and four unanswerable ones.
+    answerable_scores = [0.2, 0.5, 0.6, 0.7, 0.8, 0.8, 0.9, 0.9, 0.95, 0.99]
+    unanswerable_scores = [0.1, 0.4, 0.55, 0.9]
+    scores = answerable_scores + unanswerable_scores
+    answerable = [True] * 10 + [False] * 4
+    # Abstaining below 0.5 loses one answerable question and catches 0.1 and 0.4; below 0.6 would lose two.
+    assert metrics.abstention_ceiling(scores, answerable) == (2, 4)
+    assert metrics.abstention_ceiling(scores, answerable, max_false_abstention=0.2) == (3, 4)
+    assert metrics.abstention_ceiling(scores, [True] * 14) is None
+
+
+def test_decision_scores_count_an_abstention_before_the_decision_as_zero_and_need_the_decision_everywhere():
+    decided = {"abstained": False, "checked": {"probability": 0.8}}
+    floor = {"abstained": True, "checked": None}
+    assert runner.decision_scores([decided, floor]) == [0.8, 0.0]
+    assert runner.decision_scores([decided, {"abstained": False, "checked": None}]) is None
+
+
 # The default mechanism, extractive (the fitted decision without a model): floors at the figures of
 # `rag eval --mode extractive` on 2026-12-02 (docs/results.md). Without a model the decision has no confident "no"
 # past the relevance floor and the answer-type rule, so it rarely abstains: 1 of the 3 unanswerable questions.
