@@ -176,7 +176,10 @@ def _score(name: str, item: dict, answer) -> dict:
     text = answer.answer
     base = {"question": item.get("query") or item.get("question"), "answer": text, "abstained": answer.abstained,
             "conflicts": len(answer.conflicts), "total_ms": answer.timings["total_ms"], "model": answer.model,
-            "prompt_tokens": answer.prompt_tokens}
+            "prompt_tokens": answer.prompt_tokens,
+            # The fitted decision's probability and signals, as `rag eval` records them: a refitted decision can
+            # then be applied to this run's questions before anything is rerun.
+            "checked": answer.checked.to_dict() if answer.checked is not None else None}
     if name == "rgb":
         correct = not answer.abstained and rgb_found(text, item["answer"])
         planted = not answer.abstained and rgb_found(text, item["fakeanswer"])

@@ -93,6 +93,19 @@ def test_decision_scores_count_an_abstention_before_the_decision_as_zero_and_nee
     assert runner.decision_scores([decided, {"abstained": False, "checked": None}]) is None
 
 
+def test_benchmark_records_keep_the_decision_so_a_refit_can_be_applied_to_them():
+    from evals.benchmarks import _score
+    from rag.qa.answers import Answer, Checked
+
+    checked = Checked(0.42, 0.6777, None, {"answers_llm": -0.3})
+    answer = Answer(question="Who won?", answer="I found no passage ...", abstained=True, citations=(), conflicts=(),
+                    timings={"total_ms": 5.0}, model="qwen2.5-1.5b", mode="generative", checked=checked)
+    record = _score("rgb", {"query": "Who won?", "answer": ["Smith"], "fakeanswer": ["Jones"]}, answer)
+    assert record["checked"] == {"probability": 0.42, "threshold": 0.6777, "verified_threshold": None,
+                                 "signals": {"answers_llm": -0.3}}
+    assert record["correct"] is False and record["misled"] is False
+
+
 # The default mechanism, extractive (the fitted decision without a model): floors at the figures of
 # `rag eval --mode extractive` on 2026-12-02 (docs/results.md). Without a model the decision has no confident "no"
 # past the relevance floor and the answer-type rule, so it rarely abstains: 1 of the 3 unanswerable questions.
