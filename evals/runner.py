@@ -180,8 +180,9 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
     if scores is not None:
         # How well the decision's probability separates this set's answerable questions from the rest, and the
         # most unanswerable ones any threshold on it could abstain on at 10% false abstention (a ceiling).
-        summary["decision_auc"] = metrics.auc(scores, [r["answerable"] for r in records])
-        ceiling = metrics.abstention_ceiling(scores, [r["answerable"] for r in records])
+        labels = [r["answerable"] for r in records]
+        summary["decision_auc"] = metrics.auc(scores, labels)
+        ceiling = metrics.abstention_ceiling(scores, labels)
         if ceiling is not None:
             summary["abstention_ceiling_at_10pct_false"] = _ratio("abstention_ceiling_at_10pct_false", *ceiling)
     for stage, values in stages.items():
