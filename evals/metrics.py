@@ -9,7 +9,7 @@ from statistics import median, quantiles
 
 from rag.ingest import cleaning, readers
 from rag.qa.question import parse
-from rag.qa.verification import support
+from rag.qa.verification import is_refusal, support
 from rag.text import MARKER_RUN, double_quoted, fold
 
 SUPPORT_THRESHOLD = 0.6
@@ -35,6 +35,54 @@ def answer_correct(item: dict, answer: dict) -> bool:
     else:
         ok = True
     return ok and not must_not_violations(item, answer)
+
+
+def draft_asserts(draft: str) -> bool:
+    """Whether a draft (the model's text before the checks) gives an answer: it says something and is not a
+    refusal ("The evidence does not say ...")."""
+    return bool(MARKER_RUN.sub(" ", draft).strip(" .\n")) and not is_refusal(draft)
+
+
+def draft_correct(item: dict, draft: str) -> bool:
+    """The draft scored by the same alias rule as the final answer: on an unanswerable question a draft is right
+    when it gives no answer."""
+    return answer_correct(item, {"answer": MARKER_RUN.sub(" ", draft), "abstained": not draft_asserts(draft)})
+
+
+# The rows of the draft/final table (``draft_vs_final``): what the checks did to each draft.
+DRAFT_ROWS = (
+    ("right_kept", "answerable: draft right, final right"),
+    ("right_lost", "answerable: draft right, final wrong (lost by the checks)"),
+    ("wrong_mended", "answerable: draft wrong, final right"),
+    ("wrong_wrong", "answerable: draft wrong, final wrong"),
+    ("not_drafted", "answerable: no draft (abstained before writing)"),
+    ("asserted_abstained", "unanswerable: draft asserted, final abstained"),
+    ("asserted_shown", "unanswerable: draft asserted, final asserted"),
+    ("refused", "unanswerable: draft gave no answer"),
+    ("unanswerable_not_drafted", "unanswerable: no draft (abstained before writing)"),
+)
+
+
+def draft_vs_final(records: list[dict]) -> dict[str, int]:
+    """Per question, the draft before the checks against the final answer (``DRAFT_ROWS``)."""
+    counts = dict.fromkeys(key for key, _ in DRAFT_ROWS, 0)
+    for r in records:
+        drafted = bool(r.get("draft"))
+        if r["answerable"]:
+            if not drafted:
+                key = "not_drafted"
+            elif r["draft_correct"]:
+                key = "right_kept" if r["correct"] else "right_lost"
+            else:
+                key = "wrong_mended" if r["correct"] else "wrong_wrong"
+        elif not drafted:
+            key = "unanswerable_not_drafted"
+        elif draft_asserts(r["draft"]):
+            key = "asserted_abstained" if r["abstained"] else "asserted_shown"
+        else:
+            key = "refused"
+        counts[key] += 1
+    return counts
 
 
 def must_not_violations(item: dict, answer: dict) -> list[str]:

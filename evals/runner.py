@@ -57,7 +57,7 @@ def run(dataset: str | Path, config: Config, mode: str, out_dir: str | Path, cor
         else:
             result = assistant.ask(item["question"], id=item["id"], mode=mode)
             answer = dict(result.to_dict(), prompt_tokens=result.prompt_tokens, fallback=result.fallback,
-                          judge_tokens=result.judge_tokens)
+                          judge_tokens=result.judge_tokens, draft=result.draft)
         records.append(_judge(item, answer, passage_dicts, reader, corpus))
     report = summarize(records, mode=mode, dataset=str(dataset), model=_model_name(records), config=config)
     write_report(report, Path(out_dir))
@@ -101,6 +101,9 @@ def _judge(item: dict, answer: dict, passages: list[dict], reader, corpus: Path 
         "prompt_tokens": answer.get("prompt_tokens", 0),
         "judge_tokens": answer.get("judge_tokens", 0),
         "fallback": answer.get("fallback", False),
+        # The model's text before the checks, scored by the same rule: what the checks kept, lost or mended.
+        "draft": answer.get("draft", ""),
+        "draft_correct": metrics.draft_correct(item, answer["draft"]) if answer.get("draft") else None,
         "model": answer.get("model"),
         "verified": bool(answer.get("verified")),
         # The fitted decision's probability, operating points and signals (what ``rag calibrate --decision``
@@ -185,6 +188,11 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
         ceiling = metrics.abstention_ceiling(scores, labels)
         if ceiling is not None:
             summary["abstention_ceiling_at_10pct_false"] = _ratio("abstention_ceiling_at_10pct_false", *ceiling)
+    if any(r.get("draft") for r in records):
+        summary["drafts_right"] = _ratio("drafts_right", sum(bool(r.get("draft_correct")) for r in answerable),
+                                         len(answerable))
+        summary["lost_by_the_checks"] = metrics.draft_vs_final(records)["right_lost"]
+    summary["quoted_fallbacks_wrong"] = sum(bool(r["fallback"]) and not r["correct"] for r in records)
     for stage, values in stages.items():
         summary[f"{stage}_p50"] = round(metrics.mid(values), 1)
         summary[f"{stage}_p95"] = round(metrics.percentile(values, 95), 1)
@@ -200,6 +208,7 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
         "intervals": intervals,
         "by_type": {t: {"n": len(rs), **_by_type_rate(rs)}
                     for t, rs in sorted(by_type.items())},
+        "draft_vs_final": metrics.draft_vs_final(records),
         "items": records,
     }
 
@@ -233,11 +242,20 @@ def render_markdown(report: dict) -> str:
     lines += [f"| {k} | {metrics.format_rate(intervals[k]) if k in intervals else _fmt(v)} |" for k, v in s.items()]
     lines += ["", "| type | n | accuracy |", "| --- | --- | --- |"]
     lines += [f"| {t} | {v['n']} | {_fmt(v['accuracy'])} {v.get('ci95') or ''} |" for t, v in report["by_type"].items()]
+    if any(r.get("draft") for r in report["items"]):
+        lines += ["", draft_table(report)]
     lines += ["", "| id | type | correct | abstained | answer |", "| --- | --- | --- | --- | --- |"]
     for r in report["items"]:
         text = " ".join(r["answer"].split()).replace("|", "\\|")
         lines.append(f"| {r['id']} | {r['type']} | {r['correct']} | {r['abstained']} | {text[:160]} |")
     return "\n".join(lines) + "\n"
+
+
+def draft_table(report: dict) -> str:
+    """The draft before the checks against the final answer, question by question, as counts."""
+    counts = report.get("draft_vs_final") or metrics.draft_vs_final(report["items"])
+    rows = ["| draft → final | questions |", "| --- | --- |"]
+    return "\n".join(rows + [f"| {label} | {counts.get(key, 0)} |" for key, label in metrics.DRAFT_ROWS])
 
 
 def _fmt(value) -> str:
@@ -302,6 +320,11 @@ def print_summary(report: dict) -> None:
     for key, value in report["summary"].items():
         shown = metrics.format_rate(intervals[key]) if key in intervals else _fmt(value)
         print(f"  {key:34} {shown}")
+    if any(r.get("draft") for r in report["items"]):
+        print("  draft before the checks → final answer:")
+        counts = report["draft_vs_final"]
+        for key, label in metrics.DRAFT_ROWS:
+            print(f"    {label:62} {counts[key]}")
 
 
 # The rows of ``rag eval --table``: (metric, label), rates shown with their count and 95% interval.

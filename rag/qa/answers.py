@@ -102,6 +102,9 @@ class Answer:
     verified: bool = False
     sentences: tuple[AnswerSentence, ...] = ()
     checked: Checked | None = None  # the fitted decision, where one was made
+    # What the model wrote before the checks ("" when nothing was written: extractive mode, or an abstention
+    # decided before drafting): ``rag eval`` scores it beside the final answer, to count what the checks lose.
+    draft: str = ""
 
     def to_dict(self) -> dict:
         return {

@@ -77,20 +77,20 @@ class _Reply:
     clock: Clock
 
     def abstention(self, prepared: Prepared, reason: str, model: str | None = None, prompt_tokens: int = 0,
-                   judge_tokens: int = 0, checked: Checked | None = None) -> Answer:
+                   judge_tokens: int = 0, checked: Checked | None = None, draft: str = "") -> Answer:
         return Answer(question=self.question, answer=abstention_text(prepared, reason), abstained=True,
                       citations=(), conflicts=(), timings=self.clock.done(), model=model, mode=self.mode,
                       id=self.id, reason=reason, searched=prepared.searched(), prompt_tokens=prompt_tokens,
-                      judge_tokens=judge_tokens, checked=checked)
+                      judge_tokens=judge_tokens, checked=checked, draft=draft)
 
     def answer(self, prepared: Prepared, claims: list[VerifiedClaim], model: str | None, prompt_tokens: int,
-               judge_tokens: int, fallback: bool, conclusion: Conclusion) -> Answer:
+               judge_tokens: int, fallback: bool, conclusion: Conclusion, draft: str = "") -> Answer:
         composed = compose(prepared, claims, conclusion.verified)
         return Answer(question=self.question, answer=composed.text, abstained=False, citations=composed.citations,
                       conflicts=composed.conflicts, timings=self.clock.done(), model=model, mode=self.mode,
                       id=self.id, searched=prepared.searched(), prompt_tokens=prompt_tokens, fallback=fallback,
                       judge_tokens=judge_tokens, verified=conclusion.verified, sentences=composed.sentences,
-                      checked=conclusion.checked)
+                      checked=conclusion.checked, draft=draft)
 
 
 class Assistant:
@@ -183,21 +183,22 @@ class Assistant:
         with clock.stage("judge_ms") if judge is not None else nullcontext():
             conclusion = self.policy.conclude(prepared, decision, written, judge, self.config, best.n)
         model_name, prompt_tokens = (written.model, written.prompt_tokens) if written else (None, 0)
+        draft = written.draft if written else ""
         judge_tokens = (written.judge_tokens if written else decision.judge_tokens) + conclusion.judge_tokens
         if not conclusion.answer:
             yield Event("answer", answer=reply.abstention(prepared, conclusion.reason, model_name, prompt_tokens,
-                                                         judge_tokens, conclusion.checked))
+                                                         judge_tokens, conclusion.checked, draft))
             return
         # A draft none of whose sentences passes the checks falls back to quoted evidence.
         claims = written.claims if written and written.claims else extractive_claims(prepared, best)
         not_given = self.policy.withheld(prepared, claims)
         if not_given:
             yield Event("answer", answer=reply.abstention(prepared, not_given, model_name, prompt_tokens,
-                                                         judge_tokens, conclusion.checked))
+                                                         judge_tokens, conclusion.checked, draft))
             return
         yield Event("answer", answer=reply.answer(prepared, claims, model_name, prompt_tokens, judge_tokens,
                                                   fallback=written is not None and not written.claims,
-                                                  conclusion=conclusion))
+                                                  conclusion=conclusion, draft=draft))
 
     # --- the steps --------------------------------------------------------------------------------------
     def prepare(self, text: str, k: int | None = None, context: str | None = None,
