@@ -65,7 +65,7 @@ DRAFT_ROWS = (
 
 def draft_vs_final(records: list[dict]) -> dict[str, int]:
     """Per question, the draft before the checks against the final answer (``DRAFT_ROWS``)."""
-    counts = dict.fromkeys(key for key, _ in DRAFT_ROWS, 0)
+    counts = dict.fromkeys((key for key, _ in DRAFT_ROWS), 0)
     for r in records:
         drafted = bool(r.get("draft"))
         if r["answerable"]:
