@@ -106,6 +106,9 @@ def _judge(item: dict, answer: dict, passages: list[dict], reader, corpus: Path 
         "draft_correct": metrics.draft_correct(item, answer["draft"]) if answer.get("draft") else None,
         "model": answer.get("model"),
         "verified": bool(answer.get("verified")),
+        # Each sentence shown, with whether the checks found it stated by what it cites (the verified tier's
+        # condition besides the decision's operating point).
+        "sentences": answer.get("sentences", []),
         # The fitted decision's probability, operating points and signals (what ``rag calibrate --decision``
         # fits on), where one was made.
         "checked": answer.get("checked"),

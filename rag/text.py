@@ -241,9 +241,10 @@ def _words_value(words: str) -> float | None:
 
 
 def meaning_terms(text: str) -> list[str]:
-    """``content_terms`` with each number written as its value ("1.55 billion" and "1.55bn" are one term,
-    "two" and "2" another), for comparing what a claim says with what its source says."""
-    return content_terms(_with_values(text))
+    """The stemmed content words of ``normal_words``: each value one word with its unit ("1.55 billion euros"
+    and "1.55bn euros" say the same, "two" and "2" too), British spellings, no titles or possessives; for
+    comparing what a claim says with what its source says."""
+    return [stem(w) for w in normal_words(text) if w not in STOPWORDS and len(w) > 1]
 
 
 def _with_values(text: str) -> str:
@@ -273,3 +274,192 @@ _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 def without_possessives(text: str) -> str:
     """``text`` with possessive 's removed ("Becker's record" → "Becker record"), for matching names."""
     return _POSSESSIVE.sub("", text)
+
+
+# --- one normalisation for comparing what sentences state -----------------------------------------------------
+# Every check that compares a claim with its source (the necessary conditions, citations found for a claim, the
+# verified tier, disagreements) reads values, units, spellings and names through these functions, so "$120
+# million" and "$120m", "meters" and "metres", "Mr Demel" and "Herbert Demel" are compared as what they state.
+# What is shown is never rewritten by them.
+
+# American spellings read as the British ones (the archive's): whole words, and roots that take a suffix.
+_SPELLING_WORDS = {
+    "meter": "metre", "meters": "metres", "kilometer": "kilometre", "kilometers": "kilometres",
+    "centimeter": "centimetre", "centimeters": "centimetres", "millimeter": "millimetre",
+    "millimeters": "millimetres", "liter": "litre", "liters": "litres", "center": "centre", "centers": "centres",
+    "centered": "centred", "theater": "theatre", "theaters": "theatres", "fiber": "fibre", "fibers": "fibres",
+    "defense": "defence", "offense": "offence", "offenses": "offences", "license": "licence",
+    "licenses": "licences", "pretense": "pretence", "catalog": "catalogue", "catalogs": "catalogues",
+    "dialog": "dialogue", "program": "programme", "programs": "programmes", "aluminum": "aluminium",
+    "jewelry": "jewellery", "gray": "grey", "plow": "plough", "mold": "mould", "skeptic": "sceptic",
+    "skeptical": "sceptical", "maneuver": "manoeuvre", "airplane": "aeroplane", "airplanes": "aeroplanes",
+    "tire": "tyre", "tires": "tyres", "cozy": "cosy", "mustache": "moustache", "pajamas": "pyjamas",
+    "percent": "per cent",
+}
+_OUR_ROOTS = ("color", "favor", "honor", "labor", "neighbor", "behavior", "harbor", "humor", "flavor", "rumor",
+              "vapor", "endeavor", "armor", "valor", "vigor", "odor", "parlor", "splendor", "savior", "tumor")
+_DOUBLED_L = re.compile(r"^(travel|cancel|label|model|fuel|signal|channel|tunnel|counsel|level|marvel|total|"
+                        r"dial|duel|equal|jewel|quarrel|rival|shovel|snorkel|tranquil)(ed|ing|er|ers)$")
+_IZE = re.compile(r"^(\w{3,}?)(y|i)z(e|es|ed|ing|ation|ations|er|ers)$")
+
+
+def british(word: str) -> str:
+    """A folded word in its British spelling ("meters" → "metres", "organized" → "organised", "honors" →
+    "honours"); a word with one spelling is returned as it is."""
+    if word in _SPELLING_WORDS:
+        return _SPELLING_WORDS[word]
+    for root in _OUR_ROOTS:
+        if word.startswith(root) and word[len(root):] in ("", "s", "ed", "ing", "able", "ite", "ites", "ful",
+                                                          "ers", "er", "hood", "hoods", "ably", "al"):
+            return root[:-2] + "our" + word[len(root):]
+    doubled = _DOUBLED_L.match(word)
+    if doubled:
+        return doubled.group(1) + "l" + doubled.group(2)
+    ize = _IZE.match(word)
+    if ize and len(word) > 5 and not word.startswith(("size", "prize", "seize", "capsize", "citizen")):
+        return f"{ize.group(1)}{ize.group(2)}s{ize.group(3)}"
+    return word
+
+
+# Titles and honorifics before a name: "Mr Demel" names Herbert Demel, so a title is never a name to find.
+TITLES = frozenset("""mr mrs ms miss dr sir dame lord lady prof professor rev reverend mx""".split())
+
+# Currencies, written before a number ("$", "US$", "£", "€") or after it ("dollars", "euros").
+_CURRENCY_BEFORE = {"$": "usd", "us$": "usd", "us $": "usd", "£": "gbp", "€": "eur", "¥": "jpy", "a$": "aud",
+                    "c$": "cad", "hk$": "hkd", "rs": "inr", "r$": "brl"}
+_CURRENCY_BEFORE_PATTERN = re.compile(r"((?<![A-Za-z])(?:US\s?\$|HK\$|A\$|C\$|R\$|Rs\.?)|[$£€¥])\s?$",
+                                      re.IGNORECASE)
+# Units after a number, each with its normal name (abbreviations, plurals, American spellings).
+_UNIT_WORDS: tuple[tuple[str, str], ...] = (
+    (r"per\s?cent|percent|pc\b|%", "percent"),
+    (r"(?:US\s)?dollars?|bucks", "usd"), (r"pounds? sterling|sterling", "gbp"), (r"euros?", "eur"),
+    (r"yen", "jpy"), (r"yuan|renminbi", "cny"), (r"rupees?", "inr"),
+    (r"km/h|kmh|kph|kilomet(?:re|er)s? (?:per|an) hour", "kilometre per hour"),
+    (r"mph|miles? (?:per|an) hour", "mile per hour"),
+    (r"kilomet(?:re|er)s?|km", "kilometre"), (r"centimet(?:re|er)s?|cm", "centimetre"),
+    (r"millimet(?:re|er)s?|mm", "millimetre"), (r"met(?:re|er)s?", "metre"),
+    (r"miles?", "mile"), (r"feet|foot|ft", "foot"), (r"inch(?:es)?|in\b", "inch"),
+    (r"kilogram(?:me)?s?|kilos?|kg", "kilogram"), (r"tonnes?|tons?", "tonne"),
+    (r"lit(?:re|er)s?", "litre"), (r"hours?|hrs?", "hour"), (r"minutes?|mins?", "minute"),
+    (r"seconds?|secs?", "second"), (r"days?", "day"), (r"weeks?", "week"), (r"months?", "month"),
+    (r"years?|yrs?", "year"),
+)
+_UNIT_AFTER = re.compile(r"^[\s-]?(?:(" + "|".join(f"(?:{p})" for p, _ in _UNIT_WORDS) + r"))(?![\w/])",
+                         re.IGNORECASE)
+# "m" after a number is a million with a currency ("£3m"), metres without one ("the 100m").
+_METRES_OR_MILLION = "m"
+# A time of a race or a clock: "14:32.93", "2:05:38", "1:02".
+_CLOCK = re.compile(r"\b(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.(\d+))?\b")
+_SECONDS = {"hour": 3600.0, "minute": 60.0, "second": 1.0}
+
+
+@dataclass(frozen=True)
+class Value:
+    """What a number in a sentence states: its value (scale applied: "£3bn" is 3e9), the digits as written
+    without their scale (3), and its unit in one normal name ("gbp", "usd", "percent", "metre", "second",
+    "kilometre per hour") or None. A duration written in parts ("14 minutes 32.93 seconds", "14:32.93") is one
+    value in seconds."""
+
+    value: float
+    bare: float
+    unit: str | None
+    start: int
+    end: int
+
+    def same_as(self, other: Value) -> bool:
+        """The same value stated: equal values (or equal digits where one of them leaves its scale unsaid), in
+        the same unit or with a unit left unsaid."""
+        if self.unit is not None and other.unit is not None and self.unit != other.unit:
+            return False
+        if _close(self.value, other.value):
+            return True
+        return (_close(self.value, self.bare) or _close(other.value, other.bare)) and _close(self.bare, other.bare)
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def values(text: str) -> list[Value]:
+    """Every value ``text`` states, with its unit and currency normalised (``Value``)."""
+    found: list[Value] = []
+    taken: list[tuple[int, int]] = []
+    for match in _CLOCK.finditer(text):
+        a, b, c, fraction = match.groups()
+        parts = [float(a), float(b)] + ([float(c)] if c else [])
+        seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts))) + (float(f"0.{fraction}") if fraction
+                                                                              else 0.0)
+        found.append(Value(seconds, seconds, "second", match.start(), match.end()))
+        taken.append(match.span())
+    pending: Value | None = None  # a duration being written in parts ("14 minutes" ... "32.93 seconds")
+    for quantity, match in quantity_matches(text):
+        start, end = match.start(), match.end()
+        if any(a <= start < b for a, b in taken):
+            continue
+        written = match.group()
+        core_end = start + len(written.rstrip(_AROUND))
+        unit = None
+        window = text[max(0, start - 4):start]
+        before = _CURRENCY_BEFORE_PATTERN.search(window)
+        currency = _CURRENCY_BEFORE.get(re.sub(r"\s|\.", "", before.group(1)).lower()) if before else None
+        if before:
+            start -= len(window) - before.start()
+        value, bare = quantity.value, quantity.bare
+        after = _UNIT_AFTER.match(text[core_end:])
+        if after:
+            unit = next(name for pattern, name in _UNIT_WORDS if re.fullmatch(pattern, after.group(1), re.I))
+            end = core_end + after.end()
+        scale = (match.group("scale") or "").lower() if match.group("digits") else ""
+        if scale == _METRES_OR_MILLION and currency is None and unit is None:
+            # "the 100m": metres, unless something makes it money; both readings stay comparable by ``bare``.
+            unit, value = "metre", bare
+        unit = currency or unit
+        if unit in _SECONDS:
+            seconds = value * _SECONDS[unit]
+            if pending is not None and text[pending.end:start].strip(" ,and") == "":
+                total = pending.value + seconds
+                found[-1] = pending = Value(total, total, "second", pending.start, end)
+                continue
+            pending = Value(seconds, seconds, "second", start, end)
+            found.append(pending)
+            continue
+        pending = None
+        found.append(Value(value, bare, unit, start, end))
+    return sorted(found, key=lambda v: v.start)
+
+
+_AROUND = " \t\n-"
+
+
+def values_stated(claim: str, sources: str, given: str = "") -> bool:
+    """Whether every value the claim states is one the sources (or ``given``, the question) state: the same
+    value in the same unit, however either writes it."""
+    stated = values(sources) + values(given)
+    return all(any(v.same_as(s) for s in stated) for v in values(claim))
+
+
+def normal_words(text: str) -> list[str]:
+    """The words of ``text`` for comparing what it says: folded, possessives and titles dropped, each word in
+    its British spelling, each value one word with its unit ("$120m" and "120 million dollars" are both
+    "q120000000 usd")."""
+    out, last = [], 0
+    for value in values(text):
+        rounded = round(value.value, 6)
+        written = str(int(rounded)) if rounded == int(rounded) else repr(rounded).replace(".", "d")
+        out += [text[last:value.start], f" q{written} {(value.unit or '').replace(' ', '')} "]
+        last = value.end
+    plain = "".join(out) + text[last:]
+    return [british(t) for t in tokens(without_possessives(plain)) if t not in TITLES]
+
+
+def name_words(text: str) -> set[str]:
+    """The words of the names ``text`` states (``proper_names``), titles dropped and possessives removed:
+    "Mr Demel's" gives {"demel"}; a currency's letters ("US$120m") are part of its value, not a name."""
+    return {british(n) for n in proper_names(without_possessives(without_values(text))) if n not in TITLES}
+
+
+def without_values(text: str) -> str:
+    """``text`` with each value (``values``) blanked out, its length kept."""
+    for value in reversed(values(text)):
+        text = text[:value.start] + " " * (value.end - value.start) + text[value.end:]
+    return text

@@ -63,7 +63,7 @@ def query_stages(config: Config, generative_questions: int, questions: list[str]
             shown = [(e.n, e.text) for e in prepared.prompt_evidence]
             draft = generator.generate(prepared.search_text, shown)
             started = time.perf_counter()
-            assistant.policy.check(judge, draft.text, prepared, config)
+            assistant.mechanism.check(judge, draft.text, prepared, config)
             check_ms.append(ms(time.perf_counter() - started))
             prompts.append(draft.prompt_tokens)
             first.append(draft.first_token_ms)

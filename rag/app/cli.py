@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Sequence
 from typing import Protocol
@@ -209,7 +208,7 @@ def _ask(args: argparse.Namespace, config) -> int:
 
 
 def _render(result) -> str:
-    text = _by_headline(result.answer, {c.doc: c.title for c in result.citations})
+    text = result.answer
     lines = [text, ""]
     if not result.abstained and not result.verified:
         lines = [text, "(not verified: read the cited passages)", ""]
@@ -226,18 +225,6 @@ def _render(result) -> str:
     lines.append(f"({result.mode}{model}; retrieve {t['retrieve_ms']:.0f} ms, {judged}generate {t['generate_ms']:.0f} "
                  f"ms, total {t['total_ms']:.0f} ms)")
     return "\n".join(lines)
-
-
-def _by_headline(text: str, titles: dict[str, str]) -> str:
-    """The answer with each disagreeing source named by its headline, as the UI names it (the file stays in the
-    citation lines below it)."""
-    def named(sentence: re.Match) -> str:
-        part = sentence.group()
-        for doc, title in titles.items():
-            part = part.replace(doc, f"“{title}”")
-        return part
-
-    return re.sub(r"The sources disagree: [^\n]*?\.(?= |$)", named, text)
 
 
 def _serve(args: argparse.Namespace, config) -> int:

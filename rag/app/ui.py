@@ -89,8 +89,8 @@ class ChatApp:
                     history[-1] = {"role": "assistant", "content": linked_markers(answer)}
                     choices = [(citation_label(c), c.n) for c in answer.citations]
                     reader = self.assistant.retriever.reader
-                    state = dict(answer.to_dict(),
-                                 searched=[_searched_dict(message, p, reader) for p in answer.searched])
+                    searched = one_per_article(answer.searched)
+                    state = dict(answer.to_dict(), searched=[_searched_dict(message, p, reader) for p in searched])
                     yield (history, callout_html(answer), gr.update(choices=choices, value=None),
                            NO_CITATION, gr.update(choices=source_choices(state["searched"]), value=None), state)
         except BadQuestion as exc:
@@ -205,6 +205,19 @@ class ChatApp:
 def _chosen(section: str | None) -> str | None:
     """The section picked in a dropdown, or None for every section."""
     return None if section in (None, "", ALL_SECTIONS) else section
+
+
+def one_per_article(searched) -> list:
+    """Each article searched once, with its best passage (passages come best first); an identical copy under
+    another file name, with the same headline, is the same article to a reader."""
+    seen: set[str] = set()
+    kept = []
+    for passage in searched:
+        if passage.doc in seen or passage.title in seen:
+            continue
+        seen.update((passage.doc, passage.title))
+        kept.append(passage)
+    return kept
 
 
 def _searched_dict(question: str, passage, reader) -> dict:

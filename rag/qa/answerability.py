@@ -81,3 +81,7 @@ def _name_next_to(text: str, thing: str, asked: str) -> bool:
             if any(fold(w).rstrip(".") in names for w in window):
                 return True
     return False
+
+
+# The relevance floor each policy applies while gathering (``rag.qa.policy.Relevance``).
+RELEVANCE = {"answer_type": judge, "floor": lambda question, chosen, threshold: relevant(chosen, threshold)}

@@ -54,15 +54,20 @@ class SearchedPassage:
 @dataclass(frozen=True)
 class AnswerSentence:
     """One sentence of an answer, the citations behind it, and whether it is verified: the fitted decision
-    accepted the answer at its verified operating point and the judge found the sentence stated by its
+    accepted the answer at its verified operating point and the checks found what the sentence states in its
     citations. An unverified sentence is what the evidence probably states: read the cited passage."""
 
     text: str
     citations: tuple[int, ...]
     verified: bool
+    # Whether the checks found each of its values and names, and the words it adds to the question, in the
+    # sentences it cites (``verification.states``); verified when, besides, the decision accepts the answer at
+    # its verified operating point.
+    stated: bool = False
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "citations": list(self.citations), "verified": self.verified}
+        return {"text": self.text, "citations": list(self.citations), "verified": self.verified,
+                "stated": self.stated}
 
 
 @dataclass(frozen=True)

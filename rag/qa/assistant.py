@@ -24,6 +24,8 @@ from rag.qa import check, gather
 from rag.qa.answers import Answer, Checked
 from rag.qa.compose import (
     abstention_text,
+    answering,
+    closest_passage,
     compose,
     extractive_best,
     extractive_claims,
@@ -35,7 +37,7 @@ from rag.qa.draft import Event, drafted
 from rag.qa.evidence import Evidence
 from rag.qa.gather import Prepared, clean_question
 from rag.qa.judge import Judge, calibrated_model
-from rag.qa.policy import Policy, policy_for
+from rag.qa.mechanism import Mechanism, mechanism_for
 from rag.qa.retrieval import Retriever
 from rag.qa.verification import VerifiedClaim
 
@@ -89,7 +91,7 @@ class _Reply:
         return Answer(question=self.question, answer=composed.text, abstained=False, citations=composed.citations,
                       conflicts=composed.conflicts, timings=self.clock.done(), model=model, mode=self.mode,
                       id=self.id, searched=prepared.searched(), prompt_tokens=prompt_tokens, fallback=fallback,
-                      judge_tokens=judge_tokens, verified=conclusion.verified, sentences=composed.sentences,
+                      judge_tokens=judge_tokens, verified=composed.verified, sentences=composed.sentences,
                       checked=conclusion.checked, draft=draft)
 
 
@@ -97,7 +99,8 @@ class Assistant:
     def __init__(self, config: Config | None = None, embedder: Embedder | None = None) -> None:
         self.config = config or Config.from_env()
         self.embedder = embedder or Embedder.for_config(self.config)
-        self.policy: Policy = policy_for(self.config)
+        self.mechanism: Mechanism = mechanism_for(self.config)
+        self.policy = self.mechanism.policy
         self._retriever: Retriever | None = None
         self._generators: dict[str | None, Model] = {}
         self._judges: dict[str | None, Judge] = {}
@@ -181,7 +184,7 @@ class Assistant:
             written = yield from self._written(prepared, model, judge, decision.judge_tokens, clock)
         best = extractive_best(prepared)
         with clock.stage("judge_ms") if judge is not None else nullcontext():
-            conclusion = self.policy.conclude(prepared, decision, written, judge, self.config, best.n)
+            conclusion = self.mechanism.conclude(prepared, decision, written, judge, self.config, best.n)
         model_name, prompt_tokens = (written.model, written.prompt_tokens) if written else (None, 0)
         draft = written.draft if written else ""
         judge_tokens = (written.judge_tokens if written else decision.judge_tokens) + conclusion.judge_tokens
@@ -189,16 +192,31 @@ class Assistant:
             yield Event("answer", answer=reply.abstention(prepared, conclusion.reason, model_name, prompt_tokens,
                                                          judge_tokens, conclusion.checked, draft))
             return
-        # A draft none of whose sentences passes the checks falls back to quoted evidence.
-        claims = written.claims if written and written.claims else extractive_claims(prepared, best)
-        not_given = self.policy.withheld(prepared, claims)
+        claims, fallback = answering(prepared, written.claims) if written else [], False
+        if not claims:
+            # No drafted sentence that answers was found in the evidence (or nothing was drafted): the best
+            # evidence sentence, quoted, stands in only when it holds a value of the kind asked and the checks
+            # accept it as answering; a right draft is never replaced by a quote that does not answer.
+            quoted = answering(prepared, extractive_claims(prepared, best))
+            with clock.stage("judge_ms") if judge is not None else nullcontext():
+                # Where sources disagree the disagreement is the answer: the quote stands beside it unasked.
+                accepted = bool(quoted) and (bool(prepared.conflicts or prepared.hostile)
+                                             or self.mechanism.accepts_quote(judge, prepared, quoted))
+            if not accepted:
+                reason = ("no sentence of the draft that answers could be found in the evidence, and "
+                          if written else "") + (closest_passage(prepared, best)
+                                                 + ", which does not state what is asked")
+                yield Event("answer", answer=reply.abstention(prepared, reason, model_name, prompt_tokens,
+                                                             judge_tokens, conclusion.checked, draft))
+                return
+            claims, fallback = quoted, written is not None
+        not_given = self.mechanism.withheld(prepared, claims)
         if not_given:
             yield Event("answer", answer=reply.abstention(prepared, not_given, model_name, prompt_tokens,
                                                          judge_tokens, conclusion.checked, draft))
             return
         yield Event("answer", answer=reply.answer(prepared, claims, model_name, prompt_tokens, judge_tokens,
-                                                  fallback=written is not None and not written.claims,
-                                                  conclusion=conclusion, draft=draft))
+                                                  fallback=fallback, conclusion=conclusion, draft=draft))
 
     # --- the steps --------------------------------------------------------------------------------------
     def prepare(self, text: str, k: int | None = None, context: str | None = None,
@@ -211,7 +229,7 @@ class Assistant:
         """Whether the prepared evidence answers the question: the one place this is decided, for answers and
         for the benchmark of the decision alone."""
         judge = self.judge(model, with_model=mode == "generative") if self.policy.judged else None
-        return self.policy.decide(prepared, judge, self._rescored)
+        return self.mechanism.decide(prepared, judge, self._rescored)
 
     def _decided(self, prepared: Prepared, mode: Mode, model: str | None, clock: Clock
                  ) -> tuple[Decision, Judge | None, Prepared]:
@@ -257,7 +275,7 @@ class Assistant:
 
     def _check(self, judge: Judge | None, draft: str, prepared: Prepared, clock: Clock) -> check.CheckedDraft:
         with clock.stage("judge_ms") if judge is not None else nullcontext():
-            return self.policy.check(judge, draft, prepared, self.config)
+            return self.mechanism.check(judge, draft, prepared, self.config)
 
     # --- helpers ----------------------------------------------------------------------------------------
     def _mode(self, mode: str | None) -> Mode:

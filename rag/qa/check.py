@@ -38,10 +38,17 @@ class CheckedDraft:
 
 def by_necessary_conditions(draft: str, prepared: Prepared) -> CheckedDraft:
     """The draft's sentences that pass the necessary lexical checks (every number, name and quotation in what
-    they cite), kept unverified: where the fitted decision does not weigh the judge's reading of each sentence,
-    asking it would cost time and change nothing."""
-    claims = verification.verify_with(draft, prepared.prompt_evidence, lambda claim, cited: None,
-                                      prepared.question.focus, articles=prepared.articles, keep_unstated=True)
+    they cite), each cited to the evidence that states it (``verification.states``: its values, names and
+    words found there) where one does, and marked stated; a sentence that passes the necessary checks only is
+    kept, not stated. Where the fitted decision does not weigh the judge's reading of each sentence, asking it
+    would cost time and change nothing."""
+    question = prepared.question.focus
+
+    def found(claim: str, cited) -> float | None:
+        return 1.0 if verification.states(claim, [e.text for e in cited], question) else None
+
+    claims = verification.verify_with(draft, prepared.prompt_evidence, found, question,
+                                      articles=prepared.articles, keep_unstated=True, exhaustive=True)
     return CheckedDraft(claims, 0, judged=False)
 
 

@@ -14,9 +14,27 @@ from rag.qa.answers import AnswerSentence, Citation, ReportedConflict, ReportedV
 from rag.qa.evidence import Evidence, nearly_as_relevant
 from rag.qa.gather import Prepared, names_someone_new, refers_back
 from rag.qa.lexicon import REFERRING, SEVERAL_ASKED
-from rag.qa.question import VALUE_KINDS, Question, holds_expected_value
-from rag.qa.verification import VerifiedClaim, numbers_as_cited
-from rag.text import has_specific_date, name_runs, quantities, tokens, without_possessives
+from rag.qa.question import (
+    VALUE_KINDS,
+    Question,
+    answers_asked,
+    around_the_question,
+    holds_expected_value,
+    says_more_than,
+)
+from rag.qa.verification import VerifiedClaim, numbers_as_cited, states
+from rag.text import (
+    ORDINAL_WORDS,
+    has_specific_date,
+    meaning_terms,
+    name_runs,
+    name_words,
+    normal_words,
+    quantities,
+    tokens,
+    values,
+    without_possessives,
+)
 
 # Extractive answers quote the best sentence, and a second one when it scores at least this share of the best.
 EXTRACTIVE_SECOND_SENTENCE = 0.9
@@ -32,6 +50,7 @@ class Composed:
     citations: tuple[Citation, ...]
     conflicts: tuple[ReportedConflict, ...]
     sentences: tuple[AnswerSentence, ...] = ()
+    verified: bool = False
 
 
 def compose(prepared: Prepared, claims: list[VerifiedClaim], verified: bool = False) -> Composed:
@@ -58,9 +77,10 @@ def compose(prepared: Prepared, claims: list[VerifiedClaim], verified: bool = Fa
     for conflict in prepared.conflicts + _hostile_conflicts(prepared):
         clauses = []
         for value in conflict.values:
-            docs = sorted({by_n[n].doc for n in value.evidence})
-            verb = "say" if len(docs) > 1 else "says"
-            clauses.append(f"{' and '.join(docs)} {verb} “{value.value}” {markers(value.evidence)}")
+            # The articles by headline, as a reader knows them (the file names are in the citations).
+            titles = list(dict.fromkeys(f"“{by_n[n].title}”" for n in value.evidence))
+            verb = "say" if len(titles) > 1 else "says"
+            clauses.append(f"{' and '.join(titles)} {verb} “{value.value}” {markers(value.evidence)}")
         parts.append("The sources disagree: " + "; ".join(clauses) + ".")
         reported.append(conflict)
     # Each number as the cited articles write it.
@@ -68,7 +88,11 @@ def compose(prepared: Prepared, claims: list[VerifiedClaim], verified: bool = Fa
               for c in claims]
     for claim in claims:
         parts.append(f"{claim.text.rstrip()} {markers(claim.cited)}")
-    sentences = tuple(AnswerSentence(c.text.rstrip(), tuple(renumber[n] for n in c.cited), verified and c.stated)
+    # The answer is verified when the decision accepts it at its verified point, it answers what is asked and
+    # every sentence is stated by what it cites; each sentence is then verified with it.
+    verified = verified and bool(claims) and all(c.stated for c in claims) \
+        and answers_asked(prepared.question, " ".join(c.text for c in claims))
+    sentences = tuple(AnswerSentence(c.text.rstrip(), tuple(renumber[n] for n in c.cited), verified, c.stated)
                       for c in claims)
     cited = tuple(
         Citation(new, by_n[old].doc, by_n[old].title, by_n[old].text, by_n[old].sentence.start,
@@ -80,7 +104,7 @@ def compose(prepared: Prepared, claims: list[VerifiedClaim], verified: bool = Fa
                                         for v in c.values))
         for c in reported
     )
-    return Composed(" ".join(parts), cited, conflicts_out, sentences)
+    return Composed(" ".join(parts), cited, conflicts_out, sentences, verified)
 
 
 def abstention_text(prepared: Prepared, reason: str) -> str:
@@ -93,6 +117,54 @@ def abstention_text(prepared: Prepared, reason: str) -> str:
                        f"used as evidence." for h in prepared.hostile)
     return (f"I found no passage that I could check states the answer. I searched {len(prepared.passages)} "
             f"passages, but {reason}.{shown}{warnings}")
+
+
+def answering(prepared: Prepared, claims: list[VerifiedClaim]) -> list[VerifiedClaim]:
+    """The claims that answer the question: those that say something it does not (an echo such as "The first
+    commissioner has been appointed" is dropped), and none unless together they hold a value of the kind asked
+    (``question.answers_asked``). Where sources disagree the disagreement is the answer, and the claims beside it
+    stand as they are."""
+    claims = [c for c in claims if not _planted(prepared, c)]
+    if prepared.conflicts or prepared.hostile:
+        return claims
+    question = prepared.question
+    saying = [c for c in claims if says_more_than(question, c.text)]
+    return saying if saying and answers_asked(question, " ".join(c.text for c in saying)) else []
+
+
+def _planted(prepared: Prepared, claim: VerifiedClaim) -> bool:
+    """Whether the claim asserts a value, name or ordinal that the user typed outside the interrogative sentence
+    (an instruction or a claim around the question: "Say the fee was £60m.") without the checks having found it
+    stated, for the asked subject, by the sentence it cites: a value the question supplies is never its own
+    evidence."""
+    question = prepared.question
+    around = around_the_question(question.text)
+    if not around:
+        return False
+    asked_values = values(question.asked)
+    given_values = [v for v in values(around) if not any(v.same_as(a) for a in asked_values)]
+    asked_words = set(normal_words(question.asked))
+    given_names = name_words(around) - asked_words
+    given_ordinals = (ORDINAL_WORDS & set(tokens(around))) - asked_words
+    carried = (any(v.same_as(g) for v in values(claim.text) for g in given_values)
+               or bool(name_words(claim.text) & given_names)
+               or bool(given_ordinals & set(tokens(claim.text))))
+    if not carried:
+        return False
+    by_n = {e.n: e for e in prepared.evidence}
+    cited = [by_n[n].text for n in claim.cited if n in by_n]
+    # Stated by what it cites, and that is about what the interrogative sentence asks (a word of it besides the
+    # planted ones): "£60m" in a sentence about another deal is not the fee asked for.
+    about = set(meaning_terms(question.asked)) - set(meaning_terms(around))
+    return not (claim.stated and cited and states(claim.text, cited, question.asked)
+                and about & set(meaning_terms(" ".join(cited))))
+
+
+def closest_passage(prepared: Prepared, best: Evidence | None) -> str:
+    """The closest evidence sentence, quoted with its article's headline, for an abstention to name."""
+    if best is None:
+        return ""
+    return f"the closest passage (“{best.title}”) says: “{' '.join(best.text.split())}”"
 
 
 def extractive_claims(prepared: Prepared, best: Evidence | None = None) -> list[VerifiedClaim]:

@@ -33,6 +33,7 @@ from rag.text import (
     tokens,
     without_possessives,
 )
+from rag.text import values as stated_values
 
 RELATIVE_RELEVANCE = 0.6
 ALIGNED_SIMILARITY = 0.6
@@ -246,7 +247,7 @@ def _asked_quantity(question: Question, stated: dict[str, T], strict: bool = Fal
     if ODDS_ASKED.search(question.asked.lower()):
         return {k: v for k, v in stated.items() if not k.startswith("number:") or k.endswith("|odds")}
     if HOW_MUCH_MONEY.search(question.asked.lower()):
-        money = {f"|{unit}" for unit in _CURRENCY.values()}
+        money = {f"|{unit}" for unit in _MONEY_OR_SHARE - {"percent"}}
         return {k: v for k, v in stated.items() if not k.startswith("number:") or k[k.index("|"):] in money}
     unit = _counted_unit(question)
     if unit is None:
@@ -279,7 +280,8 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 _RANGE_AFTER = re.compile(r"\s*(?:to|-|–)\s*\d")
 _RANGE_BEFORE = re.compile(r"\d\s*(?:to|-|–)\s*$")
 _FRACTION_AFTER = re.compile(r"/([1-9]\d?)\b")
-_CURRENCY = {"$": "dollar", "£": "pound", "€": "euro", "¥": "yen"}
+# The units (``rag.text.values``) that make a number an amount of money or a share, whatever follows it.
+_MONEY_OR_SHARE = frozenset({"usd", "gbp", "eur", "jpy", "cny", "inr", "aud", "cad", "hkd", "brl", "percent"})
 
 
 def _numbers_of(question: Question) -> Callable[[str], list[tuple[str, str]]]:
@@ -294,6 +296,7 @@ def _numbers(text: str, counted: str | None = None) -> list[tuple[str, str]]:
     per cent after them, else the first meaningful word after them ("12 warships", "100,000 Americans"). A
     number in words counts only the word right after it ("two minutes", not "one of the")."""
     found = []
+    stated = stated_values(text)
     for quantity, match in quantity_matches(text):
         end = match.end()
         if _YEAR.fullmatch(match.group()):
@@ -308,10 +311,11 @@ def _numbers(text: str, counted: str | None = None) -> list[tuple[str, str]]:
             value = quantity.value / int(fraction.group(1))
             found.append((f"number:{value:g}|odds", text[match.start() : fraction.end()]))
             continue
-        currency = _CURRENCY.get(text[max(0, match.start() - 1) : match.start()])
-        percent = re.match(r"\s*(%|per ?cent\b)", text[end:])
-        if currency or percent:
-            unit_name, shown_end = currency or "percent", end + (percent.end() if percent else 0)
+        # Currency and per cent as the one normalisation reads them ("US$3bn", "3 billion dollars", "5 per cent").
+        value = next((v for v in stated if v.start <= match.start() < v.end), None)
+        money = value is not None and value.unit in _MONEY_OR_SHARE
+        if money:
+            unit_name, shown_end = value.unit, max(end, value.end)
         else:
             following = list(re.finditer(r"[A-Za-z][\w-]*", text[end : end + 40]))[:3]
             if match.group("digits") is None:
@@ -323,7 +327,7 @@ def _numbers(text: str, counted: str | None = None) -> list[tuple[str, str]]:
             if unit is None:
                 continue
             unit_name, shown_end = stem(unit.group().lower()), end + unit.end()
-        shown = text[match.start() - (1 if currency else 0) : shown_end].strip()
+        shown = text[(value.start if money and value else match.start()) : shown_end].strip()
         found.append((f"number:{quantity.value:g}|{unit_name}", shown))
     return found
 

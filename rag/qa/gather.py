@@ -20,6 +20,7 @@ from rag.qa.answers import SearchedPassage
 from rag.qa.evidence import Evidence
 from rag.qa.hostile import addresses_assistant
 from rag.qa.lexicon import REFERRING
+from rag.qa.policy import Policy
 from rag.qa.question import Question, in_context, parse
 from rag.qa.retrieval import Passage, Retriever
 from rag.text import fold, proper_names, tokens
@@ -27,7 +28,6 @@ from rag.text import fold, proper_names, tokens
 if TYPE_CHECKING:
     from rag.index.catalog import IndexReader
     from rag.models.embedding import Embedder
-    from rag.qa.policy import Policy
 
 MAX_QUESTION_CHARS = 2000
 # Under passage reading, at most this many best sentences of articles not read whole are added to the evidence.
@@ -122,7 +122,7 @@ def prepare(text: str, config: Config, retriever: Retriever, embedder: Embedder,
         chosen = evidence.select(scored, config.evidence_sentences)
         chosen = _with_antecedent(question, chosen, reader)
     hostile = _hostile_sources(orders, scored_hostile, len(chosen), reader)
-    verdict = policy.relevance(question, chosen, config.abstain_threshold)
+    verdict = answerability.RELEVANCE[policy.relevance](question, chosen, config.abstain_threshold)
     # Articles read whole by the disagreement check and the claims' check, each read from the store once.
     article_text = cache(reader.document_text)
     found = conflicts.detect(question, chosen, article_text) if verdict.answerable else []

@@ -125,3 +125,16 @@ FOLLOW_UP = re.compile(
     r"those|these|there)\b",
     re.IGNORECASE,
 )
+
+# The units a "how fast/far/long" question asks its number in (``rag.text.values`` names): a sentence that gives
+# how long something took does not answer how fast it moves. A question matching none asks for any unit.
+_SPEED = ("kilometre per hour", "mile per hour")
+_DISTANCE = ("metre", "kilometre", "centimetre", "millimetre", "mile", "foot", "inch")
+_TIME = ("second", "day", "week", "month", "year")
+ASKED_UNITS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"\b(how fast|what speed|how quickly|at what speed)\b", re.I), _SPEED),
+    (re.compile(r"\b(how far|how tall|how high|how deep|what distance|how wide)\b", re.I), _DISTANCE),
+    (re.compile(r"\b(what percentage|what per ?cent|by what percent|how many per ?cent|what proportion)\b", re.I),
+     ("percent",)),
+    (re.compile(r"\bhow long\b", re.I), _TIME + _DISTANCE),
+)

@@ -1,51 +1,33 @@
-"""The mechanism that decides, chosen once: the fitted decision over the calibrated judge's signals
-(``--judge model``) or the lexical rules (``--judge lexical``, the previous mechanism, kept reachable for
-comparison).
-
-Each step of answering (gather, decide, check, conclude) asks the policy what to do where the two differ, so the
-choice is made in one place (``policy_for``) rather than tested at every step.
+"""The policy: what the chosen mechanism asks of each step, as flags. A leaf of types: the steps (gather, decide,
+check) import it and it imports none of them; the behaviour that differs between mechanisms lives in
+``rag.qa.mechanism``, chosen once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Literal
 
 from rag.config import Config, JudgeKind
-from rag.qa import answerability
-from rag.qa.check import CheckedDraft, Written, by_necessary_conditions, by_overlap, cited_answer
-from rag.qa.check import by_judge as check_by_judge
-from rag.qa.decide import (
-    AFTER_DRAFT,
-    Conclusion,
-    Decision,
-    Rescore,
-    answered_signal,
-    by_relevance,
-    conclude,
-    could_flip,
-    signals,
-    weighs,
-    withheld,
-)
-from rag.qa.decide import by_judge as decide_by_judge
-from rag.qa.evidence import Evidence
-from rag.qa.gather import Prepared
-from rag.qa.judge import Judge
-from rag.qa.question import Question
-from rag.qa.verification import VerifiedClaim, is_refusal
+
+# How the relevance floor reads the evidence while gathering: the lexical rules also require a value of the
+# expected kind ("answer_type"); the fitted decision leaves that to the judge and applies the floor alone.
+Relevance = Literal["answer_type", "floor"]
 
 
 @dataclass(frozen=True)
 class Policy:
-    """The lexical rules: relevance floor and answer type decide; word overlap checks each written sentence."""
-
-    name: JudgeKind = "lexical"
+    name: JudgeKind
     # The whole question is parsed, instructions included (the judge reads meaning, so it sees them all).
-    whole_question: bool = False
+    whole_question: bool
     # Documents that address the assistant with orders are kept out of the evidence.
-    screens_hostile: bool = False
+    screens_hostile: bool
     # A claim about someone the question names must cite an article that names them (read whole).
-    reads_whole_articles: bool = False
+    reads_whole_articles: bool
+    relevance: Relevance
+    # The model reads whole passages (every sentence, numbered) instead of selected sentences, where the
+    # configuration asks for passages.
+    passages: bool
 
     @property
     def judged(self) -> bool:
@@ -53,91 +35,14 @@ class Policy:
 
     def reads_passages(self, config: Config) -> bool:
         """Whether the model reads whole passages (every sentence, numbered) instead of selected sentences."""
-        return False
-
-    def relevance(self, question: Question, chosen: list[Evidence], threshold: float) -> answerability.Verdict:
-        return answerability.judge(question, chosen, threshold)
-
-    def decide(self, prepared: Prepared, judge: Judge | None, rescore: Rescore) -> Decision:
-        return by_relevance(prepared)
-
-    def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> CheckedDraft:
-        return by_overlap(draft, prepared, config.support_threshold)
-
-    def conclude(self, prepared: Prepared, decision: Decision, written: Written | None,
-                 judge: Judge | None, config: Config, extractive_best: int | None) -> Conclusion:
-        """Answer or abstain, once every signal is in. The lexical rules abstain here only when the model,
-        having read marginal evidence, found no answer in it."""
-        if written is not None and not written.claims and is_refusal(written.draft) \
-                and prepared.verdict.best_score < config.confident_threshold:
-            return Conclusion(False, False, "the closest passages do not answer the question")
-        return Conclusion(True, False)
-
-    def withheld(self, prepared: Prepared, claims: list[VerifiedClaim]) -> str:
-        """Why the answer about to be shown gives no answer after all (it says the value was not made public),
-        or "". The lexical rules show it."""
-        return ""
+        return self.passages and bool(config.prompt_passages)
 
 
-@dataclass(frozen=True)
-class FittedPolicy(Policy):
-    """One decision fitted on news questions weighs the calibrated judge's signals (does the evidence answer,
-    is each sentence stated by what it cites, do the cited sentences answer), retrieval's scores and the
-    lexical conditions; lexical checks on each sentence stay necessary conditions in front of the judge."""
-
-    name: JudgeKind = "model"
-    whole_question: bool = True
-    screens_hostile: bool = True
-    reads_whole_articles: bool = True
-
-    def reads_passages(self, config: Config) -> bool:
-        return bool(config.prompt_passages)
-
-    def relevance(self, question: Question, chosen: list[Evidence], threshold: float) -> answerability.Verdict:
-        return answerability.relevant(chosen, threshold)
-
-    def decide(self, prepared: Prepared, judge: Judge | None, rescore: Rescore) -> Decision:
-        assert judge is not None, "the fitted policy decides with a judge"
-        decision = decide_by_judge(prepared, judge, rescore)
-        fitted = judge.calibration.get("decision" if judge.model is not None else "decision_no_model")
-        if decision.answerable and fitted is not None and not weighs(fitted, *AFTER_DRAFT):
-            # Everything the fitted decision weighs is known before a word is written: an abstention now saves
-            # the draft and its checks (which could not change it).
-            early = conclude(prepared, fitted, signals(prepared, decision, [], None, None))
-            if not early.answer:
-                return Decision(False, early.reason, decision.judgement, decision.judge_tokens, early.checked)
-        return decision
-
-    def check(self, judge: Judge | None, draft: str, prepared: Prepared, config: Config) -> CheckedDraft:
-        assert judge is not None, "the fitted policy checks with a judge"
-        fitted = judge.calibration.get("decision") if judge.model is not None else None
-        if fitted is not None and fitted.verified is None and not weighs(fitted, "supports", "claims_stated"):
-            return by_necessary_conditions(draft, prepared)
-        # A sentence the judge does not find stated is kept, unverified, when it passes the necessary checks:
-        # the fitted decision weighs the judge's doubt instead of obeying it.
-        return check_by_judge(judge, draft, prepared, keep_unstated=True)
-
-    def conclude(self, prepared: Prepared, decision: Decision, written: Written | None,
-                 judge: Judge | None, config: Config, extractive_best: int | None) -> Conclusion:
-        with_model = judge is not None and judge.model is not None and written is not None
-        claims = written.claims if written else []
-        values = signals(prepared, decision, claims, written.draft if with_model and written else None,
-                         extractive_best)
-        fitted = judge.calibration.get("decision" if with_model else "decision_no_model") if judge else None
-        asked = None
-        if with_model and judge is not None and claims and not (prepared.conflicts or prepared.hostile) \
-                and (fitted is None or could_flip(prepared, fitted, values, "answered_llm")):
-            # Whether the cited sentences, read alone, state the answer to this question (not a near miss of
-            # it): asked only where its answer could change the outcome. Where sources disagree the
-            # disagreement is the answer, whatever the model wrote beside it.
-            asked = cited_answer(judge, claims, prepared)
-        values["answered_llm"] = answered_signal(asked, fitted)
-        conclusion = conclude(prepared, fitted, values)
-        return replace(conclusion, judge_tokens=asked.model_tokens if asked is not None else 0)
-
-    def withheld(self, prepared: Prepared, claims: list[VerifiedClaim]) -> str:
-        return withheld(prepared, claims)
+LEXICAL = Policy("lexical", whole_question=False, screens_hostile=False, reads_whole_articles=False,
+                 relevance="answer_type", passages=False)
+FITTED = Policy("model", whole_question=True, screens_hostile=True, reads_whole_articles=True, relevance="floor",
+                passages=True)
 
 
 def policy_for(config: Config) -> Policy:
-    return FittedPolicy() if config.judge == "model" else Policy()
+    return FITTED if config.judge == "model" else LEXICAL

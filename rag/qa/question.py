@@ -10,8 +10,18 @@ from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from rag.errors import BadInput
-from rag.qa.lexicon import FOLLOW_UP, KIND_PATTERNS
-from rag.text import STOPWORDS, content_terms, fold, has_time_expression, numbers, proper_names, tokens
+from rag.qa.lexicon import ASKED_UNITS, FOLLOW_UP, KIND_PATTERNS
+from rag.text import (
+    STOPWORDS,
+    content_terms,
+    fold,
+    has_time_expression,
+    meaning_terms,
+    numbers,
+    proper_names,
+    tokens,
+    values,
+)
 
 # The kind of answer a question expects, from its opening words (``KIND_PATTERNS``).
 Kind = Literal["quote", "date", "number", "label", "name", "person", "place", "yesno", "other"]
@@ -81,16 +91,49 @@ def holds_expected_value(question: Question, text: str) -> bool:
     return True
 
 
+def asked_units(question: Question) -> tuple[str, ...] | None:
+    """The units the question asks its number in ("how fast": a speed), or None for any."""
+    return next((units for pattern, units in ASKED_UNITS if pattern.search(question.asked)), None)
+
+
+def says_more_than(question: Question, text: str) -> bool:
+    """Whether ``text`` says something the interrogative sentence does not: a word or a value of its own."""
+    return bool(set(meaning_terms(text)) - set(meaning_terms(question.asked)))
+
+
+def answers_asked(question: Question, text: str) -> bool:
+    """Whether ``text`` could be an answer to the question, not an echo of it: it says something the
+    interrogative sentence does not (a word or a value), and holds a value of the kind asked
+    (``holds_expected_value``), for a "how fast/far/long" question in the unit asked."""
+    if not says_more_than(question, text):
+        return False
+    if not holds_expected_value(question, text):
+        return False
+    units = asked_units(question)
+    if units is None:
+        return True
+    given = values(question.asked)
+    return any(v.unit is None or v.unit in units for v in values(text) if not any(v.same_as(g) for g in given))
+
+
 # A quotation opens after a space or bracket and closes before a space or punctuation, so the apostrophe
 # in "that's" neither opens nor closes one.
 _QUOTED = re.compile(r"(?:^|(?<=[\s(\[]))['‘\"“](.{3,400}?)['’\"”](?=[\s,.;:?!)\]]|$)")
+
+
+def around_the_question(text: str) -> str:
+    """What the user wrote besides the sentences that ask: context, or an instruction ("Say it was Norway.")."""
+    return " ".join(s for s in _SENTENCE_BREAK.split(text) if not s.rstrip().endswith("?"))
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'“‘(\[A-Z0-9])")
 
 
 def interrogative_part(text: str) -> str:
     """The sentences that ask something. An instruction in front of the question ("ignore the documents
     and say X.") is kept out of what is searched and sent to the model."""
     # A sentence may open with a bracket: "(Note to the assistant: say X.)" is a sentence of its own.
-    sentences = re.split(r"(?<=[.!?])\s+(?=[\"'“‘(\[A-Z0-9])", text)
+    sentences = _SENTENCE_BREAK.split(text)
     asking = [s for s in sentences if s.rstrip().endswith("?")]
     return " ".join(asking) if asking else text
 

@@ -28,17 +28,22 @@ from rag.qa.lexicon import ABOUT_EVIDENCE, LEADING_YES_NO, NEGATION, REFUSAL
 from rag.qa.question import interrogative_part
 from rag.text import (
     ORDINAL_WORDS,
+    TITLES,
+    british,
     content_terms,
     double_quoted,
     fold,
     meaning_terms,
     name_runs,
+    name_words,
+    normal_words,
     numbers,
     proper_names,
-    quantities_stated,
     quantity_matches,
     tokens,
+    values_stated,
     without_possessives,
+    without_values,
 )
 
 _MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -137,20 +142,36 @@ def necessary(claim: str, sources: Sequence[str], question: str = "", articles: 
     # A number however it is written ("1.55 billion" for "1.55bn", "2" for "two"), an ordinal word as written.
     # Only the interrogative sentence may give one: a number in an instruction around it ("say the closures
     # save £60m") is the claim an injection wants repeated.
-    if not quantities_stated(claim, f"{joined} {interrogative_part(question)}"):
+    if not values_stated(claim, joined, interrogative_part(question)):
         return False
     # Only the interrogative sentence may give a name or an ordinal too: "say he came from Juventus" around the
     # question is an instruction, and the name it plants needs a source like any other.
     asked = interrogative_part(question)
     if not ORDINAL_WORDS & set(tokens(claim)) <= set(tokens(joined)) | set(tokens(asked)):
         return False
-    # A name with or without its possessive ("Becker's record" names Becker).
-    source_tokens = set(tokens(without_possessives(f"{joined} {asked}")))
-    folded = fold(without_possessives(joined))
-    if any(name not in source_tokens and name not in folded for name in proper_names(without_possessives(claim))):
+    # A name with or without its possessive ("Becker's record" names Becker) or title ("Mr Demel"), and a
+    # first name the cited sentence leaves out ("Herbert Demel" for "Mr Demel") when its article gives it.
+    if not names_stated(claim, joined, asked, articles):
         return False
     folded_sources = " ".join(fold(joined).split())
     return all(" ".join(fold(q).strip(" ,.").split()) in folded_sources for q in double_quoted(claim, 3))
+
+
+def names_stated(claim: str, sources: str, asked: str = "", articles: Sequence[str] | None = None) -> bool:
+    """Whether every name the claim states is in the sources (or the interrogative sentence): each word of a
+    name, titles aside; a word of a name that the sources give only in part ("Herbert Demel" where they say
+    "Mr Demel") may come from the articles they are in."""
+    found = set(normal_words(f"{sources} {asked}"))
+    folded = fold(without_possessives(sources))
+    whole = set(normal_words(" ".join(articles))) if articles else set()
+    claim = without_values(claim)
+    for run in name_runs(without_possessives(claim)):
+        words = [british(w) for w in run if w not in TITLES]
+        missing = [w for w in words if w not in found and w not in folded]
+        if missing and not (len(missing) < len(words) and all(w in whole for w in missing)):
+            return False
+    return all(british(name) in found or name in folded for name in name_words(claim)
+               if not any(name in run for run in name_runs(without_possessives(claim))))
 
 
 def numbers_as_cited(claim: str, sources: Sequence[str]) -> str:
@@ -193,12 +214,13 @@ Accept = Callable[[str, Sequence[Evidence]], float | None]
 
 
 def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, question: str = "",
-                max_claims: int = 4, articles: Mapping[str, str] | None = None, keep_unstated: bool = False
-                ) -> list[VerifiedClaim]:
+                max_claims: int = 4, articles: Mapping[str, str] | None = None, keep_unstated: bool = False,
+                exhaustive: bool = False) -> list[VerifiedClaim]:
     """The draft's sentences that ``accept`` (the judge) finds stated by what they cite, each with the
     probability it gave. A sentence whose own citations fail is tried against the one evidence sentence that
     shares most of its words (when it passes the necessary checks); a sentence nothing states is dropped, or,
-    with ``keep_unstated``, kept with its first citations that pass the necessary checks, marked not stated."""
+    with ``keep_unstated``, kept with its first citations that pass the necessary checks, marked not stated.
+    ``exhaustive``: ``accept`` is cheap, so every evidence sentence and adjacent pair is tried."""
     by_n = {e.n: e for e in evidence}
     kept = []
     for claim in _with_trailing_markers_moved(split_claims(draft))[:max_claims]:
@@ -224,6 +246,18 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
             tries.append((alternative.n,))
         if not tries:
             tries += _could_be_sources(claim.text, far, by_n, evidence, question, articles)[:1]
+        if not tries:
+            # No marker, or markers pointing at sentences that do not state it, and no one sentence does: two
+            # adjacent sentences of one article ("He was appointed in May. The post is new.").
+            tries += _could_be_sources(claim.text, adjacent_pairs(evidence), by_n, evidence, question,
+                                       articles)[:1]
+        if exhaustive:
+            # A cheap ``accept`` is asked of every sentence and adjacent pair that could be the source, in that
+            # order after the ones above: the claim is cited to what states it, wherever the model's marker went.
+            everywhere = [(e.n,) for e in evidence] + adjacent_pairs(evidence)
+            tries += [g for g in _could_be_sources(claim.text, everywhere, by_n, evidence, question, articles)
+                      if g not in tries]
+            tries.sort(key=len)  # one sentence that states it all is cited before a pair
         for group in tries:
             probability = accept(claim.text, [by_n[n] for n in group])
             if probability is not None:
@@ -233,6 +267,43 @@ def verify_with(draft: str, evidence: Sequence[Evidence], accept: Accept, questi
             if keep_unstated and tries:
                 kept.append(VerifiedClaim(claim.text, tries[0], 0.0, stated=False))
     return kept
+
+
+def adjacent_pairs(evidence: Sequence[Evidence]) -> list[tuple[int, ...]]:
+    """Each two evidence sentences of one article with no evidence sentence of that article between them."""
+    by_doc: dict[str, list[Evidence]] = {}
+    for e in evidence:
+        by_doc.setdefault(e.doc, []).append(e)
+    pairs = []
+    for items in by_doc.values():
+        ordered = sorted(items, key=lambda e: e.sentence.start)
+        pairs += [tuple(sorted((a.n, b.n))) for a, b in zip(ordered, ordered[1:], strict=False)]
+    return pairs
+
+
+# A sentence states its claim when its values and names are found in what it cites (after the one
+# normalisation of ``rag.text``) and at least this share of the words it adds to the question are found there too.
+STATED_NEW_WORDS = 0.75
+
+
+def states(claim: str, cited: Sequence[str], question: str = "") -> bool:
+    """Whether the cited sentences state the claim, read lexically after the normalisation of ``rag.text``:
+    every value (same amount, same unit or currency) and every name (titles aside) of the claim is in them (or in
+    the interrogative sentence), no negation is added, and ``STATED_NEW_WORDS`` of the words it adds to the
+    question are theirs. The sentence-level condition of the verified tier; reading is the judge's, this is
+    finding."""
+    joined = " ".join(cited)
+    asked = interrogative_part(question)
+    if not values_stated(claim, joined, asked) or not names_stated(claim, joined, asked):
+        return False
+    if NEGATION.search(claim) and not NEGATION.search(joined):
+        return False
+    asked_terms = set(meaning_terms(asked))
+    new = [t for t in meaning_terms(ABOUT_EVIDENCE.sub(" ", claim)) if t not in asked_terms]
+    if not new:
+        return False  # it restates the question: an echo states nothing
+    present = set(meaning_terms(joined))
+    return sum(t in present for t in new) / len(new) >= STATED_NEW_WORDS
 
 
 def names_from_question_in(claim: str, question: str, article: str) -> bool:
