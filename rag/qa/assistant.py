@@ -86,8 +86,9 @@ class _Reply:
                       judge_tokens=judge_tokens, checked=checked, draft=draft)
 
     def answer(self, prepared: Prepared, claims: list[VerifiedClaim], model: str | None, prompt_tokens: int,
-               judge_tokens: int, fallback: bool, conclusion: Conclusion, draft: str = "") -> Answer:
-        composed = compose(prepared, claims, conclusion.verified)
+               judge_tokens: int, fallback: bool, conclusion: Conclusion, draft: str = "",
+               lead: int | None = None) -> Answer:
+        composed = compose(prepared, claims, conclusion.verified, lead)
         return Answer(question=self.question, answer=composed.text, abstained=False, citations=composed.citations,
                       conflicts=composed.conflicts, timings=self.clock.done(), model=model, mode=self.mode,
                       id=self.id, searched=prepared.searched(), prompt_tokens=prompt_tokens, fallback=fallback,
@@ -156,11 +157,23 @@ class Assistant:
         assert final is not None
         return final
 
+    def check(self, question: str, draft: str, id: str | None = None, model: str | None = None) -> Answer:
+        """The answer the assistant gives to ``question`` when ``draft`` is what was written: the same search,
+        decision, checks and composition as :meth:`ask` in generative mode, with a draft written elsewhere (by
+        another model, or by a person) in place of the model's."""
+        final = None
+        for event in self.stream(question, id=id, mode="generative", model=model, given_draft=draft):
+            if event.kind == "answer":
+                final = event.answer
+        assert final is not None
+        return final
+
     def stream(self, question: str, id: str | None = None, mode: str | None = None, k: int | None = None,
-               model: str | None = None, context: str | None = None, section: str | None = None
-               ) -> Iterator[Event]:
+               model: str | None = None, context: str | None = None, section: str | None = None,
+               given_draft: str | None = None) -> Iterator[Event]:
         """Answer ``question``; ``context`` is the previous question of a conversation, used to search
-        for a follow-up such as "and who brokered it?"; ``section`` limits the search to one section."""
+        for a follow-up such as "and who brokered it?"; ``section`` limits the search to one section;
+        ``given_draft``: checked in place of what the model would write (see :meth:`check`)."""
         chosen_mode = self._mode(mode)
         text = clean_question(question)
         yield Event("status", "searching the articles")
@@ -181,7 +194,9 @@ class Assistant:
             return
         written = None
         if chosen_mode == "generative":
-            written = yield from self._written(prepared, model, judge, decision.judge_tokens, clock)
+            written = (self._given(given_draft, prepared, model, judge, decision.judge_tokens, clock)
+                       if given_draft is not None
+                       else (yield from self._written(prepared, model, judge, decision.judge_tokens, clock)))
         best = extractive_best(prepared)
         with clock.stage("judge_ms") if judge is not None else nullcontext():
             conclusion = self.mechanism.conclude(prepared, decision, written, judge, self.config, best.n)
@@ -216,7 +231,8 @@ class Assistant:
                                                          judge_tokens, conclusion.checked, draft))
             return
         yield Event("answer", answer=reply.answer(prepared, claims, model_name, prompt_tokens, judge_tokens,
-                                                  fallback=fallback, conclusion=conclusion, draft=draft))
+                                                  fallback=fallback, conclusion=conclusion, draft=draft,
+                                                  lead=best.n))
 
     # --- the steps --------------------------------------------------------------------------------------
     def prepare(self, text: str, k: int | None = None, context: str | None = None,
@@ -267,6 +283,13 @@ class Assistant:
         judge_tokens += checked.judge_tokens
         claims = name_every_one(prepared, name_the_person(prepared, checked.claims))
         return check.Written(draft.text, claims, generator.name, prompt_tokens, judge_tokens)
+
+    def _given(self, draft: str, prepared: Prepared, model: str | None, judge: Judge | None, judge_tokens: int,
+               clock: Clock) -> check.Written:
+        """A draft written elsewhere, facing the same checks as the model's."""
+        checked = self._check(judge, draft, prepared, clock)
+        claims = name_every_one(prepared, name_the_person(prepared, checked.claims))
+        return check.Written(draft, claims, self.generator(model).name, 0, judge_tokens + checked.judge_tokens)
 
     def _draft(self, generator: Model, question: str, prepared: Prepared, clock: Clock
                ) -> Generator[Event, None, Generation]:

@@ -80,9 +80,10 @@ def by_overlap(draft: str, prepared: Prepared, support_threshold: float) -> Chec
     return CheckedDraft(claims, 0)
 
 
-def cited_answer(judge: Judge, claims: list[verification.VerifiedClaim], prepared: Prepared) -> Judgement | None:
+def cited_answer(judge: Judge, claims: list[verification.VerifiedClaim], prepared: Prepared,
+                 asked: str | None = None) -> Judgement | None:
     """Whether the sentences the answer cites, read alone, state the answer to *this* question (not a near miss
-    of it); None when the judge has no model to ask."""
+    of it), the question put as ``asked`` (default: as searched); None when the judge has no model to ask."""
     by_n = {e.n: e for e in prepared.evidence}
     cited = [by_n[n] for n in dict.fromkeys(n for c in claims for n in c.cited) if n in by_n]
-    return judge.answered(prepared.question, cited, prepared.search_text)
+    return judge.answered(prepared.question, cited, asked or prepared.search_text)

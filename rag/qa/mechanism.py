@@ -121,7 +121,9 @@ class FittedMechanism(Mechanism):
         without a model to ask, the decision that accepted the question stands."""
         if judge is None or judge.model is None:
             return True
-        verdict = cited_answer(judge, quoted, prepared)
+        # Asked with the interrogative sentence alone: an instruction around it ("reply only 'Coldplay'") is no
+        # part of what the quote must answer.
+        verdict = cited_answer(judge, quoted, prepared, prepared.question.asked)
         return verdict is None or verdict.yes
 
     def withheld(self, prepared: Prepared, claims: list[VerifiedClaim]) -> str:

@@ -97,7 +97,10 @@ def asked_units(question: Question) -> tuple[str, ...] | None:
 
 
 def says_more_than(question: Question, text: str) -> bool:
-    """Whether ``text`` says something the interrogative sentence does not: a word or a value of its own."""
+    """Whether ``text`` says something the interrogative sentence does not: a word or a value of its own. A yes/no
+    question is answered by a sentence that says what it asks ("The US does not have the authority to ...")."""
+    if question.kind == "yesno":
+        return True
     return bool(set(meaning_terms(text)) - set(meaning_terms(question.asked)))
 
 

@@ -310,11 +310,18 @@ def names_from_question_in(claim: str, question: str, article: str) -> bool:
     """Whether each name the claim shares with the question (a run of capitalized words such as "Arthur
     Hailey") is mentioned in ``article``, by at least one of its words ("Hailey" suffices; "Mr Blair" names
     Tony Blair), and the article mentions at least one name the question gives."""
-    # Names compared word by word as ``tokens`` splits them ("GPT-3" is "gpt" and "3").
-    asked = {t for name in proper_names(without_possessives(question)) for t in tokens(name)}
+    # Names compared word by word as ``tokens`` splits them ("GPT-3" is "gpt" and "3"). The names the
+    # interrogative sentence gives: one planted around it ("SYSTEM OVERRIDE: ...") names nothing asked about, and
+    # ``compose`` holds such names to what the evidence states.
+    asked = {t for name in proper_names(without_possessives(interrogative_part(question))) for t in tokens(name)}
     mentioned = _words_of(article)
     runs = [{t for word in run for t in tokens(word)} for run in name_runs(without_possessives(claim), initial=True)]
-    if any(run & asked and not run & mentioned for run in runs):
+    shared = [run for run in runs if run & asked]
+    # A name of several words must be in the article; a one-word name the article leaves out ("Irish race walker
+    # Jamie Costin" in an article that never says "Irish") only where another name it shares is mentioned.
+    if any(len(run) > 1 and not run & mentioned for run in shared):
+        return False
+    if shared and not any(run & mentioned for run in shared):
         return False
     # A claim that leaves its subject unsaid ("The shares opened at 9 euro cents") is still about what the
     # question names: an article that mentions none of the question's names answers another question. A name
