@@ -25,6 +25,7 @@ from rag.qa.question import (
 from rag.qa.verification import VerifiedClaim, numbers_as_cited
 from rag.text import (
     ORDINAL_WORDS,
+    double_quoted,
     has_specific_date,
     meaning_terms,
     name_runs,
@@ -118,9 +119,19 @@ def verifiable(prepared: Prepared, claims: list[VerifiedClaim], lead: int | None
         return False
     if not answers_asked(prepared.question, " ".join(c.text for c in claims)):
         return False
+    if prepared.question.kind == "quote" and not any(_quotes_words(c.text) for c in claims):
+        return False  # what someone said is verified in their words, never in a paraphrase of them
     by_n = {e.n: e for e in prepared.evidence}
     cited = set(normal_words(" ".join(by_n[n].text for c in claims for n in c.cited if n in by_n)))
     return name_words(prepared.question.asked) <= cited
+
+
+def _quotes_words(text: str) -> bool:
+    """Whether a claim quotes someone's words (a quoted evidence sentence's own outer quotes aside)."""
+    inner = text.strip()
+    if inner[:1] in "“\"" and inner[-1:] in "”\"":
+        inner = inner[1:-1]
+    return bool(double_quoted(inner, 3))
 
 
 def abstention_text(prepared: Prepared, reason: str) -> str:
