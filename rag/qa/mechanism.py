@@ -114,7 +114,10 @@ class FittedMechanism(Mechanism):
             asked = cited_answer(judge, claims, prepared)
         values["answered_llm"] = answered_signal(asked, fitted)
         conclusion = conclude(prepared, fitted, values)
-        return replace(conclusion, judge_tokens=asked.model_tokens if asked is not None else 0)
+        # Only an answer the model wrote and the judge's model weighed can be verified: the decision without a
+        # model (extractive mode) separates nothing on news (its AUC on the fit set is below 0.5).
+        return replace(conclusion, verified=conclusion.verified and with_model,
+                       judge_tokens=asked.model_tokens if asked is not None else 0)
 
     def accepts_quote(self, judge: Judge | None, prepared: Prepared, quoted: list[VerifiedClaim]) -> bool:
         """The judge, reading the quoted sentences alone, finds that they state the answer to this question;
