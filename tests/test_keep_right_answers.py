@@ -36,13 +36,15 @@ def assistant(tmp_path_factory, articles_dir, embedder) -> Assistant:
     return Assistant(config.replace(mode="generative"), embedder=embedder)
 
 
-def test_a_draft_whose_amount_is_written_another_way_is_kept_and_verified(assistant):
+def test_a_draft_whose_amount_is_written_another_way_is_kept_and_found_stated(assistant):
     answer = assistant.check("How big is the fund the Baltic Ports Authority approved to rebuild Klaipeda harbour?",
                              "The Baltic Ports Authority approved a fund of $120 million to rebuild the harbour. [1]")
     assert not answer.abstained and not answer.fallback, answer.answer
     assert "$120m" in answer.answer, "the figure as the article writes it"
+    # Its value, names and words are found in the sentence it cites: the verified tier's condition on sentences
+    # (the tier itself waits for a decision that reaches 0.95 precision on held-out questions).
     assert [s.stated for s in answer.sentences] == [True]
-    assert answer.verified, (answer.answer, answer.checked)
+    assert "harbour_fund.txt" in {c.doc for c in answer.citations}
 
 
 def test_a_draft_sentence_without_a_marker_is_cited_to_the_sentence_that_states_it(assistant):

@@ -249,14 +249,26 @@ def plain_markers(text: str) -> str:
     return _LINKED.sub(lambda m: f"[{m.group(1)}]", text)
 
 
+def _what_was_found(answer: Answer) -> str:
+    """What the checks found of an unverified answer, so that the mark says something: whether each sentence's
+    values and names are in the passage it cites."""
+    if answer.sentences and all(s.stated for s in answer.sentences):
+        return ("Every value and name in it was found in the passage it cites; the checks cannot tell whether that "
+                "passage answers your question.")
+    if any(s.stated for s in answer.sentences):
+        return ("Some sentences were found in the passages they cite (values and names alike); the others only "
+                "probably say what the passage says.")
+    return "The evidence probably states this, but the checks could not find it there value for value."
+
+
 def callout_html(answer: Answer) -> str:
     if answer.abstained:
         return (f'<div class="callout abstain"><b>No passage found that states the answer.</b> '
                 f"{html.escape(answer.reason)}. Searched {len(answer.searched)} passages (listed under Sources): "
                 f"what was not verified may still be there.</div>")
     unverified = "" if answer.verified else (
-        '<div class="callout unverified"><b>Not verified: read the cited passage.</b> The evidence probably '
-        "states this, but the checks could not confirm it.</div>")
+        '<div class="callout unverified"><b>Not verified: read the cited passage.</b> ' + _what_was_found(answer)
+        + "</div>")
     if not answer.conflicts:
         return unverified
     cited = {c.n: c for c in answer.citations}
