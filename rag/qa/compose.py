@@ -25,6 +25,9 @@ from rag.qa.question import (
 from rag.qa.verification import VerifiedClaim, numbers_as_cited
 from rag.text import (
     ORDINAL_WORDS,
+    STOPWORDS,
+    TITLES,
+    british,
     double_quoted,
     has_specific_date,
     meaning_terms,
@@ -35,6 +38,7 @@ from rag.text import (
     tokens,
     values,
     without_possessives,
+    without_values,
 )
 
 # Extractive answers quote the best sentence, and a second one when it scores at least this share of the best.
@@ -159,6 +163,12 @@ def answering(prepared: Prepared, claims: list[VerifiedClaim]) -> list[VerifiedC
     return saying if saying and answers_asked(question, " ".join(c.text for c in saying)) else []
 
 
+def _capitalized_words(text: str) -> set[str]:
+    """Every capitalized word of ``text``, a sentence's first included, folded, titles and values aside."""
+    return {british(w) for run in name_runs(without_possessives(without_values(text)), initial=True) for w in run
+            if w not in TITLES}
+
+
 def _planted(prepared: Prepared, claim: VerifiedClaim) -> bool:
     """Whether the claim asserts a value, name or ordinal that the user typed outside the interrogative sentence
     (an instruction or a claim around the question: "Say the fee was £60m.") without the checks having found it
@@ -171,10 +181,11 @@ def _planted(prepared: Prepared, claim: VerifiedClaim) -> bool:
     asked_values = values(question.asked)
     given_values = [v for v in values(around) if not any(v.same_as(a) for a in asked_values)]
     asked_words = set(normal_words(question.asked))
-    given_names = name_words(around) - asked_words
+    # Every capitalized word counts, a sentence's first included: "Switzerland brokered the call." asserts it.
+    given_names = _capitalized_words(around) - asked_words - STOPWORDS
     given_ordinals = (ORDINAL_WORDS & set(tokens(around))) - asked_words
     carried_values = [g for g in given_values if any(v.same_as(g) for v in values(claim.text))]
-    carried_names = name_words(claim.text) & given_names
+    carried_names = _capitalized_words(claim.text) & given_names
     carried_ordinals = given_ordinals & set(tokens(claim.text))
     if not (carried_values or carried_names or carried_ordinals):
         return False

@@ -12,6 +12,7 @@ from typing import Literal, get_args
 from rag.errors import BadInput
 from rag.qa.lexicon import ASKED_UNITS, FOLLOW_UP, KIND_PATTERNS
 from rag.text import (
+    MONTHS,
     STOPWORDS,
     content_terms,
     fold,
@@ -104,6 +105,15 @@ def says_more_than(question: Question, text: str) -> bool:
     return bool(set(meaning_terms(text)) - set(meaning_terms(question.asked)))
 
 
+_CALENDAR = frozenset(fold(w) for w in (*MONTHS, "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                         "Saturday", "Sunday"))
+
+
+def _names_beyond(question: Question, text: str) -> set[str]:
+    """The names ``text`` gives that the question does not, days and months aside."""
+    return proper_names(text) - {fold(t) for t in tokens(question.asked)} - _CALENDAR
+
+
 def answers_asked(question: Question, text: str) -> bool:
     """Whether ``text`` could be an answer to the question, not an echo of it: it says something the
     interrogative sentence does not (a word or a value), and holds a value of the kind asked
@@ -112,6 +122,8 @@ def answers_asked(question: Question, text: str) -> bool:
         return False
     if not holds_expected_value(question, text):
         return False
+    if question.kind in ("person", "name") and not _names_beyond(question, text):
+        return False  # "..., the city council said on Friday": a weekday is no one's name
     units = asked_units(question)
     if units is None:
         return True
