@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from rag.config import MODES, Config, Mode
 from rag.errors import BadQuestion
 from rag.models.embedding import Embedder
-from rag.qa import check, gather
+from rag.qa import gather
 from rag.qa.answers import Answer, Checked
+from rag.qa.check import CheckedDraft, Written
 from rag.qa.compose import (
     abstention_text,
     answering,
@@ -262,7 +263,7 @@ class Assistant:
         return decision, judge, prepared
 
     def _written(self, prepared: Prepared, model: str | None, judge: Judge | None, judge_tokens: int,
-                 clock: Clock) -> Generator[Event, None, check.Written]:
+                 clock: Clock) -> Generator[Event, None, Written]:
         """Draft and check: the model writes from the evidence, and each sentence faces the policy's check."""
         yield Event("status", "writing the answer")
         generator = self.generator(model)
@@ -282,21 +283,21 @@ class Assistant:
             checked = self._check(judge, draft.text, prepared, clock)
         judge_tokens += checked.judge_tokens
         claims = name_every_one(prepared, name_the_person(prepared, checked.claims))
-        return check.Written(draft.text, claims, generator.name, prompt_tokens, judge_tokens)
+        return Written(draft.text, claims, generator.name, prompt_tokens, judge_tokens)
 
     def _given(self, draft: str, prepared: Prepared, model: str | None, judge: Judge | None, judge_tokens: int,
-               clock: Clock) -> check.Written:
+               clock: Clock) -> Written:
         """A draft written elsewhere, facing the same checks as the model's."""
         checked = self._check(judge, draft, prepared, clock)
         claims = name_every_one(prepared, name_the_person(prepared, checked.claims))
-        return check.Written(draft, claims, self.generator(model).name, 0, judge_tokens + checked.judge_tokens)
+        return Written(draft, claims, self.generator(model).name, 0, judge_tokens + checked.judge_tokens)
 
     def _draft(self, generator: Model, question: str, prepared: Prepared, clock: Clock
                ) -> Generator[Event, None, Generation]:
         with clock.stage("generate_ms"):
             return (yield from drafted(generator, question, prepared))
 
-    def _check(self, judge: Judge | None, draft: str, prepared: Prepared, clock: Clock) -> check.CheckedDraft:
+    def _check(self, judge: Judge | None, draft: str, prepared: Prepared, clock: Clock) -> CheckedDraft:
         with clock.stage("judge_ms") if judge is not None else nullcontext():
             return self.mechanism.check(judge, draft, prepared, self.config)
 

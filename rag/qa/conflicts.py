@@ -312,10 +312,10 @@ def _numbers(text: str, counted: str | None = None) -> list[tuple[str, str]]:
             found.append((f"number:{value:g}|odds", text[match.start() : fraction.end()]))
             continue
         # Currency and per cent as the one normalisation reads them ("US$3bn", "3 billion dollars", "5 per cent").
-        value = next((v for v in stated if v.start <= match.start() < v.end), None)
-        money = value is not None and value.unit in _MONEY_OR_SHARE
-        if money:
-            unit_name, shown_end = value.unit, max(end, value.end)
+        amount = next((v for v in stated if v.start <= match.start() < v.end), None)
+        money = amount is not None and amount.unit in _MONEY_OR_SHARE
+        if money and amount is not None:
+            unit_name, shown_end = amount.unit, max(end, amount.end)
         else:
             following = list(re.finditer(r"[A-Za-z][\w-]*", text[end : end + 40]))[:3]
             if match.group("digits") is None:
@@ -327,7 +327,7 @@ def _numbers(text: str, counted: str | None = None) -> list[tuple[str, str]]:
             if unit is None:
                 continue
             unit_name, shown_end = stem(unit.group().lower()), end + unit.end()
-        shown = text[(value.start if money and value else match.start()) : shown_end].strip()
+        shown = text[(amount.start if money and amount is not None else match.start()) : shown_end].strip()
         found.append((f"number:{quantity.value:g}|{unit_name}", shown))
     return found
 
