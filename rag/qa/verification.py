@@ -35,7 +35,6 @@ from rag.text import (
     fold,
     meaning_terms,
     name_runs,
-    name_words,
     normal_words,
     numbers,
     proper_names,
@@ -163,15 +162,15 @@ def names_stated(claim: str, sources: str, asked: str = "", articles: Sequence[s
     "Mr Demel") may come from the articles they are in."""
     found = set(normal_words(f"{sources} {asked}"))
     folded = fold(without_possessives(sources))
-    whole = set(normal_words(" ".join(articles))) if articles else set()
-    claim = without_values(claim)
-    for run in name_runs(without_possessives(claim)):
+    # Every name word of the claim is in one of its runs, so the runs are the whole check.
+    for run in name_runs(without_possessives(without_values(claim))):
         words = [british(w) for w in run if w not in TITLES]
         missing = [w for w in words if w not in found and w not in folded]
-        if missing and not (len(missing) < len(words) and all(w in whole for w in missing)):
+        # The articles are read into words only when a part of a name is missing, once per article.
+        if missing and not (len(missing) < len(words) and articles
+                            and all(any(w in _normal_words_of(a) for a in articles) for w in missing)):
             return False
-    return all(british(name) in found or name in folded for name in name_words(claim)
-               if not any(name in run for run in name_runs(without_possessives(claim))))
+    return True
 
 
 def numbers_as_cited(claim: str, sources: Sequence[str]) -> str:
@@ -334,6 +333,12 @@ def _same_name(a: str, b: str) -> bool:
     """"texan" and "texas", "japan" and "japanese": the same place or people, written as noun or adjective."""
     shared = len(os.path.commonprefix([a, b]))
     return shared >= 4 and shared >= min(len(a), len(b)) - 1
+
+
+@lru_cache(maxsize=64)
+def _normal_words_of(article: str) -> frozenset[str]:
+    # An article's words as ``normal_words`` reads them, once per article (asked for every candidate source).
+    return frozenset(normal_words(article))
 
 
 @lru_cache(maxsize=64)
