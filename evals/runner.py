@@ -202,6 +202,8 @@ def summarize(records: list[dict], mode: str, dataset: str, model: str | None, c
     return {
         "mode": mode,
         "model": model,
+        # Which build of llama.cpp's kernels answered (rag.models.llama_cpu); None when no model ran.
+        "llama_build": _llama_build(),
         "dataset": dataset,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": {"judge": config.judge, "k": config.k, "evidence_sentences": config.evidence_sentences,
@@ -381,3 +383,8 @@ def table(folders: list[str]) -> str:
     lines += [f"({i}) `{command_of(r)}`" + ("  " if i < len(reports) else "") for i, r in enumerate(reports, 1)]
     return "\n".join(lines)
 
+
+def _llama_build() -> str | None:
+    from rag.models import llama_cpu
+
+    return llama_cpu.loaded()

@@ -20,6 +20,9 @@ Engine = Literal["local", "ray"]
 JudgeKind = Literal["model", "lexical"]
 SentenceVectors = Literal["pooled", "embedded"]
 EmbeddingBackend = Literal["onnx", "torch"]
+# Which build of llama.cpp's CPU kernels to run (rag.models.llama_cpu): the best one installed that the CPU
+# supports, the package's own AVX2 build, or the AVX-512 one.
+LlamaCpu = Literal["auto", "avx2", "avx512"]
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 STORES: tuple[Store, ...] = get_args(Store)
@@ -27,9 +30,10 @@ ENGINES: tuple[Engine, ...] = get_args(Engine)
 JUDGES: tuple[JudgeKind, ...] = get_args(JudgeKind)
 EMBEDDING_BACKENDS: tuple[EmbeddingBackend, ...] = get_args(EmbeddingBackend)
 SENTENCE_VECTORS: tuple[SentenceVectors, ...] = get_args(SentenceVectors)
+LLAMA_CPUS: tuple[LlamaCpu, ...] = get_args(LlamaCpu)
 _CHOICES: dict[str, tuple[str, ...]] = {
     "store": STORES, "engine": ENGINES, "mode": MODES, "judge": JUDGES,
-    "sentence_vectors": SENTENCE_VECTORS, "embedding_backend": EMBEDDING_BACKENDS,
+    "sentence_vectors": SENTENCE_VECTORS, "embedding_backend": EMBEDDING_BACKENDS, "llama_cpu": LLAMA_CPUS,
 }
 _PATHS = {"index_dir", "uploads_dir", "cache_dir", "embedding_cache"}
 
@@ -85,6 +89,9 @@ class Config:
     model_path: str | None = None
     n_ctx: int = 2048
     n_threads: int = 2
+    # llama.cpp's CPU kernels: "auto" runs its AVX-512 build where it is installed and the CPU has the flags,
+    # else the AVX2 build the package carries (see rag.models.llama_cpu and `rag bench --sections llm`).
+    llama_cpu: LlamaCpu = "auto"
     max_new_tokens: int = 120
     seed: int = 0
     # Abstain when the best evidence sentence scores below this relevance; between it and

@@ -139,6 +139,9 @@ def test_the_small_model_streams_tokens_and_every_citation_it_keeps_is_checkable
     assert answer.prompt_tokens > 0
     assert_citations_checkable(answer, articles_dir)
     assert not answer.abstained and answer.citations
+    # While the model reads, the status line says what it reads: the cited article is among those named.
+    reading = next(e.text for e in events if e.kind == "status" and e.text.startswith("reading "))
+    assert answer.citations[0].title in reading and " sentences (about " in reading
     streamed = "".join(e.text for e in events if e.kind == "token")
     assert streamed.split("[")[0].strip()[:40] in answer.answer, (streamed, answer.answer)
 

@@ -3,8 +3,8 @@
 Start-up, indexing throughput, per-stage query latency, generation speed, peak memory, and dense-search
 scaling (exact vs approximate) on synthetic vectors. Prints a table and writes JSON.
 
-One module per section (``launch``, ``ingestion``, ``embedding``, ``query``, ``scaling``, ``real_archive``), the
-table in ``report``, and what they share in ``timing``; ``run`` measures the chosen sections.
+One module per section (``launch``, ``ingestion``, ``embedding``, ``query``, ``llm``, ``scaling``,
+``real_archive``), the table in ``report``, and what they share in ``timing``; ``run`` measures the chosen sections.
 """
 
 from __future__ import annotations
@@ -18,22 +18,23 @@ from pathlib import Path
 from evals.bench.embedding import embedding_throughput
 from evals.bench.ingestion import indexing, ingestion_engines
 from evals.bench.launch import STARTUP_QUESTION, first_ui_answer, startup
+from evals.bench.llm import llm_variants
 from evals.bench.query import llama_speed, query_stages
 from evals.bench.real_archive import BUILDS, archive
 from evals.bench.report import render
 from evals.bench.scaling import dense_scaling, store_latency
-from evals.bench.timing import DEV_SET, machine_speed
+from evals.bench.timing import DEV_SET, dev_questions, machine_speed
 from rag.config import Config
 
 # The name before the split, for callers that reached for it.
 _llama_speed = llama_speed
 
 __all__ = ["BUILDS", "DEV_SET", "SECTIONS", "STARTUP_QUESTION", "archive", "dense_scaling", "embedding_throughput",
-           "first_ui_answer", "indexing", "ingestion_engines", "machine_speed", "query_stages", "render", "run",
-           "startup", "store_latency"]
+           "first_ui_answer", "indexing", "ingestion_engines", "llm_variants", "machine_speed", "query_stages",
+           "render", "run", "startup", "store_latency"]
 
 
-SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "scaling", "stores", "archive")
+SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "llm", "scaling", "stores", "archive")
 
 
 def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int,
@@ -57,6 +58,7 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
         "ingestion_engines": lambda: (ingestion_engines(corpora["benchmark_passages"], config)
                                       if "benchmark_passages" in corpora else None),
         "query": lambda: query_stages(config, generative_questions),
+        "llm": lambda: llm_variants(config, questions=dev_questions()),
         "dense_scaling": lambda: dense_scaling(sizes),
         "stores": lambda: store_latency(list(store_sizes), config, stores=stores),
         "archive": lambda: (archive(archive_corpus, archive_questions, config, generative_questions)

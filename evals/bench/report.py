@@ -48,6 +48,23 @@ def render(report: dict) -> str:
                 lines.append(f"  {name:24} {row['p50']:>8} {row['p95']:>10}")
         for k, v in report["query"].get("generation", {}).items():
             lines.append(f"  {k:34} {v:>10}")
+    llm = report.get("llm")
+    if llm:
+        lines.append(f"llama.cpp builds ({llm['model']}: read {llm['prompt_tokens']} tokens, write "
+                     f"{llm['new_tokens']}; median of {llm['rounds']} alternating runs, each a fresh process)")
+        lines.append("  build     read tok/s  ratio   write tok/s  ratio   same text   kernels")
+        for name, row in llm["variants"].items():
+            lines.append(f"  {name:8} {row['read_tokens_per_s']:>11} {row['read_ratio']:>6}x "
+                         f"{row['write_tokens_per_s']:>12} {row['write_ratio']:>6}x "
+                         f"{str(row['same_text_as_avx2']):>10}   {row['kernels']}")
+        lines.append(f"  run by default here: {llm['chosen_by_default']}")
+        answers = llm.get("answers")
+        if answers:
+            lines.append(f"  whole answers to {answers['questions']} questions, the builds taking turns (ms)")
+            for name, row in answers["builds"].items():
+                lines.append(f"  {name:8} p50 {row['answer_ms_p50']:>9} ({row['p50_ratio']}x)  p95 "
+                             f"{row['answer_ms_p95']:>9}  prompt tokens p50 {row['prompt_tokens_p50']}  "
+                             f"same answer as avx2 {row['same_answer_as_avx2']}/{answers['questions']}")
     if "dense_scaling" in report:
         lines.append("dense search scaling (synthetic 384-d vectors, k=10; ms p50/p95)")
         for row in report["dense_scaling"]:

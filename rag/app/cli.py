@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from rag.config import ENGINES, JUDGES, MODES, SENTENCE_VECTORS, STORES, Config
+from rag.config import ENGINES, JUDGES, LLAMA_CPUS, MODES, SENTENCE_VECTORS, STORES, Config
 from rag.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, RagError, SettingsError
 from rag.ingest.readers import SUPPORTED_SUFFIXES
 
@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.add_argument("--mode", choices=MODES, help="default: generative")
     ask.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a path to a .gguf file")
+    ask.add_argument("--llama-cpu", choices=LLAMA_CPUS,
+                     help="llama.cpp build: auto (default: AVX-512 where installed and supported), avx2, avx512")
     ask.add_argument("--k", type=int, help="passages to retrieve (default 8)")
     ask.add_argument("--section", help="only articles in this section (e.g. sport; see `rag sections`)")
     ask.add_argument("--judge", choices=JUDGES,
@@ -76,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 7860, or $RAG_PORT or $GRADIO_SERVER_PORT)")
     serve.add_argument("--mode", choices=MODES, help="default answering mode")
     serve.add_argument("--model", help="default model")
+    serve.add_argument("--llama-cpu", choices=LLAMA_CPUS,
+                       help="llama.cpp build: auto (default: AVX-512 where installed and supported), avx2, avx512")
 
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
@@ -184,7 +188,8 @@ def _ask(args: argparse.Namespace, config) -> int:
 
     if bool(args.question) == bool(args.questions):
         raise SettingsError("give either a question or --questions FILE.jsonl")
-    config = config.replace(mode=args.mode, model_path=args.model, k=args.k, judge=args.judge, section=args.section)
+    config = config.replace(mode=args.mode, model_path=args.model, k=args.k, judge=args.judge, section=args.section,
+                            llama_cpu=args.llama_cpu)
     assistant = Assistant(config)
     if args.question:
         result = assistant.ask(args.question)
@@ -230,7 +235,8 @@ def _render(result) -> str:
 def _serve(args: argparse.Namespace, config) -> int:
     from rag.app.ui import serve
 
-    serve(config.replace(mode=args.mode, model_path=args.model, host=args.host, port=args.port))
+    serve(config.replace(mode=args.mode, model_path=args.model, host=args.host, port=args.port,
+                         llama_cpu=args.llama_cpu))
     return EXIT_OK
 
 
@@ -242,6 +248,11 @@ def _models(args: argparse.Namespace, config) -> int:
         print(f"{weights.DEFAULT_MODEL}: {path} (SHA-256 verified)")
     for name in weights.installed():
         print(name)
+    from rag.models import llama_cpu
+
+    builds = llama_cpu.installed(config.cache_dir)
+    print(f"llama.cpp builds: {', '.join(builds)}; this process would run "
+          f"{llama_cpu.choose(config.llama_cpu, config.cache_dir)} (llama_cpu={config.llama_cpu})")
     return EXIT_OK
 
 

@@ -21,11 +21,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
-from rag.models import weights
+from rag.config import Config, LlamaCpu
+from rag.models import llama_cpu, weights
 
 if TYPE_CHECKING:  # types only: importing llama_cpp loads the library, which only a Generator does
     from llama_cpp.llama_types import (
@@ -78,7 +80,9 @@ class Generator:
     on the Generator's own worker thread, one job at a time (see the module docstring)."""
 
     def __init__(self, model: str | None, n_ctx: int = 2048, n_threads: int = 2, seed: int = 0,
-                 max_new_tokens: int = 120) -> None:
+                 max_new_tokens: int = 120, cpu: LlamaCpu = "auto", cache_dir: Path | None = None) -> None:
+        # The CPU kernels are chosen before llama_cpp is imported: importing it loads them.
+        self.cpu = llama_cpu.load(cpu, cache_dir or Config.from_env().cache_dir)
         from llama_cpp import Llama
 
         self.choice = weights.resolve(model)

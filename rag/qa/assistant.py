@@ -126,7 +126,8 @@ class Assistant:
         with self._lock:
             if key not in self._generators:
                 c = self.config
-                self._generators[key] = Model(key, c.n_ctx, c.n_threads, c.seed, c.max_new_tokens)
+                self._generators[key] = Model(key, c.n_ctx, c.n_threads, c.seed, c.max_new_tokens,
+                                                 c.llama_cpu, c.cache_dir)
             return self._generators[key]
 
     def judge(self, model: str | None = None, with_model: bool = True) -> Judge:
@@ -186,7 +187,7 @@ class Assistant:
         clock.add("generate_ms", 0.0)
         reply = _Reply(question, id, chosen_mode, clock)
         if self.policy.judged and prepared.verdict.answerable:
-            yield Event("status", "checking that the evidence answers the question")
+            yield Event("status", reading_status(prepared))
         decision, judge, prepared = self._decided(prepared, chosen_mode, model, clock)
         if not decision.answerable:
             yield Event("answer", answer=reply.abstention(prepared, decision.reason,
@@ -318,6 +319,16 @@ class Assistant:
         """The same evidence scored for ``text`` (the interrogative sentence alone), numbers kept."""
         with self._lock:
             return gather.rescored(items, text, self.retriever.reader, self.embedder)
+
+
+def reading_status(prepared: Prepared) -> str:
+    """What the model is reading while the reader waits (reading is most of the wait on a CPU): how many
+    sentences of which articles, and about how many words."""
+    titles = list(dict.fromkeys(e.title for e in prepared.prompt_evidence))
+    words = sum(len(e.text.split()) for e in prepared.prompt_evidence)
+    named = "; ".join(f"“{t}”" for t in titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
+    return (f"reading {len(prepared.prompt_evidence)} sentences (about {words} words) from {len(titles)} "
+            f"article{'s' if len(titles) != 1 else ''}: {named}, to check that they answer the question")
 
 
 def answer(question: str, index_dir: str | Path | None = None, **options) -> Answer:
