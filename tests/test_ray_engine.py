@@ -8,6 +8,7 @@ private Ray listens on the loopback interface (see ``rag.index.ray_engine.start`
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -90,6 +91,19 @@ def test_the_bundled_articles_give_the_same_index_as_the_local_engine(
     assert read_spans(tmp_path / "index") == read_spans(local_config.index_dir)
     assert_same_index(tmp_path / "index", local_config.index_dir)
     assert generations.read_manifest(tmp_path / "index")["chunks"] == report.chunks
+
+
+def test_workers_embed_with_the_drivers_configuration_not_their_own_environment(ray_address, make_corpus,
+                                                                                 tmp_path, sample_articles):
+    # Set on the driver's Config only (no RAG_* variable): where the ONNX export of the embedding model is kept.
+    # The workers' environment says nothing of it, so a worker that built its embedder from its own environment
+    # would write the export to the default cache instead.
+    export_dir = tmp_path / "driver-only-export"
+    assert "RAG_EMBEDDING_CACHE" not in os.environ
+    config = dataclasses.replace(ray_config(tmp_path / "index"), embedding_cache=export_dir)
+    report = build_index([make_corpus(sample_articles)], config)
+    assert not report.errors and report.embedded_chunks > 0
+    assert any(export_dir.rglob("*.onnx")), "the workers' embedder used the driver's embedding_cache"
 
 
 BAD_FILES: dict[str, str | bytes] = {

@@ -13,12 +13,8 @@ import json
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 from rag.config import Config
-
-PROMPT_SOURCE = Path("data/articles")
 
 
 def llm_variants(config: Config, rounds: int = 3, prompt_tokens: int = 500, new_tokens: int = 64,
@@ -64,8 +60,8 @@ def answers_by_build(config: Config, questions: list[str]) -> dict:
     flags = llama_cpu.cpu_flags()
     builds = [name for name in llama_cpu.installed(config.cache_dir)
               if name == llama_cpu.BUILT_IN or llama_cpu.BUILT[name].needs <= flags]
-    workers = {name: subprocess.Popen([sys.executable, "-m", "evals.bench.llm", "answer", name, str(config.index_dir)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    workers = {name: subprocess.Popen([sys.executable, "-m", "evals.bench.llm_worker", "answer", name,
+                                       str(config.index_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                for name in builds}
     try:
         for name in builds:  # loading the models and a first answer are not timed
@@ -102,58 +98,10 @@ def _ask(worker: subprocess.Popen, question: str) -> dict:
     return json.loads(line)
 
 
-def _answer_loop(variant: str, index_dir: str) -> None:
-    """(In a child process.) Answer each question read from stdin (one JSON string per line) on ``variant``."""
-    from rag.qa.assistant import Assistant
-
-    assistant = Assistant(Config.from_env(index_dir=index_dir, llama_cpu=variant))
-    for line in sys.stdin:
-        answer = assistant.ask(json.loads(line))
-        print(json.dumps({"answer": answer.answer, "total_ms": answer.timings["total_ms"],
-                          "prompt_tokens": answer.prompt_tokens}), flush=True)
-
-
 def _child(variant: str, config: Config, prompt_tokens: int, new_tokens: int) -> dict:
-    command = [sys.executable, "-m", "evals.bench.llm", variant, config.model_path or "qwen2.5-1.5b",
+    command = [sys.executable, "-m", "evals.bench.llm_worker", "measure", variant, config.model_path or "qwen2.5-1.5b",
                str(prompt_tokens), str(new_tokens), str(config.n_threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"llama.cpp {variant} build failed to run: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _measure(variant: str, model: str, prompt_tokens: int, new_tokens: int, threads: int) -> dict:
-    """(In a child process.) Load the model on ``variant``, read ``prompt_tokens`` of the bundled articles'
-    text, write ``new_tokens`` greedily."""
-    from rag.models import llama_cpu, weights
-
-    config = Config.from_env()
-    loaded = llama_cpu.load(variant, config.cache_dir)  # type: ignore[arg-type]
-    from llama_cpp import Llama
-
-    llm = Llama(model_path=str(weights.resolve(model).path), n_ctx=2048, n_threads=threads, n_batch=512, seed=0,
-                verbose=False)
-    text = " ".join(path.read_text(encoding="utf-8") for path in sorted(PROMPT_SOURCE.glob("*.txt")))
-    tokens = llm.tokenize(text.encode("utf-8"), add_bos=True)
-    tokens = (tokens * (prompt_tokens // max(len(tokens), 1) + 1))[:prompt_tokens]
-    started = time.perf_counter()
-    llm.eval(tokens)
-    read_s = time.perf_counter() - started
-    written: list[int] = []
-    started = time.perf_counter()
-    for token in llm.generate(tokens, temp=0.0, top_k=1, reset=True):  # finds the prompt read
-        written.append(int(token))
-        if len(written) >= new_tokens:
-            break
-    write_s = time.perf_counter() - started
-    return {"variant": loaded, "read_tokens_per_s": round(prompt_tokens / read_s, 1),
-            "write_tokens_per_s": round(new_tokens / write_s, 1), "written": written,
-            "kernels": llama_cpu.kernels()}
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "answer":
-        _answer_loop(sys.argv[2], sys.argv[3])
-    else:
-        name, model_name, prompt, new, threads = sys.argv[1:6]
-        print(json.dumps(_measure(name, model_name, int(prompt), int(new), int(threads))))

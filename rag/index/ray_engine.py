@@ -159,7 +159,9 @@ class RayEngine:
             .map_batches(
                 EmbedBatch, batch_format="pyarrow", batch_size=DOCS_PER_BLOCK, num_cpus=EMBED_ACTOR_CPUS,
                 compute=self._actor_pool(len(tables)),
-                fn_constructor_kwargs={"sentence_vectors": self.config.sentence_vectors},
+                # The driver's whole Config goes with the task: RAG_* variables and flags given to the driver
+                # hold on every worker, whatever the worker's own environment says.
+                fn_constructor_kwargs={"config": self.config},
             )
         )
         # Rows come in input order (preserve_order), so the writer assigns the same row ids as with the local engine.
@@ -306,11 +308,11 @@ class EmbedBatch:
     documents with :func:`rag.index.engines.embed_spans`, as the local engine does. Returns the spans with float32
     vectors (raw bytes, row-major) and drops the text."""
 
-    def __init__(self, sentence_vectors: str = "pooled") -> None:
+    def __init__(self, config: Config) -> None:
         from rag.models.embedding import Embedder
 
-        self.sentence_vectors = sentence_vectors
-        self.embedder = Embedder()
+        self.sentence_vectors = config.sentence_vectors
+        self.embedder = Embedder.for_config(config)
         self.embedder.embed(["warm-up"])
 
     def __call__(self, batch):
