@@ -109,6 +109,32 @@ def test_llama_speed_reads_a_fixed_prompt_and_writes_then_leaves_the_cache_empty
     assert generator.llm.n_tokens == 0  # the next measured question does not reuse the fixed prompt
 
 
+def test_the_llm_section_times_every_installed_build_in_turn_and_answers_the_same_questions_with_each(
+        bundled_index):
+    from evals.bench.llm import llm_variants
+    from rag.models import llama_cpu
+
+    config = bundled_index.replace(model_path="smollm2-135m")
+    questions = ["Who brokered the call between Trump and Maduro?", "Where is the US naval build-up?"]
+    report = llm_variants(config, rounds=2, prompt_tokens=64, new_tokens=8, questions=questions)
+    expected = [name for name in llama_cpu.installed(config.cache_dir)
+                if name == "avx2" or llama_cpu.BUILT[name].needs <= llama_cpu.cpu_flags()]
+    assert list(report["variants"]) == expected and report["chosen_by_default"] == expected[-1]
+    for name, row in report["variants"].items():
+        assert len(row["read_runs"]) == len(row["write_runs"]) == 2
+        assert min(row["read_runs"]) > 0 and min(row["write_runs"]) > 0
+        # Each child really ran its own build: the kernels it reports are that build's.
+        assert ("AVX512" in row["kernels"]) == (name == "avx512") and "AVX2" in row["kernels"]
+    assert report["variants"]["avx2"]["read_ratio"] == 1.0
+    answers = report["answers"]
+    assert answers["questions"] == 2 and list(answers["builds"]) == expected
+    for row in answers["builds"].values():
+        assert row["answer_ms_p50"] > 0 and 0 <= row["same_answer_as_avx2"] <= 2
+        assert row["prompt_tokens_p50"] > 0
+    assert answers["builds"]["avx2"]["same_answer_as_avx2"] == 2
+    assert "llama.cpp builds" in render({"machine": {}, "llm": report, "peak_rss_mb": 1})
+
+
 def test_query_stages_time_the_default_path_each_stage_and_the_model_on_the_evidence_it_reads(bundled_index):
     report = query_stages(bundled_index.replace(model_path="smollm2-135m"), generative_questions=2)
     for stage in ("embed_ms", "bm25_ms", "evidence_ms", "gather_ms"):

@@ -60,8 +60,10 @@ def answers_by_build(config: Config, questions: list[str]) -> dict:
     flags = llama_cpu.cpu_flags()
     builds = [name for name in llama_cpu.installed(config.cache_dir)
               if name == llama_cpu.BUILT_IN or llama_cpu.BUILT[name].needs <= flags]
-    workers = {name: subprocess.Popen([sys.executable, "-m", "evals.bench.llm_worker", "answer", name,
-                                       str(config.index_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "evals.bench.llm_worker", "answer"]
+    model = config.model_path or "qwen2.5-1.5b"
+    workers = {name: subprocess.Popen([*command, name, str(config.index_dir), model], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
                for name in builds}
     try:
         for name in builds:  # loading the models and a first answer are not timed
@@ -82,11 +84,20 @@ def answers_by_build(config: Config, questions: list[str]) -> dict:
             "answer_ms_p50": round(statistics.median(totals), 1),
             "answer_ms_p95": round(sorted(totals)[min(len(totals) - 1, int(0.95 * len(totals)))], 1),
             "prompt_tokens_p50": statistics.median(a["prompt_tokens"] for a in answers),
+            # What the model reads anew for a question (its instruction stays in llama.cpp's cache across them).
+            "judge_tokens_p50": statistics.median(a["judge_tokens"] for a in answers),
+            # Over the answers that drafted (an abstention before writing streams no token).
+            "first_token_ms_p50": _median_or_none([a["first_token_ms"] for a in answers]),
             "same_answer_as_avx2": sum(a["answer"] == b["answer"] for a, b in zip(answers, base, strict=True)),
         }
     for row in result["builds"].values():
         row["p50_ratio"] = round(row["answer_ms_p50"] / result["builds"][llama_cpu.BUILT_IN]["answer_ms_p50"], 2)
     return result
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None
 
 
 def _ask(worker: subprocess.Popen, question: str) -> dict:

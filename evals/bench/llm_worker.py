@@ -2,7 +2,7 @@
 CPU kernels, which is why each is a process of its own.
 
 ``python -m evals.bench.llm_worker measure VARIANT MODEL PROMPT_TOKENS NEW_TOKENS THREADS`` prints one JSON line;
-``python -m evals.bench.llm_worker answer VARIANT INDEX_DIR`` answers each question read from stdin (a JSON string
+``python -m evals.bench.llm_worker answer VARIANT INDEX_DIR MODEL`` answers each question read from stdin (a JSON string
 per line) with one JSON line.
 """
 
@@ -47,20 +47,29 @@ def _measure(variant: str, model: str, prompt_tokens: int, new_tokens: int, thre
             "kernels": llama_cpu.kernels()}
 
 
-def _answer_loop(variant: str, index_dir: str) -> None:
+def _answer_loop(variant: str, index_dir: str, model: str) -> None:
     """(In a child process.) Answer each question read from stdin (one JSON string per line) on ``variant``."""
     from rag.qa.assistant import Assistant
 
-    assistant = Assistant(Config.from_env(index_dir=index_dir, llama_cpu=variant))
+    assistant = Assistant(Config.from_env(index_dir=index_dir, llama_cpu=variant, model_path=model))
     for line in sys.stdin:
-        answer = assistant.ask(json.loads(line))
+        # Streamed as the UI streams it: the first drafted token is when a reader first sees words.
+        asked = time.perf_counter()
+        first_token_ms, answer = None, None
+        for event in assistant.stream(json.loads(line)):
+            if event.kind == "token" and first_token_ms is None:
+                first_token_ms = (time.perf_counter() - asked) * 1000
+            if event.answer is not None:
+                answer = event.answer
+        assert answer is not None
         print(json.dumps({"answer": answer.answer, "total_ms": answer.timings["total_ms"],
+                          "first_token_ms": first_token_ms, "judge_tokens": answer.judge_tokens,
                           "prompt_tokens": answer.prompt_tokens}), flush=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "answer":
-        _answer_loop(sys.argv[2], sys.argv[3])
+        _answer_loop(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         name, model_name, prompt, new, threads = sys.argv[2:7]
         print(json.dumps(_measure(name, model_name, int(prompt), int(new), int(threads))))

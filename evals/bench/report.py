@@ -63,7 +63,8 @@ def render(report: dict) -> str:
             lines.append(f"  whole answers to {answers['questions']} questions, the builds taking turns (ms)")
             for name, row in answers["builds"].items():
                 lines.append(f"  {name:8} p50 {row['answer_ms_p50']:>9} ({row['p50_ratio']}x)  p95 "
-                             f"{row['answer_ms_p95']:>9}  prompt tokens p50 {row['prompt_tokens_p50']}  "
+                             f"{row['answer_ms_p95']:>9}  first drafted token p50 {row['first_token_ms_p50']}  "
+                             f"tokens read p50 {row['judge_tokens_p50']} (prompt {row['prompt_tokens_p50']})  "
                              f"same answer as avx2 {row['same_answer_as_avx2']}/{answers['questions']}")
     if "dense_scaling" in report:
         lines.append("dense search scaling (synthetic 384-d vectors, k=10; ms p50/p95)")

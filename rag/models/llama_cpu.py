@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         if requested not in LLAMA_CPUS:
             print(f"llama_cpu must be one of {', '.join(LLAMA_CPUS)}, not {requested!r}", file=sys.stderr)
             return 2
-        print(smoke(requested, config.cache_dir))  # type: ignore[arg-type]
+        print(smoke(requested, config.cache_dir))
         return 0
     print("usage: python -m rag.models.llama_cpu build | smoke [auto|avx2|avx512]", file=sys.stderr)
     return 2

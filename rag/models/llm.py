@@ -80,9 +80,11 @@ class Generator:
     on the Generator's own worker thread, one job at a time (see the module docstring)."""
 
     def __init__(self, model: str | None, n_ctx: int = 2048, n_threads: int = 2, seed: int = 0,
-                 max_new_tokens: int = 120, cpu: LlamaCpu = "auto", cache_dir: Path | None = None) -> None:
-        # The CPU kernels are chosen before llama_cpp is imported: importing it loads them.
-        self.cpu = llama_cpu.load(cpu, cache_dir or Config.from_env().cache_dir)
+                 max_new_tokens: int = 120, cpu: LlamaCpu | None = None, cache_dir: Path | None = None) -> None:
+        # The CPU kernels are chosen before llama_cpp is imported: importing it loads them. Not given, the
+        # choice and the cache come from RAG_* variables, as everywhere.
+        settings = Config.from_env()
+        self.cpu = llama_cpu.load(cpu or settings.llama_cpu, cache_dir or settings.cache_dir)
         from llama_cpp import Llama
 
         self.choice = weights.resolve(model)
