@@ -24,7 +24,7 @@ from rag.config import Store
 from rag.errors import IndexCorrupt, IndexProblem
 from rag.index import generations
 from rag.index.backends import open_backend, store_of, write_backend
-from rag.index.backends.base import ChunkRow
+from rag.index.backends.base import ChunkRow, Within
 from rag.index.generations import IndexSettings
 
 SQLITE = "meta.sqlite"
@@ -181,13 +181,18 @@ class IndexReader:
     def chunk_count(self) -> int:
         return self.chunk_index.count
 
-    def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        """Chunk ids and inner products of the ``n`` chunks nearest ``query_vector``."""
-        return self.chunk_index.dense(query_vector, n) if self.chunk_count else []
+    def dense(self, query_vector: np.ndarray, n: int, within: Within | None = None) -> list[tuple[int, float]]:
+        """Chunk ids and inner products of the ``n`` chunks nearest ``query_vector`` (only ``within``'s)."""
+        return self.chunk_index.dense(query_vector, n, within) if self.chunk_count else []
 
-    def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
-        """Chunk ids and BM25 scores of the ``n`` best lexical matches (only chunks sharing a term)."""
-        return self.chunk_index.lexical(query, n) if self.chunk_count else []
+    def lexical(self, query: str, n: int, within: Within | None = None) -> list[tuple[int, float]]:
+        """Chunk ids and BM25 scores of the ``n`` best lexical matches (only chunks sharing a term; only
+        ``within``'s)."""
+        return self.chunk_index.lexical(query, n, within) if self.chunk_count else []
+
+    def within(self, section: str) -> Within:
+        """The filter that keeps a search to ``section``'s chunks."""
+        return Within(section, np.fromiter(sorted(self.chunk_ids_in(section)), dtype=np.int64))
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25 inverse document frequency over chunks of stemmed ``terms`` (unseen terms weigh most)."""
@@ -496,6 +501,11 @@ class IndexWriter:
         # A text stored under several names is indexed once, under its first name.
         names = dict(self.db.execute(
             "SELECT content_hash, MIN(id) FROM documents GROUP BY content_hash"))
+        sections: dict[str, set[str]] = {}
+        for doc_id, content in self.db.execute("SELECT id, content_hash FROM documents"):
+            section = section_of(doc_id)
+            if section is not None:
+                sections.setdefault(content, set()).add(section)
         documents = {row[0]: row for row in self.db.execute("SELECT id, title, date FROM documents")}
         contents = {h: (t, g) for h, t, g in self.db.execute("SELECT hash, text, dup_group FROM contents")}
         rows = []
@@ -504,7 +514,7 @@ class IndexWriter:
             _, title, date = documents[names[content]]
             text, group = contents[content]
             rows.append(ChunkRow(chunk_id, _vector(vector), f"{title}\n{text[start:end]}", names[content], start,
-                                 end, title, date, content, group))
+                                 end, title, date, content, group, tuple(sorted(sections.get(content, ())))))
         return rows
 
     def commit(self, hnsw_threshold: int, extra: dict | None = None) -> dict:

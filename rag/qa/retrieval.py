@@ -80,16 +80,11 @@ class Retriever:
             query_vector = self.embedder.embed_one(query)
         n = max(self.config.candidates, k)
         section = section or self.config.section
-        allowed = self.reader.chunk_ids_in(section) if section else None
-        if allowed is not None:
-            # Both searches run over the whole index; asking for more in proportion to the section's share
-            # leaves about as many candidates from the section as an unfiltered search has.
-            n = min(self.reader.chunk_count, n * max(1, round(2 * self.reader.chunk_count / max(len(allowed), 1))))
-        dense = self.reader.dense(query_vector, n)
-        lexical = self.reader.lexical(query, n)
-        if allowed is not None:
-            dense = [hit for hit in dense if hit[0] in allowed]
-            lexical = [hit for hit in lexical if hit[0] in allowed]
+        # A section is applied inside both searches (the store's own filter), so a small section of a large
+        # archive still gets n candidates of its own.
+        within = self.reader.within(section) if section else None
+        dense = self.reader.dense(query_vector, n, within)
+        lexical = self.reader.lexical(query, n, within)
         fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
         dense_scores = dict(dense)
         ranked = sorted(fused, key=lambda i: (-fused[i], i))

@@ -50,6 +50,21 @@ class ChunkRow:
     date: str | None
     content_hash: str
     dup_group: str
+    # Every section the chunk's text is filed under (a text stored under several names is in each one's).
+    sections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Within:
+    """A filter applied inside a search: only the chunks of ``section``, whose ids (sorted) are ``chunk_ids``.
+    A store that keeps sections with its chunks filters by name; one that does not, by the ids."""
+
+    section: str
+    chunk_ids: np.ndarray = field(repr=False)  # int64, ascending
+
+    @property
+    def size(self) -> int:
+        return int(self.chunk_ids.size)
 
 
 class ChunkIndex(Protocol):
@@ -60,9 +75,14 @@ class ChunkIndex(Protocol):
     @property
     def count(self) -> int: ...
 
-    def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]: ...
+    def dense(self, query_vector: np.ndarray, n: int, within: Within | None = None) -> list[tuple[int, float]]:
+        """The ``n`` nearest chunks by inner product, only among ``within``'s when given (as many as it holds,
+        up to ``n``)."""
+        ...
 
-    def lexical(self, query: str, n: int) -> list[tuple[int, float]]: ...
+    def lexical(self, query: str, n: int, within: Within | None = None) -> list[tuple[int, float]]:
+        """The ``n`` best BM25 matches, only among ``within``'s chunks when given."""
+        ...
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]: ...
 

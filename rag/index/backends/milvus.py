@@ -33,6 +33,7 @@ from rag.index.backends.base import (
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
     ChunkRow,
+    Within,
     analyze,
     bm25_idf,
     damaged,
@@ -45,6 +46,8 @@ INDEX_ID = "INDEX_ID"
 INSERT_BATCH = 1000
 # Milvus' VARCHAR limit; the analysed text of a chunk is far shorter.
 MAX_TEXT = 65_535
+# Sections one chunk's text can be filed under (one per name it is stored under), as Milvus stores them.
+MAX_SECTIONS = 16
 
 # pymilvus keeps one connection per (uri, alias); Milvus Lite allows one server per database file and
 # process, so every index in this process that uses a URI shares one client.
@@ -138,6 +141,9 @@ class MilvusChunkIndex:
         self.client.load_collection(collection)
         stats = self.client.get_collection_stats(collection)
         self._count = int(stats.get("row_count", 0))
+        fields = self.client.describe_collection(collection).get("fields", [])
+        # Collections written before sections were stored filter by chunk id instead.
+        self._has_sections = any(f.get("name") == "sections" for f in fields)
         description = self.client.describe_index(collection, "vector")
         self.kind = "hnsw" if str(description.get("index_type", "")).upper() == "HNSW" else "flat"
         try:
@@ -164,6 +170,8 @@ class MilvusChunkIndex:
         schema.add_field("date", DataType.VARCHAR, max_length=64)
         schema.add_field("content_hash", DataType.VARCHAR, max_length=128)
         schema.add_field("dup_group", DataType.VARCHAR, max_length=128)
+        schema.add_field("sections", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_SECTIONS,
+                         max_length=256)
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
                                      output_field_names=["sparse"]))
         # Milvus Lite scans every row per search whatever the index (about 3 us a row), and its HNSW build takes
@@ -187,7 +195,7 @@ class MilvusChunkIndex:
                 {"id": r.id, "vector": np.asarray(r.vector, dtype=np.float32).tolist(),
                  "terms": " ".join(tokens)[:MAX_TEXT], "doc": r.doc, "start": r.start, "end": r.end,
                  "title": r.title[:4096], "date": r.date or "", "content_hash": r.content_hash,
-                 "dup_group": r.dup_group}
+                 "dup_group": r.dup_group, "sections": [x[:256] for x in r.sections[:MAX_SECTIONS]]}
                 for r, tokens in zip(batch, tokenized[begin : begin + INSERT_BATCH], strict=True)
             ])
         client.flush(collection)
@@ -199,23 +207,33 @@ class MilvusChunkIndex:
     def count(self) -> int:
         return self._count
 
-    def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        if not self._count:
+    def dense(self, query_vector: np.ndarray, n: int, within: Within | None = None) -> list[tuple[int, float]]:
+        if not self._count or (within is not None and within.size == 0):
             return []
+        limit = min(n, self._count if within is None else within.size)
         hits = self.client.search(
             self.collection, data=[np.asarray(query_vector, dtype=np.float32).tolist()], anns_field="vector",
-            limit=min(n, self._count), search_params={"metric_type": "IP", "params": {"ef": 128}},
-            output_fields=["id"],
+            limit=limit, search_params={"metric_type": "IP", "params": {"ef": max(128, limit)}},
+            output_fields=["id"], filter=self._filter(within),
         )[0]
         return [(int(hit["id"]), float(hit["distance"])) for hit in hits]
 
-    def lexical(self, query: str, n: int) -> list[tuple[int, float]]:
+    def _filter(self, within: Within | None) -> str:
+        """The filter expression Milvus applies inside its search ("" for none)."""
+        if within is None:
+            return ""
+        if self._has_sections:
+            return f"array_contains(sections, {json.dumps(within.section)})"
+        return f"id in {json.dumps([int(i) for i in within.chunk_ids])}"
+
+    def lexical(self, query: str, n: int, within: Within | None = None) -> list[tuple[int, float]]:
         tokens = analyze([query])[0]
-        if not self._count or not tokens:
+        if not self._count or not tokens or (within is not None and within.size == 0):
             return []
+        limit = min(n, self._count if within is None else within.size)
         hits = self.client.search(
-            self.collection, data=[" ".join(tokens)], anns_field="sparse", limit=min(n, self._count),
-            search_params={"metric_type": "BM25"}, output_fields=["id"],
+            self.collection, data=[" ".join(tokens)], anns_field="sparse", limit=limit,
+            search_params={"metric_type": "BM25"}, output_fields=["id"], filter=self._filter(within),
         )[0]
         # Milvus Lite reports BM25 scores negated (as distances); a server reports them positive.
         return [(int(hit["id"]), abs(float(hit["distance"]))) for hit in hits if hit["distance"] != 0]
