@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -268,6 +269,32 @@ def test_the_archive_can_be_browsed_by_section_and_any_article_opened(archive_se
     assert page.inner_text("#viewer .headline") in first
     meta = page.inner_text("#viewer .source-meta")
     assert "section sport" in meta and "whole article" in meta
+
+
+def test_the_whole_archive_is_browsed_a_page_at_a_time_from_where_the_last_page_ended(archive_server, browser):
+    from rag.app.ui import BROWSE_PAGE
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.goto(archive_server["url"])
+    page.get_by_text("Browse the archive").click()
+    page.wait_for_function("() => document.querySelector('#article').innerText.includes('showing 1-')")
+    label = page.inner_text("#article")
+    total = int(re.search(r"Articles: ([\d,]+)", label).group(1).replace(",", ""))
+    assert total > BROWSE_PAGE and f"showing 1-{BROWSE_PAGE}" in label
+
+    def listed() -> list[str]:
+        page.click("#article input")
+        names = page.locator("#article").get_by_role("option").all_inner_texts()
+        page.keyboard.press("Escape")
+        return names
+
+    first = listed()
+    assert len(first) == BROWSE_PAGE and first == sorted(first, key=str.casefold)
+    page.click("#browse-next")
+    page.wait_for_function(f"() => document.querySelector('#article').innerText.includes('showing {BROWSE_PAGE + 1}-')")
+    second = listed()
+    assert second and not set(first) & set(second), "the next page starts where the first ended"
+    assert first[-1].casefold() <= second[0].casefold()
 
 
 # --- generative mode and the password ----------------------------------------------------------------------------

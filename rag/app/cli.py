@@ -68,8 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--judge", choices=JUDGES,
                      help="model: the calibrated judge (default); lexical: the earlier word-overlap rules")
 
-    sections = commands.add_parser("sections", help="list the index's sections and how many articles each holds")
+    sections = commands.add_parser(
+        "sections", help="list the index's sections and how many articles each holds, or page through one")
+    sections.add_argument("section", nargs="?", metavar="SECTION",
+                          help="page through this section's articles (\"all\" for every article)")
     _add_common(sections)
+    sections.add_argument("--by", choices=("headline", "date"), default="headline",
+                          help="order of the pages: headline A-Z (default) or newest first")
+    sections.add_argument("--page-size", type=int, default=20, help="articles per page (default 20)")
+    sections.add_argument("--after", metavar="CURSOR", help="the page after this one (printed under each page)")
 
     serve = commands.add_parser("serve", help="start the chat UI (Gradio) on 127.0.0.1:7860")
     _add_common(serve)
@@ -174,10 +181,31 @@ def _sections(args: argparse.Namespace, config) -> int:
 
     reader = IndexReader(config.index_dir, store=config.store, milvus_uri=config.milvus_uri)
     found = reader.sections()
+    if args.section:
+        return _section_page(args, reader, found)
     for name, count in found.items():
         print(f"{name:20} {count:>6} articles")
     if not found:
         print("no sections: articles are filed by folder (sport/x.txt) or by name (sport_001.txt)")
+    return EXIT_OK
+
+
+def _section_page(args: argparse.Namespace, reader, found: dict[str, int]) -> int:
+    section = None if args.section == "all" else args.section
+    if section is not None and section not in found:
+        raise SettingsError(f"no section {section!r} in {reader.index_dir}; its sections: "
+                            f"{', '.join(found) or 'none'}")
+    if args.page_size < 1:
+        raise SettingsError(f"--page-size must be at least 1, not {args.page_size}")
+    try:
+        records, cursor = reader.page(section, args.by, args.after, args.page_size)
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"--after {args.after!r} is not a cursor printed by rag sections") from exc
+    for record in records:
+        print(f"{record.date or '':10}  {record.title}  ({record.id})")
+    if cursor is not None:
+        print(f"next page: rag sections {args.section} --by {args.by} --page-size {args.page_size} "
+              f"--after '{cursor}'")
     return EXIT_OK
 
 

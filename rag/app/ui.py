@@ -27,6 +27,8 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 CONTEXT_CHARS = 600
 NO_CITATION = "Citations appear here after an answer. Click one, or a [n] in the answer, to see its source."
 ALL_SECTIONS = "All sections"
+# Headlines listed at a time in "Browse the archive".
+BROWSE_PAGE = 100
 
 CSS = """
 .callout {border-radius: 8px; padding: 10px 14px; margin: 4px 0;}
@@ -122,16 +124,26 @@ class ChatApp:
         except Exception:  # no index yet: the first question says so
             return [ALL_SECTIONS]
 
-    def articles_in(self, section: str | None):
-        """The headlines of a section's articles (all articles for every section), for the article picker."""
+    def articles_in(self, section: str | None, order: str = "headline", cursor: str | None = None,
+                    shown: int = 0):
+        """One page of a section's headlines (every article's for every section) for the article picker, read from
+        where the last page ended: (picker, the next page's cursor, how many were shown before the next page,
+        whether there is a next page)."""
         import gradio as gr
 
         reader = self.assistant.retriever.reader
         wanted = _chosen(section)
-        rows = sorted(((d.title, d.id) for d in reader.documents() if wanted is None or d.section == wanted),
-                      key=lambda row: row[0].lower())
-        return gr.update(choices=[(f"{title} ({doc})", doc) for title, doc in rows], value=None,
-                         label=f"Articles: {len(rows):,}" + (f" in {wanted}" if wanted else ""))
+        total = reader.sections().get(wanted, 0) if wanted else reader.document_count()
+        records, following = reader.page(wanted, "date" if order == "date" else "headline", cursor, BROWSE_PAGE)
+        first, last = shown + 1, shown + len(records)
+        where = f" in {wanted}" if wanted else ""
+        label = f"Articles: {total:,}{where}" + (f", showing {first:,}-{last:,}" if total > len(records) else "")
+        choices = [(f"{r.title} ({r.id})", r.id) for r in records]
+        return (gr.update(choices=choices, value=None, label=label), following, last,
+                gr.update(interactive=following is not None))
+
+    def next_page(self, section: str | None, order: str, cursor: str | None, shown: int):
+        return self.articles_in(section, order, cursor, shown) if cursor else self.articles_in(section, order)
 
     def show_citation(self, n: int | None, state: dict | None) -> str:
         if n is None or not state:
@@ -349,7 +361,11 @@ def build(app: ChatApp):
                 with gr.Accordion("Browse the archive", open=False) as browse:
                     browse_section = gr.Dropdown(sections, value=ALL_SECTIONS, label="Section",
                                                  elem_id="browse-section")
+                    browse_order = gr.Radio(["headline", "date"], value="headline", label="Order: headline A-Z "
+                                            "or newest first", elem_id="browse-order")
                     article = gr.Dropdown([], label="Articles", elem_id="article", filterable=True)
+                    next_page = gr.Button("Next page", elem_id="browse-next", interactive=False, size="sm")
+                    browse_cursor, browse_shown = gr.State(None), gr.State(0)
                 with gr.Accordion("Settings", open=False):
                     mode = gr.Radio(list(MODES), value=app.config.mode, label="Mode", elem_id="mode")
                     k = gr.Slider(1, 20, value=app.config.k, step=1, label="Passages to retrieve")
@@ -366,10 +382,14 @@ def build(app: ChatApp):
                 lambda: "", None, question, api_visibility="private")
         citations.change(app.show_citation, [citations, last_answer], viewer, api_visibility="private")
         sources.change(app.show_source, [sources, last_answer], viewer, api_visibility="private")
-        browse_section.change(app.articles_in, browse_section, article, api_visibility="private")
+        # Listed a page at a time, when the panel is opened, not with every page load (an archive has thousands
+        # of headlines, and a page is read from where the last ended: rag.index.catalog.IndexReader.page).
+        paged = [article, browse_cursor, browse_shown, next_page]
+        for changed in (browse_section.change, browse_order.change, browse.expand):
+            changed(app.articles_in, [browse_section, browse_order], paged, api_visibility="private")
+        next_page.click(app.next_page, [browse_section, browse_order, browse_cursor, browse_shown], paged,
+                        api_visibility="private")
         article.change(app.show_article, article, viewer, api_visibility="private")
-        # Listed when the panel is opened, not with every page load (an archive has thousands of headlines).
-        browse.expand(app.articles_in, browse_section, article, api_visibility="private")
 
         def add_with_progress(files, progress=gr.Progress()):  # noqa: B008 (Gradio injects progress this way)
             return app.add_articles(files, progress)

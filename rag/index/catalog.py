@@ -9,12 +9,14 @@ live. A text stored under several document names is stored, chunked and embedded
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +34,7 @@ SQLITE = "meta.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, date TEXT, url TEXT, source TEXT,
-    content_hash TEXT NOT NULL, indexed_at REAL NOT NULL);
+    content_hash TEXT NOT NULL, indexed_at REAL NOT NULL, section TEXT, date_key TEXT);
 CREATE INDEX IF NOT EXISTS documents_by_content ON documents(content_hash);
 CREATE TABLE IF NOT EXISTS contents (
     hash TEXT PRIMARY KEY, text TEXT NOT NULL, dup_group TEXT NOT NULL, minhash BLOB);
@@ -45,6 +47,17 @@ CREATE TABLE IF NOT EXISTS sentences (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_by_content ON sentences(content_hash, start);
 """
+# Section membership and the pages of a section are read through these, never by scanning every row: an
+# archive of 10^6 chunks opens, filters and pages as fast as one of 10^4. Made after the migration below (an
+# index from before sections were stored gets its column first).
+_SECTION_INDEXES = """
+CREATE INDEX IF NOT EXISTS documents_by_section_title ON documents(section, title COLLATE NOCASE, id);
+CREATE INDEX IF NOT EXISTS documents_by_section_date ON documents(section, IFNULL(date_key, ''), id);
+CREATE INDEX IF NOT EXISTS documents_by_title ON documents(title COLLATE NOCASE, id);
+CREATE INDEX IF NOT EXISTS documents_by_date ON documents(IFNULL(date_key, ''), id);
+"""
+PageOrder = Literal["headline", "date"]
+PAGE_ORDERS: tuple[PageOrder, ...] = ("headline", "date")
 
 
 @dataclass(frozen=True)
@@ -170,6 +183,7 @@ class IndexReader:
         self._texts: dict[str, str] = {}
         self._family_maps: tuple[dict[str, list[str]], dict[str, list[str]]] | None = None
         self._section_chunks: dict[str, frozenset[int]] = {}
+        self._stored_sections = _has_section_column(self.db)
 
     def is_stale(self) -> bool:
         try:
@@ -234,6 +248,9 @@ class IndexReader:
             raise KeyError(doc_id)
         return DocumentRecord(*row)
 
+    def document_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
     def documents(self) -> list[DocumentRecord]:
         rows = self.db.execute(
             "SELECT id, path, title, date, url, source, content_hash FROM documents ORDER BY id"
@@ -252,6 +269,9 @@ class IndexReader:
 
     def sections(self) -> dict[str, int]:
         """Each section (see :func:`section_of`) and how many documents it holds, in name order."""
+        if self._stored_sections:
+            return dict(self.db.execute("SELECT section, COUNT(*) FROM documents WHERE section IS NOT NULL "
+                                        "GROUP BY section ORDER BY section"))
         counts: dict[str, int] = {}
         for (doc_id,) in self.db.execute("SELECT id FROM documents"):
             section = section_of(doc_id)
@@ -262,10 +282,64 @@ class IndexReader:
     def chunk_ids_in(self, section: str) -> frozenset[int]:
         """The chunks of documents in ``section`` (a text filed under several names counts where any is)."""
         if section not in self._section_chunks:
-            rows = self.db.execute(
-                "SELECT c.id, d.id FROM chunks c JOIN documents d ON d.content_hash = c.content_hash")
-            self._section_chunks[section] = frozenset(c for c, d in rows if section_of(d) == section)
+            if self._stored_sections:
+                rows = self.db.execute(
+                    "SELECT DISTINCT c.id FROM documents d JOIN chunks c ON c.content_hash = d.content_hash "
+                    "WHERE d.section = ?", (section,))
+                self._section_chunks[section] = frozenset(c for (c,) in rows)
+            else:  # an index from before sections were stored (read-only here): every chunk's name is looked at
+                rows = self.db.execute(
+                    "SELECT c.id, d.id FROM chunks c JOIN documents d ON d.content_hash = c.content_hash")
+                self._section_chunks[section] = frozenset(c for c, d in rows if section_of(d) == section)
         return self._section_chunks[section]
+
+    def page(self, section: str | None = None, order: PageOrder = "headline", after: str | None = None,
+             limit: int = 50) -> tuple[list[DocumentRecord], str | None]:
+        """One page of a section's articles (every article's with no section), by headline A-Z or newest date
+        first, and the cursor of the next page (None after the last). Keyset paging: a page is read through an
+        index from where the last one ended, so page 1,000 costs what page 1 does, and a page stays the same
+        when articles are added elsewhere in the order."""
+        if order not in PAGE_ORDERS:
+            raise ValueError(f"order must be one of {', '.join(PAGE_ORDERS)}, not {order!r}")
+        if not self._stored_sections:
+            return self._page_by_scanning(section, order, after, limit)
+        where, values = (["section = ?"], [section]) if section is not None else ([], [])
+        key = "title COLLATE NOCASE" if order == "headline" else "IFNULL(date_key, '')"
+        if after is not None:
+            last_key, last_id = json.loads(after)
+            # Headlines ascend; dates descend (newest first); the id breaks ties, ascending, in both.
+            beyond = ">" if order == "headline" else "<"
+            where.append(f"({key} {beyond} ? OR ({key} = ? AND id > ?))")
+            values += [last_key, last_key, last_id]
+        direction = "" if order == "headline" else " DESC"
+        rows = self.db.execute(
+            f"SELECT id, path, title, date, url, source, content_hash FROM documents "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {key}{direction}, id LIMIT ?",
+            (*values, limit + 1)).fetchall()
+        records = [DocumentRecord(*row) for row in rows[:limit]]
+        if len(rows) <= limit:
+            return records, None
+        last = records[-1]
+        return records, json.dumps([last.title if order == "headline" else (date_key(last.date) or ""), last.id])
+
+    def _page_by_scanning(self, section: str | None, order: PageOrder, after: str | None, limit: int
+                          ) -> tuple[list[DocumentRecord], str | None]:
+        """:meth:`page` on an index from before sections were stored: the same pages, from every row."""
+        def key(d: DocumentRecord) -> tuple:
+            return ((d.title.casefold(), d.id) if order == "headline"
+                    else (_descending(date_key(d.date) or ""), d.id))
+
+        ordered = sorted((d for d in self.documents() if section is None or d.section == section), key=key)
+        if after is not None:
+            last_key, last_id = json.loads(after)
+            last = ((last_key.casefold(), last_id) if order == "headline" else (_descending(last_key), last_id))
+            ordered = [d for d in ordered if key(d) > last]
+        records = ordered[:limit]
+        if len(ordered) <= limit:
+            return records, None
+        final = records[-1]
+        return records, json.dumps([final.title if order == "headline" else (date_key(final.date) or ""),
+                                    final.id])
 
     def document_text(self, doc_id: str) -> str:
         """The text every offset of ``doc_id`` points into."""
@@ -420,6 +494,13 @@ class IndexWriter:
             source.backup(self.db)
             source.close()
         self.db.executescript(_SCHEMA)
+        if not _has_section_column(self.db):  # an index written before sections were stored: filled in once
+            self.db.execute("ALTER TABLE documents ADD COLUMN section TEXT")
+            self.db.execute("ALTER TABLE documents ADD COLUMN date_key TEXT")
+            self.db.executemany("UPDATE documents SET section = ?, date_key = ? WHERE id = ?",
+                                [(section_of(d), date_key(t), d)
+                                 for d, t in self.db.execute("SELECT id, date FROM documents").fetchall()])
+        self.db.executescript(_SECTION_INDEXES)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -449,9 +530,9 @@ class IndexWriter:
                      source: str | None, content_hash: str) -> None:
         assert self.db is not None
         self.db.execute(
-            "INSERT OR REPLACE INTO documents (id, path, title, date, url, source, content_hash, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (doc_id, path, title, date, url, source, content_hash, time.time()),
+            "INSERT OR REPLACE INTO documents (id, path, title, date, url, source, content_hash, indexed_at, section, "
+            "date_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc_id, path, title, date, url, source, content_hash, time.time(), section_of(doc_id), date_key(date)),
         )
 
     def put_content(self, content: NewContent) -> None:
@@ -533,3 +614,29 @@ class IndexWriter:
         # be on it.
         self._chunk_store.drop_stale(keep=[manifest, self._previous or {}])
         return manifest
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y", "%B %d %Y", "%Y-%m-%dT%H:%M:%S",
+                 "%A, %d %B %Y", "%A, %B %d, %Y", "%Y/%m/%d")
+
+
+def date_key(date: str | None) -> str | None:
+    """An article's date as YYYY-MM-DD, for ordering by date (None where it cannot be read as a day)."""
+    if not date:
+        return None
+    text = " ".join(date.replace("Published:", "").split()).rstrip(".")
+    for form in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, form).strftime("%Y-%m-%d")
+        except ValueError:
+            continue
+    return None
+
+
+def _descending(text: str) -> tuple[int, ...]:
+    """A sort key under which ``text`` orders in reverse (dates newest first beside ids ascending)."""
+    return tuple(-ord(ch) for ch in text) + (1,)
+
+
+def _has_section_column(db: sqlite3.Connection) -> bool:
+    return any(row[1] == "section" for row in db.execute("PRAGMA table_info(documents)"))
