@@ -92,13 +92,15 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmarks-dir", default="../shared/benchmarks",
                         help="adds the ~2,000 benchmark passages")
     parser.add_argument("--sections", default="startup,indexing,embedding,engines,query,llm,scaling,stores,archive",
-                        help="what to measure (comma-separated; default all)")
+                        help="what to measure (comma-separated; default all but million)")
     parser.add_argument("--archive-corpus", default="../shared/corpus/bbc",
                         help="the archive the 'archive' section indexes and queries (default ../shared/corpus/bbc)")
     parser.add_argument("--archive-questions", default="../shared/evals/bbc_dev_qa.jsonl",
                         help="its question set, for latency and recall@5")
     parser.add_argument("--store-sizes", default="10000,100000",
                         help="chunk counts for the FAISS vs Milvus Lite retrieval table")
+    parser.add_argument("--million-chunks", type=int, default=1_000_000,
+                        help="size of the synthetic archive the 'million' section builds (about 30 minutes at 1e6)")
     parser.add_argument("--compare-stores", default="faiss,milvus",
                         help="which stores the retrieval table measures (Milvus Lite is slow past 1e5 chunks)")
 
@@ -117,7 +119,8 @@ def _bench(args: argparse.Namespace, config: Config) -> int:
     if not stores or set(stores) - set(STORES):
         raise SettingsError(f"--compare-stores takes {' and/or '.join(STORES)}, not {args.compare_stores!r}")
     report = bench.run(config, Path(args.out), sizes, Path(args.benchmarks_dir), args.generative_questions,
-                       sections, store_sizes, stores, Path(args.archive_corpus), Path(args.archive_questions))
+                       sections, store_sizes, stores, Path(args.archive_corpus), Path(args.archive_questions),
+                       args.million_chunks)
     print(bench.render(report))
     print(f"json: {args.out}")
     return EXIT_OK

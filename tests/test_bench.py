@@ -180,3 +180,23 @@ def test_the_archive_section_builds_both_ways_and_measures_answers_at_that_size(
     assert report["query"]["retrieval_and_evidence_ms"]["p50"] > 0
     assert report["extractive_answer_ms"]["p50"] > 0 and "generative_answer_ms" not in report
     assert "today's build is" in render(dict(report={}, archive=report, peak_rss_mb=1, machine={}))
+
+
+def test_the_million_section_builds_a_synthetic_archive_and_measures_it_where_it_grows(tmp_path):
+    from evals.bench.million import million
+
+    # A small version (the whole section builds 10^6 chunks); HNSW from 5,000 chunks, as a large archive has.
+    config = Config(hnsw_threshold=5_000)
+    report = million(config, chunks=12_000, queries=20, added=200, folder=tmp_path)
+    assert report["chunks"] == 12_000 and report["dense_index"] == "hnsw"
+    assert report["section_chunks"] == 120  # the 1% section
+    assert report["section_recall_at_10"] >= 0.95 and report["section_searches_short_of_10"] == 0
+    assert report["search_ms_p50"] > 0 and report["section_search_ms_p50"] > 0 and report["open_s"] > 0
+    assert report["browse_page_ms_p50"] > 0 and report["add_s"] > 0
+    from rag.index.catalog import IndexReader
+
+    reader = IndexReader(tmp_path / "index")
+    assert reader.chunk_count == 12_000 + 200 * 4  # the added articles are in the index
+    sections = reader.sections()
+    assert len(sections) == 20 and sections["section00"] == 30
+    assert "synthetic archive of 12,000 chunks" in render({"machine": {}, "million": report, "peak_rss_mb": 1})

@@ -19,6 +19,7 @@ from evals.bench.embedding import embedding_throughput
 from evals.bench.ingestion import indexing, ingestion_engines
 from evals.bench.launch import STARTUP_QUESTION, first_ui_answer, startup
 from evals.bench.llm import llm_variants
+from evals.bench.million import million
 from evals.bench.query import llama_speed, query_stages
 from evals.bench.real_archive import BUILDS, archive
 from evals.bench.report import render
@@ -30,17 +31,17 @@ from rag.config import Config
 _llama_speed = llama_speed
 
 __all__ = ["BUILDS", "DEV_SET", "SECTIONS", "STARTUP_QUESTION", "archive", "dense_scaling", "embedding_throughput",
-           "first_ui_answer", "indexing", "ingestion_engines", "llm_variants", "machine_speed", "query_stages",
-           "render", "run", "startup", "store_latency"]
+           "first_ui_answer", "indexing", "ingestion_engines", "llm_variants", "machine_speed", "million",
+           "query_stages", "render", "run", "startup", "store_latency"]
 
 
-SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "llm", "scaling", "stores", "archive")
+SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "llm", "scaling", "stores", "archive", "million")
 
 
 def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int,
         sections: tuple[str, ...] = SECTIONS, store_sizes: tuple[int, ...] = (10_000, 100_000),
         stores: tuple[str, ...] = ("faiss", "milvus"), archive_corpus: Path | None = None,
-        archive_questions: Path | None = None) -> dict:
+        archive_questions: Path | None = None, million_chunks: int = 1_000_000) -> dict:
     """Measure the chosen ``sections`` and write them as JSON to ``out``."""
     corpora = {"bundled": [Path("data/articles")]}
     if benchmarks_dir is not None and benchmarks_dir.is_dir() and {"indexing", "embedding", "engines"} & set(sections):
@@ -61,6 +62,7 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
         "llm": lambda: llm_variants(config, questions=dev_questions()),
         "dense_scaling": lambda: dense_scaling(sizes),
         "stores": lambda: store_latency(list(store_sizes), config, stores=stores),
+        "million": lambda: million(config, million_chunks),
         "archive": lambda: (archive(archive_corpus, archive_questions, config, generative_questions)
                             if archive_corpus and archive_questions else None),
     }

@@ -102,5 +102,20 @@ def render(report: dict) -> str:
         for name in ("extractive_answer_ms", "generative_answer_ms"):
             if name in found:
                 lines.append(f"    {name:28} {found[name]['p50']:>8} {found[name]['p95']:>10}")
+    big = report.get("million")
+    if big:
+        lines.append(f"synthetic archive of {big['chunks']:,} chunks ({big['articles']:,} articles, "
+                     f"{big['dense_index']}), built in {big['build_s']} s without the embedding model")
+        lines.append(f"  open in a fresh process {big['open_s']} s, peak memory beyond the vectors "
+                     f"{big['open_peak_mb_beyond_vectors']} MB (vectors {big['vectors_mb']} MB)")
+        lines.append(f"  retrieval (dense + BM25 + fusion) p50/p95 {big['search_ms_p50']}/{big['search_ms_p95']} ms; "
+                     f"within a 1% section ({big['section_chunks']:,} chunks) {big['section_search_ms_p50']}/"
+                     f"{big['section_search_ms_p95']} ms ({big['section_to_unfiltered_p50']}x), section read in "
+                     f"{big['section_filter_ms']} ms")
+        lines.append(f"  recall@10 in the section against exact search {big['section_recall_at_10']}, searches "
+                     f"with fewer than 10 results {big['section_searches_short_of_10']}")
+        lines.append(f"  a page of 50 headlines {big['browse_page_ms_p50']} ms (by date {big['browse_page_by_date_ms']}"
+                     f" ms); adding {big['added_articles']:,} articles {big['add_s']} s "
+                     f"({big['add_share_of_build']} of the build)")
     lines.append(f"peak RSS {report['peak_rss_mb']} MB")
     return "\n".join(lines)
