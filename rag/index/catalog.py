@@ -55,6 +55,7 @@ CREATE INDEX IF NOT EXISTS documents_by_section_title ON documents(section, titl
 CREATE INDEX IF NOT EXISTS documents_by_section_date ON documents(section, IFNULL(date_key, ''), id);
 CREATE INDEX IF NOT EXISTS documents_by_title ON documents(title COLLATE NOCASE, id);
 CREATE INDEX IF NOT EXISTS documents_by_date ON documents(IFNULL(date_key, ''), id);
+CREATE INDEX IF NOT EXISTS contents_by_group ON contents(dup_group);
 """
 PageOrder = Literal["headline", "date"]
 PAGE_ORDERS: tuple[PageOrder, ...] = ("headline", "date")
@@ -181,7 +182,6 @@ class IndexReader:
                 "rebuild with: rag index PATH --rebuild"
             )
         self._texts: dict[str, str] = {}
-        self._family_maps: tuple[dict[str, list[str]], dict[str, list[str]]] | None = None
         self._section_chunks: dict[str, frozenset[int]] = {}
         self._stored_sections = _has_section_column(self.db)
 
@@ -355,40 +355,38 @@ class IndexReader:
             f"JOIN contents t ON t.hash = c.content_hash WHERE c.id IN ({marks})",
             ids,
         ).fetchall()
+        names, members = self._families({content for _, content, _, _, _ in rows},
+                                        {group for _, _, _, _, group in rows})
         result = {}
         for chunk_id, content, start, end, group in rows:
-            names = self._names(content)
-            relatives = self._group_names(group, exclude=content)
-            doc = self.document(names[0])
+            own = names.get(content, [])
+            relatives = sorted(name for other in members.get(group, ()) if other != content
+                               for name in names.get(other, ()))
+            doc = self.document(own[0])
             result[chunk_id] = ChunkRecord(
                 chunk_id, doc.id, doc.title, start, end, self.text_of_content(content)[start:end],
-                content, tuple(names[1:]), tuple(relatives), group,
+                content, tuple(own[1:]), tuple(relatives), group,
             )
         return result
 
-    def _names(self, content_hash: str) -> list[str]:
-        return self._families()[0].get(content_hash, [])
-
-    def _group_names(self, group: str, exclude: str) -> list[str]:
-        names, groups = self._families()
-        return sorted(name for content in groups.get(group, ()) if content != exclude for name in names[content])
-
-    def _families(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-        """Names of each text and texts of each duplicate group, read once: answering a question looks them up
-        for every candidate chunk, and one query per chunk scanned the catalog (270 ms a question at 2,225
-        articles). One row per document, so this stays small next to the vectors."""
-        if self._family_maps is None:
-            names: dict[str, list[str]] = {}
-            groups: dict[str, list[str]] = {}
-            for doc_id, content, group in self.db.execute(
-                    "SELECT d.id, d.content_hash, t.dup_group FROM documents d "
-                    "JOIN contents t ON t.hash = d.content_hash ORDER BY d.id"):
-                names.setdefault(content, []).append(doc_id)
-                members = groups.setdefault(group, [])
-                if content not in members:
-                    members.append(content)
-            self._family_maps = (names, groups)
-        return self._family_maps
+    def _families(self, contents: set[str], groups: set[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """The names of each text (in id order) and the texts of each near-duplicate group, for these contents
+        and groups only: two indexed queries per search, whatever the archive's size (the whole table was read
+        into memory once before, one row per document)."""
+        group_marks = ",".join("?" * len(groups))
+        members: dict[str, list[str]] = {}
+        for content, group in self.db.execute(
+                f"SELECT hash, dup_group FROM contents WHERE dup_group IN ({group_marks}) ORDER BY hash",
+                list(groups)):
+            members.setdefault(group, []).append(content)
+        wanted = contents | {c for texts in members.values() for c in texts}
+        content_marks = ",".join("?" * len(wanted))
+        names: dict[str, list[str]] = {}
+        for doc_id, content in self.db.execute(
+                f"SELECT id, content_hash FROM documents WHERE content_hash IN ({content_marks}) ORDER BY id",
+                list(wanted)):
+            names.setdefault(content, []).append(doc_id)
+        return names, members
 
     def sentences_in(self, chunk: ChunkRecord) -> list[SentenceRecord]:
         rows = self.db.execute(
