@@ -4,6 +4,7 @@ articles are added."""
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def article(headline: str, date: str | None, body: str) -> str:
     return f"{headline}\n{dated}{body} The council said more would follow.\n"
 
 
-# Seven sport articles (five dated, two not), two on the economy.
+# Eight sport articles (six dated, two not; one headline with an apostrophe), two on the economy.
 FILES = {
     "sport/a.txt": article("Zebra crossing closed for the derby", "March 4, 2025", "Crowds gathered early."),
     "sport/b.txt": article("anchor leg decides the relay", "January 12, 2025", "The relay ended in a photo."),
@@ -33,6 +34,7 @@ FILES = {
     "sport/e.txt": article("Boxing returns to the old hall", "December 30, 2024", "Tickets sold out in an hour."),
     "sport/f.txt": article("Cycling tour adds a mountain stage", None, "The climb is the steepest yet."),
     "sport/g.txt": article("Tennis final moved indoors", "February 2, 2025", "Rain is forecast all week."),
+    "sport/k.txt": article("Keeper's injury rules him out", "March 4, 2025", "Scans showed a tear."),
     "economy/h.txt": article("Budget surplus surprises analysts", "March 1, 2025", "Tax receipts rose."),
     "economy/i.txt": article("Harbour fees to rise", None, "Shipping firms objected."),
 }
@@ -66,11 +68,11 @@ def test_a_section_is_paged_by_headline_and_by_newest_date_in_full_and_without_r
     reader = IndexReader(config.index_dir)
     sport = [n for n in FILES if n.startswith("sport/")]
     pages = walk(reader, "sport", "headline", 3)
-    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [len(p) for p in pages] == [3, 3, 2]
     assert sum(pages, []) == by_headline(sport)  # "anchor leg" first: headlines are ordered ignoring case
     assert sum(walk(reader, "sport", "date", 2), []) == by_date(sport)
     assert sum(walk(reader, None, "headline", 4), []) == by_headline(list(FILES))
-    assert reader.sections() == {"economy": 2, "sport": 7}
+    assert reader.sections() == {"economy": 2, "sport": 8}
 
 
 def test_pages_carry_on_where_they_ended_while_articles_are_added(tmp_path):
@@ -125,7 +127,7 @@ def test_an_index_from_before_sections_were_stored_pages_and_filters_alike_and_g
     assert db.execute("SELECT section, date_key FROM documents WHERE id = 'sport/a.txt'").fetchone() == (
         "sport", "2025-03-04")
     db.close()
-    assert IndexReader(config.index_dir).sections() == {"economy": 3, "sport": 7}
+    assert IndexReader(config.index_dir).sections() == {"economy": 3, "sport": 8}
 
 
 def rag(*args: str) -> subprocess.CompletedProcess:
@@ -137,7 +139,7 @@ def test_rag_sections_pages_through_a_section_and_prints_the_command_for_the_nex
     index_dir = tmp_path / "index"
     build_index([write_files(tmp_path / "corpus", FILES)], Config(index_dir=index_dir))
     shown: list[str] = []
-    args = ["sections", "sport", "--index-dir", str(index_dir), "--page-size", "4"]
+    args = ["sections", "sport", "--index-dir", str(index_dir), "--page-size", "5"]
     while True:
         result = rag(*args)
         assert result.returncode == 0, result.stderr
@@ -145,8 +147,8 @@ def test_rag_sections_pages_through_a_section_and_prints_the_command_for_the_nex
         shown += [line.rsplit("(", 1)[1].rstrip(")") for line in lines if not line.startswith("next page:")]
         if not lines[-1].startswith("next page: "):
             break
-        cursor = lines[-1].split("--after ", 1)[1].strip("'")
-        args = ["sections", "sport", "--index-dir", str(index_dir), "--page-size", "4", "--after", cursor]
+        cursor = shlex.split(lines[-1].split("--after ", 1)[1])[0]  # as a shell reads the printed command
+        args = ["sections", "sport", "--index-dir", str(index_dir), "--page-size", "5", "--after", cursor]
     assert shown == by_headline([n for n in FILES if n.startswith("sport/")])
     bad = rag("sections", "sport", "--index-dir", str(index_dir), "--after", "page two")
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "not a cursor" in bad.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Protocol
@@ -204,8 +205,8 @@ def _section_page(args: argparse.Namespace, reader, found: dict[str, int]) -> in
     for record in records:
         print(f"{record.date or '':10}  {record.title}  ({record.id})")
     if cursor is not None:
-        print(f"next page: rag sections {args.section} --by {args.by} --page-size {args.page_size} "
-              f"--after '{cursor}'")
+        print(f"next page: rag sections {shlex.quote(args.section)} --by {args.by} --page-size {args.page_size} "
+              f"--after {shlex.quote(cursor)}")
     return EXIT_OK
 
 
