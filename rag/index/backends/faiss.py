@@ -52,7 +52,10 @@ class FaissChunkIndex:
 
         self.generation = generation
         try:
-            self.dense_index = faiss.read_index(str(generation / DENSE))
+            # Memory-mapped: opening reads no vector, and the vectors live in the page cache, shared by every
+            # process that has this generation open (4.98 s and 4.9 GB beyond the vectors at 10^6 chunks when
+            # read whole, `rag bench --sections million`).
+            self.dense_index = faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP_IFC)
         except RuntimeError as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
             raise damaged(f"{generation / DENSE}: damaged ({reason})") from exc
@@ -148,15 +151,28 @@ class FaissChunkIndex:
         tokens = _tokenize_with_ids([query])
         if not tokens.ids or not tokens.ids[0]:
             return []
-        mask = None
         if within is not None:
-            # BM25 over the section's postings only: the other chunks' scores are multiplied by zero.
-            mask = np.zeros(len(self._lexical_ids), dtype=np.float32)
-            mask[self._positions(within.chunk_ids)] = 1.0
-            n = min(n, within.size)
+            return self._lexical_within(tokens, n, within)
         docs, scores = self._lexical.retrieve(tokens, k=min(n, len(self._lexical_ids)), show_progress=False,
-                                              n_threads=1, weight_mask=mask)
+                                              n_threads=1)
         return [(self._lexical_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+    def _lexical_within(self, tokens, n: int, within: Within) -> list[tuple[int, float]]:
+        """BM25 scores of the section's chunks only (each its score in the whole index), the ``n`` best. The
+        scores come from the postings of the query's terms, as an unfiltered search computes them; the best are
+        then chosen among the section's positions alone. (bm25s' own weight mask gives the same results but
+        took 8 times as long at 10^5 chunks: its top-k selection over mostly zero scores.)"""
+        assert self._lexical is not None
+        words = {index: word for word, index in tokens.vocab.items()}
+        scores = self._lexical.get_scores([words[i] for i in tokens.ids[0]])
+        positions = self._positions(within.chunk_ids)
+        mine = scores[positions]
+        count = min(n, mine.size)
+        best = np.argpartition(-mine, count - 1)[:count] if count < mine.size else np.arange(mine.size)
+        assert self._lexical_order is not None  # set by _positions
+        ids = self._lexical_order[0][positions[best]]
+        order = np.lexsort((ids, -mine[best]))
+        return [(int(ids[i]), float(mine[best][i])) for i in order if mine[best][i] > 0]
 
     def _positions(self, chunk_ids: np.ndarray) -> np.ndarray:
         """Where the given chunks are in the lexical index (its documents are in chunk id order)."""
