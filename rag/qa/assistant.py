@@ -266,7 +266,9 @@ class Assistant:
     def _written(self, prepared: Prepared, model: str | None, judge: Judge | None, judge_tokens: int,
                  clock: Clock) -> Generator[Event, None, Written]:
         """Draft and check: the model writes from the evidence, and each sentence faces the policy's check."""
-        yield Event("status", "writing the answer")
+        # Under the judge the evidence was read for its check (and said so); otherwise the writer reads it first.
+        yield Event("status", "writing the answer" if self.policy.judged
+                    else reading_status(prepared, "to write the answer from them"))
         generator = self.generator(model)
         draft = yield from self._draft(generator, prepared.search_text, prepared, clock)
         prompt_tokens = draft.prompt_tokens
@@ -321,14 +323,14 @@ class Assistant:
             return gather.rescored(items, text, self.retriever.reader, self.embedder)
 
 
-def reading_status(prepared: Prepared) -> str:
+def reading_status(prepared: Prepared, purpose: str = "to check that they answer the question") -> str:
     """What the model is reading while the reader waits (reading is most of the wait on a CPU): how many
-    sentences of which articles, and about how many words."""
+    sentences of which articles, about how many words, and what for."""
     titles = list(dict.fromkeys(e.title for e in prepared.prompt_evidence))
     words = sum(len(e.text.split()) for e in prepared.prompt_evidence)
     named = "; ".join(f"“{t}”" for t in titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
     return (f"reading {len(prepared.prompt_evidence)} sentences (about {words} words) from {len(titles)} "
-            f"article{'s' if len(titles) != 1 else ''}: {named}, to check that they answer the question")
+            f"article{'s' if len(titles) != 1 else ''}: {named}, {purpose}")
 
 
 def answer(question: str, index_dir: str | Path | None = None, **options) -> Answer:
