@@ -125,8 +125,10 @@ class FaissChunkIndex:
         # fewer than asked, the section is searched exactly.
         share = within.size / self.count
         breadth = hnsw_ef_search(self.count)
-        params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBatch(within.chunk_ids),
-                                            efSearch=min(self.count, max(breadth, wanted, int(2 * breadth / share))))
+        # (faiss' type stubs lag its SWIG module: the selector parameters exist since 1.7.3)
+        params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+            sel=faiss.IDSelectorBatch(within.chunk_ids),
+            efSearch=min(self.count, max(breadth, wanted, int(2 * breadth / share))))
         scores, ids = self.dense_index.search(query, wanted, params=params)
         found = _hits(ids[0], scores[0])
         return found if len(found) == wanted else self._exact_within(query[0], wanted, within)
@@ -136,7 +138,7 @@ class FaissChunkIndex:
         if self.kind == "flat":
             import faiss
 
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(within.chunk_ids))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(within.chunk_ids))  # type: ignore[call-arg]
             scores, ids = self.dense_index.search(query.reshape(1, -1), n, params=params)
             return _hits(ids[0], scores[0])
         vectors = self.dense_index.reconstruct_batch(within.chunk_ids)
