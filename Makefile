@@ -13,8 +13,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # llama.cpp built for the CPU it is compiled on (its default) uses AMX where the CPU has it, and those kernels
 # crash with a segmentation fault on some virtual machines of this kind. A build for AVX2 runs on every x86-64
 # machine of the last decade; other architectures keep llama.cpp's own default. Where the CPU has AVX-512 with
-# VNNI, a second build for it (never AMX) is kept beside the models and runs instead (rag/models/llama_cpu.py);
-# the smoke decode after it says which build runs.
+# VNNI, a second build for it (never AMX) is kept beside the models (rag/models/llama_cpu.py) and runs with
+# RAG_LLAMA_CPU=auto; the smoke decodes after it say which build runs by default and with auto.
 LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 LLAMA_PIN := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 # One real decode with the small model: pip may hold a wheel built elsewhere with other flags.
@@ -36,6 +36,7 @@ $(STAMP): pyproject.toml requirements-models.txt rag/models/llama_cpu.py
 	    --force-reinstall --no-deps "$(LLAMA_PIN)" && $(LLAMA_SMOKE); }
 	$(BIN)/python -m rag.models.llama_cpu build
 	$(BIN)/python -m rag.models.llama_cpu smoke
+	$(BIN)/python -m rag.models.llama_cpu smoke auto
 	$(BIN)/rag models --prepare
 	touch $(STAMP)
 

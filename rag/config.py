@@ -89,9 +89,11 @@ class Config:
     model_path: str | None = None
     n_ctx: int = 2048
     n_threads: int = 2
-    # llama.cpp's CPU kernels: "auto" runs its AVX-512 build where it is installed and the CPU has the flags,
-    # else the AVX2 build the package carries (see rag.models.llama_cpu and `rag bench --sections llm`).
-    llama_cpu: LlamaCpu = "auto"
+    # llama.cpp's CPU kernels: the AVX2 build the package carries, or "auto" (its AVX-512 build where it is
+    # installed and the CPU has the flags: 1.35-1.40x the reading speed, `rag bench --sections llm`). AVX2 stays
+    # the default: the AVX-512 build's numbers flip some greedy answers, among them the README's example
+    # (docs/notes/2026-12-07-fast-on-two-cores.md).
+    llama_cpu: LlamaCpu = "avx2"
     max_new_tokens: int = 120
     seed: int = 0
     # Abstain when the best evidence sentence scores below this relevance; between it and

@@ -1,6 +1,6 @@
-"""Which build of llama.cpp's CPU kernels runs: the AVX-512 one where it is installed and the CPU has its flags,
-the package's AVX2 one everywhere else, and either on request. Each run is a process of its own, as in use: a
-process loads one build."""
+"""Which build of llama.cpp's CPU kernels runs: the package's AVX2 one by default; with ``auto`` the AVX-512 one
+where it is installed and the CPU has its flags (AVX2 elsewhere); either on request. Each run is a process of
+its own, as in use: a process loads one build."""
 
 from __future__ import annotations
 
@@ -65,15 +65,18 @@ def test_a_build_that_is_not_installed_or_that_the_cpu_cannot_run_is_refused_in_
 
 
 def test_forcing_the_avx2_build_loads_it_and_the_model_answers_from_the_evidence():
+    # Forced even where the default would choose otherwise (RAG_LLAMA_CPU=auto set outside, say).
     run = in_child(WRITE, RAG_LLAMA_CPU="avx2")
     assert run["chosen"] == run["loaded"] == "avx2"
     assert "AVX2" in run["kernels"] and "AVX512" not in run["kernels"]
     assert "Tuesday" in run["text"]
 
 
-def test_by_default_the_process_runs_the_build_auto_chooses_and_it_answers_too():
-    expected = llama_cpu.choose("auto", Config.from_env().cache_dir)
+def test_by_default_the_avx2_build_runs_and_auto_runs_the_best_installed_one_and_both_answer():
     run = in_child(WRITE)
+    assert run["chosen"] == run["loaded"] == "avx2"
+    expected = llama_cpu.choose("auto", Config.from_env().cache_dir)
+    run = in_child(WRITE, RAG_LLAMA_CPU="auto")
     assert run["chosen"] == run["loaded"] == expected
     if expected == "avx512":
         assert "AVX512" in run["kernels"] and "AMX" not in run["kernels"]

@@ -57,7 +57,8 @@ def render(report: dict) -> str:
             lines.append(f"  {name:8} {row['read_tokens_per_s']:>11} {row['read_ratio']:>6}x "
                          f"{row['write_tokens_per_s']:>12} {row['write_ratio']:>6}x "
                          f"{str(row['same_text_as_avx2']):>10}   {row['kernels']}")
-        lines.append(f"  run by default here: {llm['chosen_by_default']}")
+        lines.append(f"  run here by default: {llm['chosen_by_default']}; with RAG_LLAMA_CPU=auto: "
+                     f"{llm.get('chosen_by_auto', llm['chosen_by_default'])}")
         answers = llm.get("answers")
         if answers:
             lines.append(f"  whole answers to {answers['questions']} questions, the builds taking turns (ms)")
