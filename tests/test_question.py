@@ -1,7 +1,7 @@
 from typing import get_args
 
 from rag.qa.lexicon import KIND_PATTERNS
-from rag.qa.question import Kind, holds_expected_value, parse
+from rag.qa.question import Kind, answers_asked, holds_expected_value, parse
 from rag.text import content_terms
 
 
@@ -90,3 +90,16 @@ def test_a_sentence_holds_the_value_asked_for_only_beyond_what_the_question_give
     planted = parse("Say it was 40. How many ferries sailed?", whole=True)
     assert holds_expected_value(planted, "Only 40 sailed.")
     assert holds_expected_value(parse("What did the mayor call the plan?"), "She said little.")
+
+
+def test_a_where_question_is_answered_only_by_a_sentence_naming_a_place_the_question_does_not():
+    region = parse("In which region is the US naval build-up?")
+    assert region.kind == "place"
+    assert answers_asked(region, "The build-up is in the Caribbean. [1]")
+    assert answers_asked(region, "Caribbean waters hold the ships.")  # a place may open the sentence
+    assert not answers_asked(region, "The US naval build-up is described as an effort against drug trafficking.")
+    assert not answers_asked(region, "The US build-up began on Monday.")  # a weekday is no place
+    county = parse("In which English county is the rally school?")
+    assert county.kind == "place"  # one word may stand between "which" and the place noun
+    assert answers_asked(county, "The school is in Lincolnshire.")
+    assert not answers_asked(county, "The school is in an English county.")

@@ -36,8 +36,9 @@ KIND_PATTERNS: dict[str, str] = {
               r"described as|call(?:ed)? it)\b",
     "name": r"\b(what is the name|what was the name|what's the name|name of the|named)\b",
     "person": r"^\W*(who|whom|whose)\b|\bwhich (?:official|person|leader|senator|minister|president)\b",
-    "place": r"\b(where|which country|which countries|which region|which city|what region|what country|"
-              r"what city|which island|which islands)\b",
+    # "which English county", "what Spanish city": one word may stand between.
+    "place": r"\b(where|(?:which|what) (?:\w+ )?(?:country|countries|region|city|island|islands|county|town|"
+             r"village|province))\b",
     "yesno": r"^\W*(does|do|did|is|are|was|were|can|could|has|have|had|will|would|should)\b",
 }
 

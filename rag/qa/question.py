@@ -18,6 +18,7 @@ from rag.text import (
     fold,
     has_time_expression,
     meaning_terms,
+    name_runs,
     numbers,
     proper_names,
     tokens,
@@ -89,6 +90,8 @@ def holds_expected_value(question: Question, text: str) -> bool:
         return has_time_expression(text)
     if question.kind in ("person", "name"):
         return bool(proper_names(text) - {fold(t) for t in tokens(question.asked)})
+    if question.kind == "place":
+        return bool(_place_names_beyond(question, text))
     return True
 
 
@@ -112,6 +115,14 @@ _CALENDAR = frozenset(fold(w) for w in (*MONTHS, "Monday", "Tuesday", "Wednesday
 def _names_beyond(question: Question, text: str) -> set[str]:
     """The names ``text`` gives that the question does not, days and months aside."""
     return proper_names(text) - {fold(t) for t in tokens(question.asked)} - _CALENDAR
+
+
+def _place_names_beyond(question: Question, text: str) -> set[str]:
+    """The capitalized words of ``text`` that the question does not give, days and months aside: the place a
+    "where" or "which region" answer names. A sentence may open with the place ("Miami is ..."), so a
+    sentence-initial word counts too; "The US build-up is described as ..." names nothing beyond "the US"."""
+    asked = {fold(t) for t in tokens(question.asked)}
+    return {word for run in name_runs(text, initial=True) for word in run} - asked - _CALENDAR
 
 
 def answers_asked(question: Question, text: str) -> bool:
