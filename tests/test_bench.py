@@ -194,6 +194,9 @@ def test_the_million_section_builds_a_synthetic_archive_and_measures_it_where_it
     assert report["section_recall_at_10"] >= 0.95 and report["section_searches_short_of_10"] == 0
     assert report["search_ms_p50"] > 0 and report["section_search_ms_p50"] > 0 and report["open_s"] > 0
     assert report["browse_page_ms_p50"] > 0 and report["add_s"] > 0
+    # The add wrote its chunks as a segment of their own and left the earlier chunks' files as they were.
+    assert report["add_rewrote_earlier_files"] == 0 and report["segments_after_add"] == 2
+    assert report["search_ms_p50_after_add"] > 0
     from rag.index.catalog import IndexReader
 
     reader = IndexReader(tmp_path / "index")

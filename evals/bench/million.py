@@ -56,17 +56,35 @@ def million(config: Config, chunks: int = 1_000_000, queries: int = 100, added: 
             manifest = writer.commit(config.hnsw_threshold)
         build_s = time.perf_counter() - started
         opened = _in_child(index_dir, queries, seed=2)
+        earlier = _chunk_files(index_dir)
         started = time.perf_counter()
         with IndexWriter(index_dir, settings) as writer:
             _write_articles(writer, range(articles, articles + added), seed=3)
-            writer.commit(config.hnsw_threshold)
+            grown = writer.commit(config.hnsw_threshold)
         add_s = time.perf_counter() - started
+        now = _chunk_files(index_dir)
+        after = _in_child(index_dir, queries, seed=2)
         return {"chunks": manifest["chunks"], "articles": articles, "dense_index": manifest.get("dense_index"),
                 "build_s": round(build_s, 1), **opened, "added_articles": added, "add_s": round(add_s, 1),
-                "add_share_of_build": round(add_s / build_s, 2)}
+                "add_share_of_build": round(add_s / build_s, 2),
+                # Files of the chunk index that the add wrote anew although they hold earlier chunks.
+                "add_rewrote_earlier_files": sum(now.get(path) != inode for path, inode in earlier.items()),
+                "segments_after_add": len(grown.get("segments", [""])),
+                "search_ms_p50_after_add": after["search_ms_p50"],
+                "section_search_ms_p50_after_add": after["section_search_ms_p50"]}
     finally:
         if folder is None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _chunk_files(index_dir: Path) -> dict[str, int]:
+    """The live generation's chunk-index files (the catalog aside), by path in the generation, with inodes."""
+    from rag.index.generations import current_generation
+
+    generation = current_generation(index_dir)
+    assert generation is not None
+    return {str(f.relative_to(generation)): f.stat().st_ino for f in generation.rglob("*")
+            if f.is_file() and f.suffix != ".sqlite" and f.name != "manifest.json"}
 
 
 def _section(article: int, articles: int) -> str:

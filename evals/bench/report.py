@@ -118,5 +118,10 @@ def render(report: dict) -> str:
         lines.append(f"  a page of 50 headlines {big['browse_page_ms_p50']} ms (by date {big['browse_page_by_date_ms']}"
                      f" ms); adding {big['added_articles']:,} articles {big['add_s']} s "
                      f"({big['add_share_of_build']} of the build)")
+        if "segments_after_add" in big:
+            lines.append(f"  the add rewrote {big['add_rewrote_earlier_files']} files of earlier chunks; "
+                         f"{big['segments_after_add']} segments after it; retrieval p50 after it "
+                         f"{big['search_ms_p50_after_add']} ms, within the section "
+                         f"{big['section_search_ms_p50_after_add']} ms")
     lines.append(f"peak RSS {report['peak_rss_mb']} MB")
     return "\n".join(lines)

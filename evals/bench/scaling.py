@@ -91,7 +91,7 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                   stores: tuple[str, ...] = ("faiss", "milvus")) -> list[dict]:
     """Retrieval (dense + BM25 + fusion) latency from the FAISS store and from Milvus Lite on the same rows.
     Both use the index kind ``rag index`` would choose at that size (exact below ``hnsw_threshold``)."""
-    from rag.index.backends.faiss import FaissChunkIndex
+    from rag.index.backends.faiss import FaissChunkIndex, FaissSegment
     from rag.qa.retrieval import reciprocal_rank_fusion
 
     rng = np.random.default_rng(seed)
@@ -106,7 +106,7 @@ def store_latency(sizes: list[int], config: Config, queries: int = 100, seed: in
                 generation.mkdir()
                 started = time.perf_counter()
                 if name == "faiss":
-                    FaissChunkIndex.write(generation, rows, 384, config.hnsw_threshold)
+                    FaissSegment.write(generation, rows, 384, config.hnsw_threshold)
                     opened[name] = FaissChunkIndex(generation)
                 else:
                     from rag.index.backends.milvus import MilvusChunkIndex

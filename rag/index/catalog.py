@@ -456,6 +456,7 @@ class IndexWriter:
         self._chunk_store = write_backend(settings.store, self.index_dir, milvus_uri)
         # The live generation's manifest when this build started: its chunk data stays one generation longer.
         self._previous: dict[str, Any] | None = None
+        self._previous_generation: Path | None = None
         self._lock = generations.lock(self.index_dir)
         self.generation: Path | None = None
         self.db: sqlite3.Connection | None = None
@@ -485,6 +486,7 @@ class IndexWriter:
                     raise
         if self._previous is not None and not self.rebuild:
             generations.check_extendable(self.index_dir, self._previous, self.settings)
+            self._previous_generation = previous
         self.generation = generations.new_generation(self.index_dir)
         self.db = sqlite3.connect(str(self.generation / SQLITE))
         if previous is not None and not self.rebuild:
@@ -575,36 +577,65 @@ class IndexWriter:
         self.db.execute(f"DELETE FROM sentences WHERE content_hash {orphan}")
         self.db.execute(f"DELETE FROM contents WHERE hash {orphan}")
 
-    def _chunk_rows(self) -> list[ChunkRow]:
+    def _chunk_rows(self, after: int = 0) -> list[ChunkRow]:
+        """The chunk store's rows of the chunks whose ids are above ``after`` (all of them by default)."""
         assert self.db is not None
-        # A text stored under several names is indexed once, under its first name.
-        names = dict(self.db.execute(
-            "SELECT content_hash, MIN(id) FROM documents GROUP BY content_hash"))
+        chunks = self.db.execute(
+            'SELECT id, vector, start, "end", content_hash FROM chunks WHERE id > ? ORDER BY id', (after,)).fetchall()
+        wanted = sorted({row[4] for row in chunks})
+        names: dict[str, str] = {}
         sections: dict[str, set[str]] = {}
-        for doc_id, content in self.db.execute("SELECT id, content_hash FROM documents"):
-            section = section_of(doc_id)
-            if section is not None:
-                sections.setdefault(content, set()).add(section)
-        documents = {row[0]: row for row in self.db.execute("SELECT id, title, date FROM documents")}
-        contents = {h: (t, g) for h, t, g in self.db.execute("SELECT hash, text, dup_group FROM contents")}
+        contents: dict[str, tuple[str, str]] = {}
+        for batch in (wanted[i:i + 500] for i in range(0, len(wanted), 500)):
+            marks = ",".join("?" * len(batch))
+            for doc_id, content in self.db.execute(
+                    f"SELECT id, content_hash FROM documents WHERE content_hash IN ({marks}) ORDER BY id", batch):
+                names.setdefault(content, doc_id)  # a text stored under several names is indexed under its first
+                section = section_of(doc_id)
+                if section is not None:
+                    sections.setdefault(content, set()).add(section)
+            contents.update((h, (t, g)) for h, t, g in self.db.execute(
+                f"SELECT hash, text, dup_group FROM contents WHERE hash IN ({marks})", batch))
+        documents = {row[0]: row for batch in (sorted(set(names.values()))[i:i + 500]
+                                             for i in range(0, len(names), 500))
+                     for row in self.db.execute(
+                         f"SELECT id, title, date FROM documents WHERE id IN ({','.join('?' * len(batch))})", batch)}
         rows = []
-        for chunk_id, vector, start, end, content in self.db.execute(
-                'SELECT id, vector, start, "end", content_hash FROM chunks ORDER BY id'):
+        for chunk_id, vector, start, end, content in chunks:
             _, title, date = documents[names[content]]
             text, group = contents[content]
             rows.append(ChunkRow(chunk_id, _vector(vector), f"{title}\n{text[start:end]}", names[content], start,
                                  end, title, date, content, group, tuple(sorted(sections.get(content, ())))))
         return rows
 
+    def _write_chunk_index(self, hnsw_threshold: int) -> tuple[dict, int, int]:
+        """Write the chunk store's index of this generation: only the chunks added since the previous
+        generation when every earlier chunk is kept and the store can append, else all of them. Returns what the
+        store said about it, the number of chunks and the highest chunk id."""
+        assert self.db is not None and self.generation is not None
+        count, last = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM chunks").fetchone()
+        before = self._previous or {}
+        previous_last = before.get("last_chunk_id")
+        if self._previous_generation is not None and previous_last is not None:
+            kept = self.db.execute("SELECT COUNT(*) FROM chunks WHERE id <= ?", (previous_last,)).fetchone()[0]
+            if kept == before.get("chunks"):
+                where = self._chunk_store.append(self.generation, self._previous_generation, before,
+                                                 self._chunk_rows(after=previous_last),
+                                                 int(self.settings.dimension), hnsw_threshold)
+                if where is not None:
+                    return where, count, last
+        rows = self._chunk_rows()
+        return self._chunk_store.write(self.generation, rows, int(self.settings.dimension), hnsw_threshold), count, last
+
     def commit(self, hnsw_threshold: int, extra: dict | None = None) -> dict:
         """Write the chunk index (vectors and lexical) and the manifest, then make this generation live."""
         assert self.db is not None and self.generation is not None
         self._drop_orphans()
         self.db.commit()
-        rows = self._chunk_rows()
-        where = self._chunk_store.write(self.generation, rows, int(self.settings.dimension), hnsw_threshold)
+        where, chunks, last = self._write_chunk_index(hnsw_threshold)
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        manifest = generations.new_manifest(self.settings, where, len(rows), documents, extra)
+        manifest = generations.new_manifest(self.settings, {**where, "last_chunk_id": last}, chunks, documents,
+                                            extra)
         self.db.close()
         self.db = None
         generations.publish(self.index_dir, self.generation, manifest)

@@ -36,7 +36,7 @@ def open_backend(store_name: Store, generation: Path, manifest: Mapping[str, Any
     if store_name == "faiss":
         from rag.index.backends.faiss import FaissChunkIndex
 
-        return FaissChunkIndex(generation)
+        return FaissChunkIndex(generation, manifest.get("segments", ("",)))
     if store_name == "milvus":
         from rag.index.backends.milvus import open_index
 

@@ -99,6 +99,13 @@ class ChunkIndexWriter(Protocol):
         is given back to open it."""
         ...
 
+    def append(self, generation: Path, previous: Path, previous_manifest: Mapping[str, Any],
+               rows: Sequence[ChunkRow], dimension: int, hnsw_threshold: int) -> dict[str, Any] | None:
+        """Store the chunk index of ``generation`` as the ``previous`` generation's (every chunk of which is kept)
+        plus ``rows``, the chunks added since, without rewriting the earlier ones; returns what :meth:`write`
+        returns, or None when this store cannot, or should not, and the index is to be written whole."""
+        ...
+
     def discard(self) -> None:
         """Best effort: remove what :meth:`write` put outside the generation folder, for a generation that will
         never go live."""

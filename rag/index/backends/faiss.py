@@ -3,11 +3,21 @@
 The dense index is exact (``IndexFlatIP``) below the HNSW threshold and HNSW above it; the lexical index is a
 bm25s index of the analysed headline and chunk text, with the chunk ids in ``bm25/chunk_ids.json``. Everything
 lives in the generation folder, so nothing outside it is ever left behind or dropped.
+
+An index grows in segments. A full build writes one segment at the generation's root. Adding articles to an
+index whose chunks were all kept writes only the new chunks, as a segment of their own (``seg-<first id>/``),
+and hard-links the earlier segments' files into the new generation, so no earlier chunk is rewritten
+(``FaissWriter.append``). A search runs on every segment and merges: dense scores are the same inner products;
+BM25 scores are computed with the idf of the whole index, so a chunk scores as one index would score it but for
+BM25's length normalisation, which each segment takes from its own average chunk length. Past
+``MAX_SEGMENTS``, or when any chunk was removed, the next build writes one segment again.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +31,7 @@ from rag.index.backends.base import (
     HNSW_M,
     ChunkRow,
     Within,
+    analyze,
     bm25_idf,
     damaged,
     dense_kind,
@@ -37,6 +48,9 @@ HNSW_EF_SEARCH_LARGEST = 256
 # A section of at most this many chunks is searched exactly, over its own vectors: a graph search that may
 # visit only the section's nodes finds too few of them when they are a small share of the graph.
 EXACT_WITHIN = 50_000
+# Segments beyond the first before a build writes the index as one segment again: each adds a search per query.
+MAX_SEGMENTS = 8
+ROOT_SEGMENT = ""  # the segment a full build writes, at the generation's root
 
 
 def hnsw_ef_search(count: int) -> int:
@@ -44,8 +58,8 @@ def hnsw_ef_search(count: int) -> int:
     return next((ef for limit, ef in HNSW_EF_SEARCH_BY_SIZE if count <= limit), HNSW_EF_SEARCH_LARGEST)
 
 
-class FaissChunkIndex:
-    """FAISS (exact below the HNSW threshold, HNSW above) and bm25s, as files in a generation folder."""
+class FaissSegment:
+    """One segment: FAISS (exact below the HNSW threshold, HNSW above) and bm25s, as files in a folder."""
 
     def __init__(self, generation: Path) -> None:
         import faiss
@@ -200,6 +214,98 @@ class FaissChunkIndex:
     def close(self) -> None:
         pass
 
+    # --- what a multi-segment index reads of each segment ----------------------------------------------
+    def own(self, within: Within) -> Within:
+        """``within`` restricted to this segment's chunks."""
+        if not self._lexical_ids:
+            return Within(within.section, np.empty(0, dtype=np.int64))
+        positions = self._positions(within.chunk_ids)
+        assert self._lexical_order is not None  # set by _positions
+        return Within(within.section, np.sort(self._lexical_order[0][positions]))
+
+    def document_frequency(self, word: str) -> int:
+        if self._lexical is None or (index := self._lexical.vocab_dict.get(word)) is None:
+            return 0
+        pointers = self._lexical.scores["indptr"]
+        return int(pointers[index + 1] - pointers[index])
+
+    def weighted_lexical(self, words: Sequence[str], idf: Mapping[str, float], n: int,
+                         within: Within | None) -> list[tuple[int, float]]:
+        """The ``n`` best BM25 matches of ``words`` (only ``within``'s chunks), each term weighed by ``idf``, the
+        whole index's, in place of this segment's own: bm25s stores idf × the term-frequency part per posting, and
+        Lucene's BM25 idf depends only on the term, so rescaling a term's postings gives the whole index's score."""
+        if self._lexical is None:
+            return []
+        matrix = self._lexical.scores
+        scores = np.zeros(len(self._lexical_ids), dtype=np.float32)
+        for word in words:
+            index = self._lexical.vocab_dict.get(word)
+            if index is None:
+                continue
+            start, end = int(matrix["indptr"][index]), int(matrix["indptr"][index + 1])
+            own = bm25_idf(len(self._lexical_ids), end - start)
+            scores[matrix["indices"][start:end]] += matrix["data"][start:end] * np.float32(idf[word] / own)
+        positions = self._positions(within.chunk_ids) if within is not None else np.arange(scores.size)
+        mine = scores[positions]
+        count = min(n, mine.size)
+        if count == 0:
+            return []
+        best = np.argpartition(-mine, count - 1)[:count] if count < mine.size else np.arange(mine.size)
+        ids = np.asarray(self._lexical_ids, dtype=np.int64)[positions[best]]
+        order = np.lexsort((ids, -mine[best]))
+        return [(int(ids[i]), float(mine[best][i])) for i in order if mine[best][i] > 0]
+
+
+class FaissChunkIndex:
+    """A generation's chunk index: one segment, or several searched together (see the module's doc)."""
+
+    def __init__(self, generation: Path, segments: Sequence[str] = (ROOT_SEGMENT,)) -> None:
+        self.generation = generation
+        self.segments = [FaissSegment(generation / path if path else generation) for path in segments]
+        self.kind = "hnsw" if any(s.kind == "hnsw" for s in self.segments) else "flat"
+
+    @property
+    def dense_index(self):
+        """The first segment's FAISS index (the one a full build wrote)."""
+        return self.segments[0].dense_index
+
+    @property
+    def exact_within(self) -> int:
+        return self.segments[0].exact_within
+
+    @exact_within.setter
+    def exact_within(self, chunks: int) -> None:
+        for segment in self.segments:
+            segment.exact_within = chunks
+
+    @property
+    def count(self) -> int:
+        return sum(s.count for s in self.segments)
+
+    def dense(self, query_vector: np.ndarray, n: int, within: Within | None = None) -> list[tuple[int, float]]:
+        if len(self.segments) == 1:
+            return self.segments[0].dense(query_vector, n, within)
+        found = [hit for s in self.segments
+                 for hit in s.dense(query_vector, n, s.own(within) if within is not None else None)]
+        return _best(found, n)
+
+    def lexical(self, query: str, n: int, within: Within | None = None) -> list[tuple[int, float]]:
+        if len(self.segments) == 1:
+            return self.segments[0].lexical(query, n, within)
+        words = analyze([query])[0]
+        idf = self.idf(words)
+        return _best([hit for s in self.segments for hit in s.weighted_lexical(words, idf, n, within)], n)
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        if len(self.segments) == 1:
+            return self.segments[0].idf(terms)
+        return {term: bm25_idf(max(self.count, 1), sum(s.document_frequency(term) for s in self.segments))
+                for term in terms}
+
+    def close(self) -> None:
+        for segment in self.segments:
+            segment.close()
+
 
 class FaissWriter:
     """:class:`rag.index.backends.base.ChunkIndexWriter` for FAISS files: all of them are inside the generation
@@ -207,13 +313,57 @@ class FaissWriter:
 
     def write(self, generation: Path, rows: Sequence[ChunkRow], dimension: int,
               hnsw_threshold: int) -> dict[str, Any]:
-        return {"dense_index": FaissChunkIndex.write(generation, rows, dimension, hnsw_threshold)}
+        return {"dense_index": FaissSegment.write(generation, rows, dimension, hnsw_threshold),
+                "segments": [ROOT_SEGMENT]}
+
+    def append(self, generation: Path, previous: Path, previous_manifest: Mapping[str, Any],
+               rows: Sequence[ChunkRow], dimension: int, hnsw_threshold: int) -> dict[str, Any] | None:
+        """The previous generation's segments, linked into ``generation`` unchanged, and ``rows`` (the chunks
+        added since) as a new segment; None when the index should be written whole instead (too many segments,
+        an addition as large as what is there, or a dense index of another kind than its size now calls for)."""
+        segments = list(previous_manifest.get("segments", [ROOT_SEGMENT]))
+        before = int(previous_manifest.get("chunks", 0))
+        if dense_kind(before + len(rows), hnsw_threshold) != previous_manifest.get("dense_index"):
+            return None  # grown past the HNSW threshold, or built with another
+        if rows and (len(segments) - 1 >= MAX_SEGMENTS or len(rows) >= before):
+            return None
+        for path in segments:
+            _link_segment(previous, generation, path)
+        kinds = [previous_manifest.get("dense_index", "flat")]
+        if rows:
+            path = f"seg-{rows[0].id}"
+            (generation / path).mkdir()
+            kinds.append(FaissSegment.write(generation / path, rows, dimension, hnsw_threshold))
+            segments.append(path)
+        return {"dense_index": "hnsw" if "hnsw" in kinds else "flat", "segments": segments}
 
     def discard(self) -> None:
         pass
 
     def drop_stale(self, keep: Iterable[Mapping[str, Any]]) -> None:
         pass
+
+
+def _best(hits: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
+    """The ``n`` highest-scoring of hits from several segments (ties by chunk id)."""
+    return sorted(hits, key=lambda hit: (-hit[1], hit[0]))[:n]
+
+
+def _link_segment(previous: Path, generation: Path, path: str) -> None:
+    """Hard-link (copy where links cannot be made) the files of segment ``path`` from one generation into the
+    next: the same bytes on disk, so nothing of it is rewritten."""
+    if path == ROOT_SEGMENT:
+        pairs = [(previous / DENSE, generation / DENSE)]
+        pairs += [(f, generation / LEXICAL / f.name) for f in (previous / LEXICAL).glob("*")]
+    else:
+        pairs = [(f, generation / path / f.relative_to(previous / path))
+                 for f in (previous / path).rglob("*") if f.is_file()]
+    for source, target in pairs:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
 
 
 def _hits(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:

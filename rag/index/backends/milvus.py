@@ -261,6 +261,11 @@ class MilvusWriter:
         kind = MilvusChunkIndex.write(self.uri, collection, rows, dimension, hnsw_threshold, generation)
         return {"dense_index": kind, "milvus_uri": self.uri, "milvus_collection": collection}
 
+    def append(self, generation: Path, previous: Path, previous_manifest: Mapping[str, Any],
+               rows: Sequence[ChunkRow], dimension: int, hnsw_threshold: int) -> dict[str, Any] | None:
+        """Not done: each generation is a collection of its own, written whole."""
+        return None
+
     def discard(self) -> None:
         if self._written is not None:
             with contextlib.suppress(Exception):  # best effort: the next build drops it too
