@@ -42,6 +42,7 @@ print(json.dumps({"loaded": llama_cpu.loaded(), "chosen": generator.cpu, "kernel
 def test_a_cpu_without_avx512_runs_the_avx2_build_the_package_carries():
     cache = Config.from_env().cache_dir
     assert llama_cpu.choose("auto", cache, flags=AVX2_ONLY) == "avx2"
+    assert llama_cpu.runnable(cache, flags=AVX2_ONLY) == ["avx2"]  # what `rag bench --sections llm` compares
 
 
 def test_where_the_cpu_has_avx512_with_vnni_install_keeps_that_build_and_auto_chooses_it():

@@ -23,9 +23,7 @@ def llm_variants(config: Config, rounds: int = 3, prompt_tokens: int = 500, new_
     with ``questions``, whole answers to them by each build too (:func:`answers_by_build`)."""
     from rag.models import llama_cpu
 
-    flags = llama_cpu.cpu_flags()
-    variants = [name for name in llama_cpu.installed(config.cache_dir)
-                if name == llama_cpu.BUILT_IN or llama_cpu.BUILT[name].needs <= flags]
+    variants = llama_cpu.runnable(config.cache_dir)
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name in variants:
@@ -58,9 +56,7 @@ def answers_by_build(config: Config, questions: list[str]) -> dict:
     answers each build wrote word for word alike."""
     from rag.models import llama_cpu
 
-    flags = llama_cpu.cpu_flags()
-    builds = [name for name in llama_cpu.installed(config.cache_dir)
-              if name == llama_cpu.BUILT_IN or llama_cpu.BUILT[name].needs <= flags]
+    builds = llama_cpu.runnable(config.cache_dir)
     command = [sys.executable, "-m", "evals.bench.llm_worker", "answer"]
     model = config.model_path or "qwen2.5-1.5b"
     workers = {name: subprocess.Popen([*command, name, str(config.index_dir), model], stdin=subprocess.PIPE,

@@ -84,6 +84,12 @@ def installed(cache_dir: Path) -> list[str]:
                          if all((variant_dir(name, cache_dir) / lib).is_file() for lib in _LIBRARIES)]
 
 
+def runnable(cache_dir: Path, flags: frozenset[str] | None = None) -> list[str]:
+    """The installed variants this CPU can run: the built-in one, then each built one whose flags it has."""
+    flags = cpu_flags() if flags is None else flags
+    return [name for name in installed(cache_dir) if name == BUILT_IN or BUILT[name].needs <= flags]
+
+
 def choose(requested: LlamaCpu, cache_dir: Path, flags: frozenset[str] | None = None) -> str:
     """The variant to load for ``requested``: ``auto`` picks the first built variant that is installed and
     whose flags the CPU has, else the built-in one; a named variant must be installed and supported."""
