@@ -43,8 +43,8 @@ def llm_variants(config: Config, rounds: int = 3, prompt_tokens: int = 500, new_
     for row in result["variants"].values():
         row["read_ratio"] = round(row["read_tokens_per_s"] / base["read_tokens_per_s"], 2)
         row["write_ratio"] = round(row["write_tokens_per_s"] / base["write_tokens_per_s"], 2)
-    result["chosen_by_default"] = llama_cpu.choose(config.llama_cpu, config.cache_dir, flags)
-    result["chosen_by_auto"] = llama_cpu.choose("auto", config.cache_dir, flags)
+    result["chosen_by_default"] = llama_cpu.choose(config.llama_cpu, config.cache_dir)
+    result["chosen_by_auto"] = llama_cpu.choose("auto", config.cache_dir)
     if questions:
         result["answers"] = answers_by_build(config, questions)
     return result
