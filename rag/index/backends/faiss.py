@@ -88,7 +88,8 @@ class FaissSegment:
             import bm25s
 
             try:
-                self._lexical = bm25s.BM25.load(str(generation / LEXICAL))
+                # Memory-mapped too: its postings are read where a query's terms point, not all at open.
+                self._lexical = bm25s.BM25.load(str(generation / LEXICAL), mmap=True)
                 self._lexical_ids = np.asarray(json.loads((generation / LEXICAL / "chunk_ids.json").read_text()),
                                                dtype=np.int64)
             except (OSError, ValueError) as exc:
