@@ -106,7 +106,8 @@ def render(report: dict) -> str:
     big = report.get("million")
     if big:
         lines.append(f"synthetic archive of {big['chunks']:,} chunks ({big['articles']:,} articles, "
-                     f"{big['dense_index']}), built in {big['build_s']} s without the embedding model")
+                     f"{big.get('store', 'faiss')} {big['dense_index']}), built in {big['build_s']} s without the "
+                     "embedding model")
         lines.append(f"  open in a fresh process {big['open_s']} s, adding {big.get('open_peak_mb', '?')} MB to its "
                      f"peak memory (the vectors, memory-mapped, are {big['vectors_mb']} MB)")
         lines.append(f"  retrieval (dense + BM25 + fusion) p50/p95 {big['search_ms_p50']}/{big['search_ms_p95']} ms; "
@@ -119,7 +120,9 @@ def render(report: dict) -> str:
                      f" ms); adding {big['added_articles']:,} articles {big['add_s']} s "
                      f"({big['add_share_of_build']} of the build)")
         if "segments_after_add" in big:
-            lines.append(f"  the add rewrote {big['add_rewrote_earlier_files']} files of earlier chunks; "
+            rewrote = big["add_rewrote_earlier_files"]
+            rewritten = "the whole collection" if rewrote is None else f"{rewrote} files"
+            lines.append(f"  the add rewrote {rewritten} of earlier chunks; "
                          f"{big['segments_after_add']} segments after it; retrieval p50 after it "
                          f"{big['search_ms_p50_after_add']} ms, within the section "
                          f"{big['section_search_ms_p50_after_add']} ms")
