@@ -30,7 +30,7 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="evals/datasets/dev_qa.jsonl", help="JSON lines question set")
     parser.add_argument("--mode", choices=[*MODES, "naive"], default="generative")
     parser.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a .gguf path")
-    parser.add_argument("--llama-cpu", choices=LLAMA_CPUS, help="llama.cpp build: auto (default), avx2, avx512")
+    parser.add_argument("--llama-cpu", choices=LLAMA_CPUS, help="llama.cpp build: avx2 (default), auto, avx512")
     parser.add_argument("--out", help="report folder (default evals/reports/<dataset>-<mode>)")
     parser.add_argument("--corpus", default="data/articles",
                         help="folder of the original files, to check citations against (default data/articles)")

@@ -91,8 +91,8 @@ class Config:
     n_threads: int = 2
     # llama.cpp's CPU kernels: the AVX2 build the package carries, or "auto" (its AVX-512 build where it is
     # installed and the CPU has the flags: 1.35-1.40x the reading speed, `rag bench --sections llm`). AVX2 stays
-    # the default: the AVX-512 build's numbers flip some greedy answers, among them the README's example
-    # (docs/notes/2026-12-07-fast-on-two-cores.md).
+    # the default: the AVX-512 build's numbers flip some greedy answers, and on the fit set the flips went
+    # against it, 0.72 against 0.76 (docs/notes/2026-12-07-fast-on-two-cores.md).
     llama_cpu: LlamaCpu = "avx2"
     max_new_tokens: int = 120
     seed: int = 0

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=MODES, help="default: generative")
     ask.add_argument("--model", help="qwen2.5-1.5b (default), smollm2-135m, or a path to a .gguf file")
     ask.add_argument("--llama-cpu", choices=LLAMA_CPUS,
-                     help="llama.cpp build: auto (default: AVX-512 where installed and supported), avx2, avx512")
+                     help="llama.cpp build: avx2 (default), auto (AVX-512 where installed and supported), avx512")
     ask.add_argument("--k", type=int, help="passages to retrieve (default 8)")
     ask.add_argument("--section", help="only articles in this section (e.g. sport; see `rag sections`)")
     ask.add_argument("--judge", choices=JUDGES,
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--mode", choices=MODES, help="default answering mode")
     serve.add_argument("--model", help="default model")
     serve.add_argument("--llama-cpu", choices=LLAMA_CPUS,
-                       help="llama.cpp build: auto (default: AVX-512 where installed and supported), avx2, avx512")
+                       help="llama.cpp build: avx2 (default), auto (AVX-512 where installed and supported), avx512")
 
     models = commands.add_parser("models", help="list the installed language models")
     models.add_argument("--prepare", action="store_true",
