@@ -172,14 +172,22 @@ class IndexReader:
         gen = self.generation
         try:
             self.db = sqlite3.connect(f"file:{gen / SQLITE}?mode=ro", uri=True, check_same_thread=False)
-            chunk_count = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            # The catalog agrees with the manifest: its highest chunk id where the manifest records it (one look
+            # in the table's b-tree), else its chunk count (a scan: 0.3 s at 10^5 chunks).
+            last = self.manifest.get("last_chunk_id")
+            if last is not None:
+                found = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0]
+                agrees = found == last
+            else:
+                found = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+                agrees = found == self.manifest.get("chunks")
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"{gen / SQLITE}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
         self.chunk_index = open_backend(store_of(self.manifest), gen, self.manifest, uri)
-        if self.chunk_index.count != chunk_count or chunk_count != self.manifest.get("chunks"):
+        if not agrees or self.chunk_index.count != self.manifest.get("chunks"):
             raise IndexCorrupt(
-                f"{gen}: vector count {self.chunk_index.count} does not match {chunk_count} chunks; "
-                "rebuild with: rag index PATH --rebuild"
+                f"{gen}: {self.chunk_index.count} vectors and a catalog up to chunk {found} do not match the "
+                f"manifest's {self.manifest.get('chunks')} chunks; rebuild with: rag index PATH --rebuild"
             )
         self._texts: dict[str, str] = {}
         self._section_chunks: dict[str, frozenset[int]] = {}
