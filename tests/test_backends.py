@@ -29,7 +29,7 @@ def test_the_faiss_store_writes_rows_and_opens_them_through_the_factory(tmp_path
     generation = tmp_path / "gen-1"
     generation.mkdir()
     written = write_backend("faiss", tmp_path).write(generation, rows(), 8, hnsw_threshold=1000)
-    assert written == {"dense_index": "flat"}
+    assert written == {"dense_index": "flat", "segments": [""]}  # one segment, at the generation's root
     index = open_backend("faiss", generation, {"store": "faiss", **written})
     assert index.count == 4 and index.kind == "flat"
     assert index.dense(np.eye(8, dtype=np.float32)[2], 1) == [(12, pytest.approx(1.0))]
