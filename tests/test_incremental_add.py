@@ -41,6 +41,16 @@ def embedder() -> Embedder:
     return Embedder.for_config(Config())
 
 
+def grown(tmp_path: Path, embedder: Embedder) -> tuple[Config, Path]:
+    """An index of FIRST, then the same index after ADDED were written beside them and indexed."""
+    config = Config(index_dir=tmp_path / "index")
+    corpus = write_files(tmp_path / "corpus", FIRST)
+    build_index([corpus], config, embedder)
+    write_files(corpus, ADDED)
+    build_index([corpus], config, embedder)
+    return config, corpus
+
+
 def segment_files(index_dir: Path) -> dict[str, int]:
     """Each file of the live generation's chunk index, by its path in the generation, with its inode."""
     generation = generations.current_generation(index_dir)
@@ -82,15 +92,11 @@ def test_added_articles_are_a_new_segment_and_earlier_files_are_not_rewritten(tm
 
 
 def test_a_search_over_segments_finds_what_one_index_of_the_same_articles_finds(tmp_path, embedder):
-    grown = Config(index_dir=tmp_path / "grown")
-    corpus = write_files(tmp_path / "corpus", FIRST)
-    build_index([corpus], grown, embedder)
-    write_files(corpus, ADDED)
-    build_index([corpus], grown, embedder)
+    config, corpus = grown(tmp_path, embedder)
     whole = Config(index_dir=tmp_path / "whole")
     build_index([corpus], whole, embedder)
     assert generations.read_manifest(whole.index_dir)["segments"] == [""]
-    one, two = IndexReader(whole.index_dir), IndexReader(grown.index_dir)
+    one, two = IndexReader(whole.index_dir), IndexReader(config.index_dir)
     for n, (single, segmented) in enumerate(zip(searches(one, embedder), searches(two, embedder), strict=True)):
         if isinstance(single, dict):  # idf: the whole index's, exactly
             assert segmented == pytest.approx(single)
@@ -103,11 +109,7 @@ def test_a_search_over_segments_finds_what_one_index_of_the_same_articles_finds(
 
 
 def test_a_changed_article_or_too_many_segments_writes_the_index_whole_again(tmp_path, embedder):
-    config = Config(index_dir=tmp_path / "index")
-    corpus = write_files(tmp_path / "corpus", FIRST)
-    build_index([corpus], config, embedder)
-    write_files(corpus, ADDED)
-    build_index([corpus], config, embedder)
+    config, corpus = grown(tmp_path, embedder)
     write_files(corpus, {"sport/a.txt": article("Derby crossing reopened", "The crossing reopened on Monday.")})
     report = build_index([corpus], config, embedder)
     assert report.updated == ["sport/a.txt"]
