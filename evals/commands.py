@@ -101,6 +101,8 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="chunk counts for the FAISS vs Milvus Lite retrieval table")
     parser.add_argument("--million-chunks", type=int, default=1_000_000,
                         help="size of the synthetic archive the 'million' section builds (about 30 minutes at 1e6)")
+    parser.add_argument("--million-queries", type=int, default=100,
+                        help="searches the 'million' section times before and after its add (default 100)")
     parser.add_argument("--compare-stores", default="faiss,milvus",
                         help="which stores the retrieval table measures (Milvus Lite is slow past 1e5 chunks)")
 
@@ -120,7 +122,7 @@ def _bench(args: argparse.Namespace, config: Config) -> int:
         raise SettingsError(f"--compare-stores takes {' and/or '.join(STORES)}, not {args.compare_stores!r}")
     report = bench.run(config, Path(args.out), sizes, Path(args.benchmarks_dir), args.generative_questions,
                        sections, store_sizes, stores, Path(args.archive_corpus), Path(args.archive_questions),
-                       args.million_chunks)
+                       args.million_chunks, args.million_queries)
     print(bench.render(report))
     print(f"json: {args.out}")
     return EXIT_OK

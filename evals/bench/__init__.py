@@ -41,7 +41,7 @@ SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "llm", "scal
 def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int,
         sections: tuple[str, ...] = SECTIONS, store_sizes: tuple[int, ...] = (10_000, 100_000),
         stores: tuple[str, ...] = ("faiss", "milvus"), archive_corpus: Path | None = None,
-        archive_questions: Path | None = None, million_chunks: int = 1_000_000) -> dict:
+        archive_questions: Path | None = None, million_chunks: int = 1_000_000, million_queries: int = 100) -> dict:
     """Measure the chosen ``sections`` and write them as JSON to ``out``."""
     corpora = {"bundled": [Path("data/articles")]}
     if benchmarks_dir is not None and benchmarks_dir.is_dir() and {"indexing", "embedding", "engines"} & set(sections):
@@ -62,7 +62,7 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
         "llm": lambda: llm_variants(config, questions=dev_questions()),
         "dense_scaling": lambda: dense_scaling(sizes),
         "stores": lambda: store_latency(list(store_sizes), config, stores=stores),
-        "million": lambda: million(config, million_chunks),
+        "million": lambda: million(config, million_chunks, million_queries),
         "archive": lambda: (archive(archive_corpus, archive_questions, config, generative_questions)
                             if archive_corpus and archive_questions else None),
     }
