@@ -189,11 +189,18 @@ class FaissSegment:
         assert self._lexical is not None
         words = {index: word for word, index in tokens.vocab.items()}
         scores = self._lexical.get_scores([words[i] for i in tokens.ids[0]])
-        positions = self._positions(within.chunk_ids)
-        mine = scores[positions]
+        return self._best_scored(scores, n, self._positions(within.chunk_ids))
+
+    def _best_scored(self, scores: np.ndarray, n: int, positions: np.ndarray | None) -> list[tuple[int, float]]:
+        """The ``n`` best positive ``scores`` (one per lexical document; only ``positions`` where given) as
+        (chunk id, score), best first, ties by chunk id."""
+        mine = scores[positions] if positions is not None else scores
         count = min(n, mine.size)
-        best = np.argpartition(-mine, count - 1)[:count] if count < mine.size else np.arange(mine.size)
-        ids = self._lexical_ids[positions[best]]
+        if count == 0:
+            return []
+        best = (np.argpartition(mine, mine.size - count)[mine.size - count:] if count < mine.size
+                else np.arange(mine.size))
+        ids = self._lexical_ids[positions[best] if positions is not None else best]
         order = np.lexsort((ids, -mine[best]))
         return [(int(ids[i]), float(mine[best][i])) for i in order if mine[best][i] > 0]
 
@@ -208,14 +215,7 @@ class FaissSegment:
         return positions[ids[positions] == chunk_ids]
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
-        vocab = self._lexical.vocab_dict if self._lexical is not None else {}
-        pointers = self._lexical.scores["indptr"] if self._lexical is not None else None
-        weights = {}
-        for term in terms:
-            index = vocab.get(term)
-            df = 0 if index is None or pointers is None else int(pointers[index + 1] - pointers[index])
-            weights[term] = bm25_idf(max(self.count, 1), df)
-        return weights
+        return {term: bm25_idf(max(self.count, 1), self.document_frequency(term)) for term in terms}
 
     def close(self) -> None:
         pass
@@ -251,16 +251,7 @@ class FaissSegment:
             own = bm25_idf(len(self._lexical_ids), end - start)
             # (np.add.at: 2.7 times as fast as ``scores[indices] += ...`` since numpy 2)
             np.add.at(scores, matrix["indices"][start:end], matrix["data"][start:end] * np.float32(idf[word] / own))
-        positions = self._positions(within.chunk_ids) if within is not None else None
-        mine = scores[positions] if positions is not None else scores
-        count = min(n, mine.size)
-        if count == 0:
-            return []
-        best = (np.argpartition(mine, mine.size - count)[mine.size - count:] if count < mine.size
-                else np.arange(mine.size))
-        ids = self._lexical_ids[positions[best] if positions is not None else best]
-        order = np.lexsort((ids, -mine[best]))
-        return [(int(ids[i]), float(mine[best][i])) for i in order if mine[best][i] > 0]
+        return self._best_scored(scores, n, self._positions(within.chunk_ids) if within is not None else None)
 
 
 class FaissChunkIndex:
