@@ -4,7 +4,9 @@ removed or changed article, or too many segments, writes the index whole again."
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 from conftest import write_files
 
 from rag.config import Config
-from rag.index import generations
+from rag.index import catalog, generations
 from rag.index.backends import faiss as faiss_store
 from rag.index.build import build_index
 from rag.index.catalog import IndexReader
@@ -52,7 +54,8 @@ def grown(tmp_path: Path, embedder: Embedder) -> tuple[Config, Path]:
 
 
 def segment_files(index_dir: Path) -> dict[str, int]:
-    """Each file of the live generation's chunk index, by its path in the generation, with its inode."""
+    """Each file of the live generation's chunk index and catalog parts (the documents' ``meta.sqlite``
+    aside, which each generation copies), by its path in the generation, with its inode."""
     generation = generations.current_generation(index_dir)
     assert generation is not None
     return {str(f.relative_to(generation)): f.stat().st_ino for f in generation.rglob("*")
@@ -85,7 +88,9 @@ def test_added_articles_are_a_new_segment_and_earlier_files_are_not_rewritten(tm
     assert manifest["segments"][0] == "" and len(manifest["segments"]) == 2
     after = segment_files(config.index_dir)
     assert {path: after[path] for path in before} == before, "the earlier chunks' files are the same files"
-    assert all(path.startswith(manifest["segments"][1] + "/") for path in set(after) - set(before))
+    assert manifest[catalog.PARTS] == ["texts-1.sqlite", "texts-2.sqlite"], "the added texts are a new part"
+    assert all(path.startswith(manifest["segments"][1] + "/") or path == "texts-2.sqlite"
+               for path in set(after) - set(before))
     reader = IndexReader(config.index_dir)
     assert reader.chunk_count == manifest["chunks"] == len(reader.chunk_ids_in("sport")) + len(
         reader.chunk_ids_in("economy"))
@@ -113,11 +118,70 @@ def test_a_changed_article_or_too_many_segments_writes_the_index_whole_again(tmp
     write_files(corpus, {"sport/a.txt": article("Derby crossing reopened", "The crossing reopened on Monday.")})
     report = build_index([corpus], config, embedder)
     assert report.updated == ["sport/a.txt"]
-    assert generations.read_manifest(config.index_dir)["segments"] == [""]
-    for n in range(faiss_store.MAX_SEGMENTS + 1):
+    manifest = generations.read_manifest(config.index_dir)
+    assert manifest["segments"] == [""]
+    assert len(manifest[catalog.PARTS]) == 1, "the replaced text's rows are not carried along"
+    assert len(IndexReader(config.index_dir).span_rows("chunk")) == manifest["chunks"]
+    parts = 1
+    for n in range(max(faiss_store.MAX_SEGMENTS, catalog.MAX_PARTS) + 1):
         write_files(corpus, {f"sport/more{n}.txt": article(f"Match {n} report", f"Goal number {n} won it.")})
         build_index([corpus], config, embedder)
-        segments = generations.read_manifest(config.index_dir)["segments"]
-        assert len(segments) == (n + 2 if n < faiss_store.MAX_SEGMENTS else 1)
-    assert IndexReader(config.index_dir).chunk_count == generations.read_manifest(config.index_dir)["chunks"]
+        manifest = generations.read_manifest(config.index_dir)
+        assert len(manifest["segments"]) == (n + 2 if n < faiss_store.MAX_SEGMENTS else 1)
+        parts = parts + 1 if parts < catalog.MAX_PARTS else 1
+        assert len(manifest[catalog.PARTS]) == parts
+    reader = IndexReader(config.index_dir)
+    assert reader.chunk_count == manifest["chunks"] == len(reader.span_rows("chunk"))
+    assert sorted(p.name for p in generations.current_generation(config.index_dir).glob("texts-*")) == sorted(
+        manifest[catalog.PARTS]), "no part file is left behind"
     assert os.listdir(config.index_dir).count("CURRENT") == 1
+
+
+def before_parts(index_dir: Path) -> None:
+    """Rewrite the live generation as a catalog from before parts were written: one ``meta.sqlite`` holding the
+    documents, texts, chunks and sentences, and a manifest that lists no parts."""
+    generation = generations.current_generation(index_dir)
+    assert generation is not None
+    manifest = generations.read_manifest(index_dir)
+    db = sqlite3.connect(generation / catalog.SQLITE)
+    for i, name in enumerate(manifest.pop(catalog.PARTS)):
+        db.execute(f"ATTACH DATABASE ? AS part{i}", (str(generation / name),))
+    texts = " UNION ALL ".join(f"SELECT * FROM part{i}.texts" for i in range(len(db.execute(
+        "PRAGMA database_list").fetchall()) - 1))
+    db.executescript(f"""
+        CREATE TABLE old_contents (hash TEXT PRIMARY KEY, text TEXT NOT NULL, dup_group TEXT NOT NULL,
+                                   minhash BLOB);
+        INSERT INTO old_contents SELECT t.hash, t.text, c.dup_group, t.minhash FROM ({texts}) t
+            JOIN contents c ON c.hash = t.hash;
+        DROP TABLE contents;
+        ALTER TABLE old_contents RENAME TO contents;
+        CREATE TABLE chunks AS SELECT * FROM part0.chunks;
+        CREATE TABLE sentences AS SELECT * FROM part0.sentences;
+    """)
+    db.close()
+    for name in generation.glob("texts-*.sqlite"):
+        name.unlink()
+    (generation / generations.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_an_index_from_before_parts_reads_alike_and_is_split_when_next_indexed(tmp_path, embedder):
+    config = Config(index_dir=tmp_path / "index")
+    corpus = write_files(tmp_path / "corpus", FIRST)
+    build_index([corpus], config, embedder)
+    reader = IndexReader(config.index_dir)
+    expected = searches(reader, embedder), reader.span_rows("sentence"), reader.document_spans("chunk")
+    reader.close()
+    before_parts(config.index_dir)
+    old = IndexReader(config.index_dir)
+    assert (searches(old, embedder), old.span_rows("sentence"), old.document_spans("chunk")) == expected
+    old.close()
+    write_files(corpus, ADDED)
+    build_index([corpus], config, embedder)
+    manifest = generations.read_manifest(config.index_dir)
+    assert manifest[catalog.PARTS] == ["texts-1.sqlite", "texts-2.sqlite"]
+    grown_reader, whole = IndexReader(config.index_dir), Config(index_dir=tmp_path / "whole")
+    build_index([corpus], whole, embedder)
+    one = IndexReader(whole.index_dir)
+    assert [r.id for r in grown_reader.span_rows("chunk")] == [r.id for r in one.span_rows("chunk")]
+    assert grown_reader.document_spans("sentence") == one.document_spans("sentence")
+    assert grown_reader.sections() == one.sections()

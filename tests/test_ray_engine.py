@@ -55,15 +55,22 @@ def index_rows(index_dir: Path) -> dict:
     generation = generations.current_generation(Path(index_dir))
     assert generation is not None
     db = sqlite3.connect(f"file:{generation / catalog.SQLITE}?mode=ro", uri=True)
+    manifest = generations.read_manifest(Path(index_dir))
+    parts = [f"part{i}" for i, _ in enumerate(manifest[catalog.PARTS])]
+    for schema, name in zip(parts, manifest[catalog.PARTS], strict=True):
+        db.execute(f"ATTACH DATABASE ? AS {schema}", (f"file:{generation / name}?mode=ro",))
     try:
+        texts = " UNION ALL ".join(f"SELECT hash, text, minhash FROM {p}.texts" for p in parts)
         rows = {
             "documents": db.execute(
                 "SELECT id, path, title, date, url, source, content_hash FROM documents ORDER BY id").fetchall(),
-            "contents": db.execute("SELECT hash, text, dup_group, minhash FROM contents ORDER BY hash").fetchall(),
+            "contents": db.execute(f"SELECT t.hash, t.text, c.dup_group, t.minhash FROM ({texts}) t "
+                                   "JOIN contents c ON c.hash = t.hash ORDER BY t.hash").fetchall(),
         }
         for table in ("chunks", "sentences"):
-            query = f'SELECT id, content_hash, ord, start, "end", vector FROM {table} ORDER BY id'
-            found = db.execute(query).fetchall()
+            union = " UNION ALL ".join(f'SELECT id, content_hash, ord, start, "end", vector FROM {p}.{table}'
+                                       for p in parts)
+            found = db.execute(f"SELECT * FROM ({union}) ORDER BY id").fetchall()
             rows[table] = [r[:5] for r in found]
             rows[f"{table}_vectors"] = np.vstack([np.frombuffer(r[5], dtype=np.float32) for r in found])
         return rows

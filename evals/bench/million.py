@@ -74,6 +74,9 @@ def million(config: Config, chunks: int = 1_000_000, queries: int = 100, added: 
                 "add_rewrote_earlier_files": (sum(now.get(path) != inode for path, inode in earlier.items())
                                               if config.store == "faiss" else None),
                 "segments_after_add": len(grown.get("segments", [""])),
+                # What an add copies: the documents' catalog (one row per document; the texts are linked).
+                "add_copied_catalog_mb": round(_catalog_mb(index_dir)[0], 1),
+                "catalog_texts_mb": round(_catalog_mb(index_dir)[1], 1),
                 "search_ms_p50_after_add": after["search_ms_p50"],
                 "section_search_ms_p50_after_add": after["section_search_ms_p50"]}
     finally:
@@ -92,13 +95,26 @@ def _release_milvus_lite(index_dir: Path) -> None:
 
 
 def _chunk_files(index_dir: Path) -> dict[str, int]:
-    """The live generation's chunk-index files (the catalog aside), by path in the generation, with inodes."""
-    from rag.index.generations import current_generation
+    """The live generation's files of chunks and texts (its chunk index and catalog parts; not the documents'
+    ``meta.sqlite``, which each generation copies), by path in the generation, with inodes."""
+    from rag.index.catalog import SQLITE
+    from rag.index.generations import MANIFEST, current_generation
 
     generation = current_generation(index_dir)
     assert generation is not None
     return {str(f.relative_to(generation)): f.stat().st_ino for f in generation.rglob("*")
-            if f.is_file() and f.suffix != ".sqlite" and f.name != "manifest.json"}
+            if f.is_file() and f.name not in (SQLITE, MANIFEST)}
+
+
+def _catalog_mb(index_dir: Path) -> tuple[float, float]:
+    """The live generation's documents catalog (``meta.sqlite``) and its parts of texts, in MB."""
+    from rag.index.catalog import PARTS, SQLITE
+    from rag.index.generations import current_generation, read_manifest
+
+    generation = current_generation(index_dir)
+    assert generation is not None
+    parts = sum((generation / name).stat().st_size for name in read_manifest(index_dir).get(PARTS, []))
+    return (generation / SQLITE).stat().st_size / 2**20, parts / 2**20
 
 
 def _section(article: int, articles: int) -> str:

@@ -122,7 +122,9 @@ def render(report: dict) -> str:
         if "segments_after_add" in big:
             rewrote = big["add_rewrote_earlier_files"]
             rewritten = "the whole collection" if rewrote is None else f"{rewrote} files"
-            lines.append(f"  the add rewrote {rewritten} of earlier chunks; "
+            copied = (f" and copied the documents' catalog ({big['add_copied_catalog_mb']} MB; the texts' parts, "
+                      f"{big['catalog_texts_mb']} MB, were linked)" if "add_copied_catalog_mb" in big else "")
+            lines.append(f"  the add rewrote {rewritten} of earlier chunks and texts{copied}; "
                          f"{big['segments_after_add']} segments after it; retrieval p50 after it "
                          f"{big['search_ms_p50_after_add']} ms, within the section "
                          f"{big['section_search_ms_p50_after_add']} ms")

@@ -1,15 +1,27 @@
-"""The catalog of an index generation: one SQLite file (``meta.sqlite``) with the documents, the texts, and
-every chunk and sentence as a span of its text with its vector. Every SQL statement on it is in this module.
+"""The catalog of an index generation, in SQLite: the documents, the texts, and every chunk and sentence as a
+span of its text with its vector. Every SQL statement on it is in this module.
+
+A generation's catalog is two kinds of file. ``meta.sqlite`` holds what changes from one generation to the next:
+the documents (names, headlines, dates, sections) and which texts are live, with their near-duplicate groups. It
+is small (one row per document) and each generation has its own copy. The texts themselves, with their chunk and
+sentence rows and vectors, never change once written: they are in parts (``texts-<n>.sqlite``), each holding the
+texts one build added. A build that adds articles writes one new part and hard-links the earlier ones into its
+generation, so adding 1,000 articles to a million chunks writes the new articles' rows and copies the small
+``meta.sqlite``, not every text and vector again. A build that removes or changes texts, or that would leave more
+than ``MAX_PARTS`` parts, writes the live texts into one part again. A catalog from before parts (one
+``meta.sqlite`` holding everything; its manifest lists no parts) is read as it is and split on its next build.
 
 :class:`IndexReader` opens the live generation (its catalog and, through :mod:`rag.index.backends`, its chunk
-index) and answers searches and look-ups; :class:`IndexWriter` builds the next generation (a copy of the live
-catalog, changed, then the chunk index written from it) and hands it to :mod:`rag.index.generations` to go
-live. A text stored under several document names is stored, chunked and embedded once.
+index) and answers searches and look-ups; :class:`IndexWriter` builds the next generation (the live catalog's
+documents copied and its parts linked, changed, then the chunk index written from it) and hands it to
+:mod:`rag.index.generations` to go live. A text stored under several document names is stored, chunked and
+embedded once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -31,21 +43,28 @@ from rag.index.generations import IndexSettings
 
 SQLITE = "meta.sqlite"
 
+PARTS = "catalog_parts"  # the manifest's list of the generation's part files (absent: everything in SQLITE)
+PART_PREFIX = "texts-"
+MAX_PARTS = 8  # beyond it a build writes one part again (SQLite attaches at most 10 files to a connection)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, date TEXT, url TEXT, source TEXT,
     content_hash TEXT NOT NULL, indexed_at REAL NOT NULL, section TEXT, date_key TEXT);
 CREATE INDEX IF NOT EXISTS documents_by_content ON documents(content_hash);
-CREATE TABLE IF NOT EXISTS contents (
-    hash TEXT PRIMARY KEY, text TEXT NOT NULL, dup_group TEXT NOT NULL, minhash BLOB);
-CREATE TABLE IF NOT EXISTS chunks (
+CREATE TABLE IF NOT EXISTS contents (hash TEXT PRIMARY KEY, dup_group TEXT NOT NULL);
+"""
+# One part file's tables (``{schema}``: the name it is attached under).
+_PART_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {schema}.texts (hash TEXT PRIMARY KEY, text TEXT NOT NULL, minhash BLOB);
+CREATE TABLE IF NOT EXISTS {schema}.chunks (
     id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL, ord INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS chunks_by_content ON chunks(content_hash);
-CREATE TABLE IF NOT EXISTS sentences (
+CREATE INDEX IF NOT EXISTS {schema}.chunks_by_content ON chunks(content_hash);
+CREATE TABLE IF NOT EXISTS {schema}.sentences (
     id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL, ord INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS sentences_by_content ON sentences(content_hash, start);
+CREATE INDEX IF NOT EXISTS {schema}.sentences_by_content ON sentences(content_hash, start);
 """
 # Section membership and the pages of a section are read through these, never by scanning every row: an
 # archive of 10^6 chunks opens, filters and pages as fast as one of 10^4. Made after the migration below (an
@@ -144,6 +163,43 @@ class NewContent:
     minhash: bytes
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One file of texts with their chunk and sentence rows, as attached to a connection: ``schema`` is the name
+    it is attached under, ``texts`` its table of texts (``contents`` in a catalog from before parts)."""
+
+    schema: str
+    texts_table: str = "texts"
+
+    @property
+    def texts(self) -> str:
+        return f"{self.schema}.{self.texts_table}"
+
+    @property
+    def chunks(self) -> str:
+        return f"{self.schema}.chunks"
+
+    @property
+    def sentences(self) -> str:
+        return f"{self.schema}.sentences"
+
+
+_BEFORE_PARTS = _Part("main", "contents")
+
+
+def _uri(path: Path, mode: str) -> str:
+    return f"{path.resolve().as_uri()}?mode={mode}"
+
+
+def _attach(db: sqlite3.Connection, path: Path, schema: str, mode: str = "ro") -> _Part:
+    db.execute(f"ATTACH DATABASE ? AS {schema}", (_uri(path, mode),))
+    return _Part(schema)
+
+
+def _part_number(name: str) -> int:
+    return int(name.removeprefix(PART_PREFIX).removesuffix(".sqlite"))
+
+
 def _blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
@@ -171,15 +227,18 @@ class IndexReader:
     def _load(self, uri: str | None) -> None:
         gen = self.generation
         try:
-            self.db = sqlite3.connect(f"file:{gen / SQLITE}?mode=ro", uri=True, check_same_thread=False)
+            self.db = sqlite3.connect(_uri(gen / SQLITE, "ro"), uri=True, check_same_thread=False)
+            names = self.manifest.get(PARTS)
+            self._parts = ([_attach(self.db, gen / name, f"part{i}") for i, name in enumerate(names)]
+                           if names is not None else [_BEFORE_PARTS])
             # The catalog agrees with the manifest: its highest chunk id where the manifest records it (one look
-            # in the table's b-tree), else its chunk count (a scan: 0.3 s at 10^5 chunks).
+            # in each part's b-tree), else its chunk count (a scan: 0.3 s at 10^5 chunks).
             last = self.manifest.get("last_chunk_id")
             if last is not None:
-                found = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0]
+                found = max(self._each("SELECT COALESCE(MAX(id), 0) FROM {chunks}"), default=0)
                 agrees = found == last
             else:
-                found = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+                found = sum(self._each("SELECT COUNT(*) FROM {chunks}"))
                 agrees = found == self.manifest.get("chunks")
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"{gen / SQLITE}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
@@ -190,8 +249,31 @@ class IndexReader:
                 f"manifest's {self.manifest.get('chunks')} chunks; rebuild with: rag index PATH --rebuild"
             )
         self._texts: dict[str, str] = {}
+        self._part_of: dict[str, _Part] = {}
         self._section_chunks: dict[str, frozenset[int]] = {}
         self._stored_sections = _has_section_column(self.db)
+
+    def _each(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """The first column of a one-row query, asked of each part (``{chunks}``, ``{sentences}`` and ``{texts}``
+        in ``sql`` name its tables)."""
+        return [self.db.execute(sql.format(chunks=p.chunks, sentences=p.sentences, texts=p.texts), args).fetchone()[0]
+                for p in self._parts]
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        """The rows of ``sql`` (tables named as in :meth:`_each`) from every part, one part after another."""
+        return [row for p in self._parts
+                for row in self.db.execute(sql.format(chunks=p.chunks, sentences=p.sentences, texts=p.texts), args)]
+
+    def _part_holding(self, content_hash: str) -> _Part:
+        """The part that holds a text (each text is in one)."""
+        if content_hash not in self._part_of:
+            for part in self._parts:
+                if self.db.execute(f"SELECT 1 FROM {part.texts} WHERE hash = ?", (content_hash,)).fetchone():
+                    self._part_of[content_hash] = part
+                    break
+            else:
+                raise KeyError(content_hash)
+        return self._part_of[content_hash]
 
     def is_stale(self) -> bool:
         try:
@@ -221,47 +303,43 @@ class IndexReader:
         return self.chunk_index.idf(terms)
 
     def chunk_ids_of(self, doc_id: str) -> list[int]:
-        rows = self.db.execute(
-            "SELECT c.id FROM chunks c JOIN documents d ON d.content_hash = c.content_hash WHERE d.id = ? "
-            "ORDER BY c.start",
-            (doc_id,),
-        )
-        return [r[0] for r in rows]
+        rows = self._rows("SELECT c.start, c.id FROM {chunks} c JOIN main.documents d ON d.content_hash = "
+                          "c.content_hash WHERE d.id = ?", (doc_id,))
+        return [chunk_id for _, chunk_id in sorted(rows)]
 
     def chunk_vector(self, chunk_id: int) -> np.ndarray:
         return self.chunk_vectors([chunk_id])[chunk_id]
 
     def chunk_vectors(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
-        """The stored vectors of ``chunk_ids``, read in one query (a question asks for dozens)."""
+        """The stored vectors of ``chunk_ids``, read in one query per part (a question asks for dozens)."""
         ids = list(dict.fromkeys(chunk_ids))
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", ids).fetchall()
-        return {chunk_id: _vector(blob) for chunk_id, blob in rows}
+        return {chunk_id: _vector(blob)
+                for chunk_id, blob in self._rows(f"SELECT id, vector FROM {{chunks}} WHERE id IN ({marks})", ids)}
 
     def text_of_content(self, content_hash: str) -> str:
         if content_hash not in self._texts:
-            row = self.db.execute("SELECT text FROM contents WHERE hash = ?", (content_hash,)).fetchone()
-            if row is None:
-                raise KeyError(content_hash)
+            part = self._part_holding(content_hash)
+            row = self.db.execute(f"SELECT text FROM {part.texts} WHERE hash = ?", (content_hash,)).fetchone()
             self._texts[content_hash] = row[0]
         return self._texts[content_hash]
 
     def document(self, doc_id: str) -> DocumentRecord:
         row = self.db.execute(
-            "SELECT id, path, title, date, url, source, content_hash FROM documents WHERE id = ?", (doc_id,)
+            "SELECT id, path, title, date, url, source, content_hash FROM main.documents WHERE id = ?", (doc_id,)
         ).fetchone()
         if row is None:
             raise KeyError(doc_id)
         return DocumentRecord(*row)
 
     def document_count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM main.documents").fetchone()[0])
 
     def documents(self) -> list[DocumentRecord]:
         rows = self.db.execute(
-            "SELECT id, path, title, date, url, source, content_hash FROM documents ORDER BY id"
+            "SELECT id, path, title, date, url, source, content_hash FROM main.documents ORDER BY id"
         ).fetchall()
         return [DocumentRecord(*row) for row in rows]
 
@@ -272,16 +350,16 @@ class IndexReader:
         wanted = " ".join(fold(phrase).split())
         words = [w for w in wanted.split() if w.isascii() and w.isalnum()]
         pattern = "%" + "%".join(words) + "%" if words else "%"
-        rows = self.db.execute("SELECT id, title FROM documents WHERE title LIKE ?", (pattern,))
+        rows = self.db.execute("SELECT id, title FROM main.documents WHERE title LIKE ?", (pattern,))
         return [doc_id for doc_id, title in rows if wanted in " ".join(fold(title).split())]
 
     def sections(self) -> dict[str, int]:
         """Each section (see :func:`section_of`) and how many documents it holds, in name order."""
         if self._stored_sections:
-            return dict(self.db.execute("SELECT section, COUNT(*) FROM documents WHERE section IS NOT NULL "
+            return dict(self.db.execute("SELECT section, COUNT(*) FROM main.documents WHERE section IS NOT NULL "
                                         "GROUP BY section ORDER BY section"))
         counts: dict[str, int] = {}
-        for (doc_id,) in self.db.execute("SELECT id FROM documents"):
+        for (doc_id,) in self.db.execute("SELECT id FROM main.documents"):
             section = section_of(doc_id)
             if section is not None:
                 counts[section] = counts.get(section, 0) + 1
@@ -291,13 +369,12 @@ class IndexReader:
         """The chunks of documents in ``section`` (a text filed under several names counts where any is)."""
         if section not in self._section_chunks:
             if self._stored_sections:
-                rows = self.db.execute(
-                    "SELECT DISTINCT c.id FROM documents d JOIN chunks c ON c.content_hash = d.content_hash "
-                    "WHERE d.section = ?", (section,))
+                rows = self._rows("SELECT DISTINCT c.id FROM main.documents d JOIN {chunks} c "
+                                  "ON c.content_hash = d.content_hash WHERE d.section = ?", (section,))
                 self._section_chunks[section] = frozenset(c for (c,) in rows)
             else:  # an index from before sections were stored (read-only here): every chunk's name is looked at
-                rows = self.db.execute(
-                    "SELECT c.id, d.id FROM chunks c JOIN documents d ON d.content_hash = c.content_hash")
+                rows = self._rows("SELECT c.id, d.id FROM {chunks} c JOIN main.documents d "
+                                  "ON d.content_hash = c.content_hash")
                 self._section_chunks[section] = frozenset(c for c, d in rows if section_of(d) == section)
         return self._section_chunks[section]
 
@@ -358,15 +435,14 @@ class IndexReader:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f'SELECT c.id, c.content_hash, c.start, c."end", t.dup_group FROM chunks c '
-            f"JOIN contents t ON t.hash = c.content_hash WHERE c.id IN ({marks})",
-            ids,
-        ).fetchall()
-        names, members = self._families({content for _, content, _, _, _ in rows},
-                                        {group for _, _, _, _, group in rows})
+        spans = self._rows(f'SELECT id, content_hash, start, "end" FROM {{chunks}} WHERE id IN ({marks})', ids)
+        hashes = sorted({content for _, content, _, _ in spans})
+        groups = dict(self.db.execute(
+            f"SELECT hash, dup_group FROM main.contents WHERE hash IN ({','.join('?' * len(hashes))})", hashes))
+        names, members = self._families(set(hashes), set(groups.values()))
         result = {}
-        for chunk_id, content, start, end, group in rows:
+        for chunk_id, content, start, end in spans:
+            group = groups[content]
             own = names.get(content, [])
             relatives = sorted(name for other in members.get(group, ()) if other != content
                                for name in names.get(other, ()))
@@ -384,22 +460,23 @@ class IndexReader:
         group_marks = ",".join("?" * len(groups))
         members: dict[str, list[str]] = {}
         for content, group in self.db.execute(
-                f"SELECT hash, dup_group FROM contents WHERE dup_group IN ({group_marks}) ORDER BY hash",
+                f"SELECT hash, dup_group FROM main.contents WHERE dup_group IN ({group_marks}) ORDER BY hash",
                 list(groups)):
             members.setdefault(group, []).append(content)
         wanted = contents | {c for texts in members.values() for c in texts}
         content_marks = ",".join("?" * len(wanted))
         names: dict[str, list[str]] = {}
         for doc_id, content in self.db.execute(
-                f"SELECT id, content_hash FROM documents WHERE content_hash IN ({content_marks}) ORDER BY id",
+                f"SELECT id, content_hash FROM main.documents WHERE content_hash IN ({content_marks}) ORDER BY id",
                 list(wanted)):
             names.setdefault(content, []).append(doc_id)
         return names, members
 
     def sentences_in(self, chunk: ChunkRecord) -> list[SentenceRecord]:
+        part = self._part_holding(chunk.content_hash)
         rows = self.db.execute(
-            'SELECT id, start, "end", vector FROM sentences WHERE content_hash = ? AND start >= ? AND "end" <= ? '
-            "ORDER BY start",
+            f'SELECT id, start, "end", vector FROM {part.sentences} WHERE content_hash = ? AND start >= ? '
+            f'AND "end" <= ? ORDER BY start',
             (chunk.content_hash, chunk.start, chunk.end),
         ).fetchall()
         text = self.text_of_content(chunk.content_hash)
@@ -409,10 +486,11 @@ class IndexReader:
         """The sentences just before and after ``sentence`` in its document."""
         content = self.document(sentence.doc).content_hash
         text = self.text_of_content(content)
+        part = self._part_holding(content)
         found = []
         for op, order in (("<", "DESC"), (">", "ASC")):
             row = self.db.execute(
-                f'SELECT id, start, "end", vector FROM sentences WHERE content_hash = ? AND start {op} ? '
+                f'SELECT id, start, "end", vector FROM {part.sentences} WHERE content_hash = ? AND start {op} ? '
                 f"ORDER BY start {order} LIMIT 1",
                 (content, sentence.start),
             ).fetchone()
@@ -424,24 +502,24 @@ class IndexReader:
         """Every sentence of a document, in text order."""
         content = self.document(doc_id).content_hash
         text = self.text_of_content(content)
+        part = self._part_holding(content)
         rows = self.db.execute(
-            'SELECT id, start, "end", vector FROM sentences WHERE content_hash = ? ORDER BY start', (content,)
-        ).fetchall()
+            f'SELECT id, start, "end", vector FROM {part.sentences} WHERE content_hash = ? ORDER BY start',
+            (content,)).fetchall()
         return [SentenceRecord(i, doc_id, s, e, text[s:e], _vector(v)) for i, s, e, v in rows]
 
     def span_rows(self, kind: SpanKind) -> list[SpanRow]:
         """Every stored chunk (or sentence) row, by id: each text's spans once, whatever its names."""
-        rows = self.db.execute(f'SELECT id, content_hash, start, "end", vector FROM {_TABLES[kind]} ORDER BY id')
+        table = "{chunks}" if kind == "chunk" else "{sentences}"
+        rows = sorted(self._rows(f'SELECT id, content_hash, start, "end", vector FROM {table}'))
         return [SpanRow(i, h, s, e, _vector(v)) for i, h, s, e, v in rows]
 
     def document_spans(self, kind: SpanKind) -> list[tuple[str, int, int]]:
         """(document id, start, end) of every chunk (or sentence) under every name of its text, by document and
         start."""
-        rows = self.db.execute(
-            f'SELECT d.id, t.start, t."end" FROM {_TABLES[kind]} t '
-            "JOIN documents d ON d.content_hash = t.content_hash ORDER BY d.id, t.start"
-        )
-        return [(doc, start, end) for doc, start, end in rows]
+        table = "{chunks}" if kind == "chunk" else "{sentences}"
+        return sorted(self._rows(f'SELECT d.id, t.start, t."end" FROM {table} t '
+                                 "JOIN main.documents d ON d.content_hash = t.content_hash"))
 
     def close(self) -> None:
         self.db.close()
@@ -468,12 +546,20 @@ class IndexWriter:
         self._lock = generations.lock(self.index_dir)
         self.generation: Path | None = None
         self.db: sqlite3.Connection | None = None
+        # The parts linked from the previous generation (read-only), by file name, and the one this build writes.
+        self._parts: dict[str, _Part] = {}
+        self._fresh: tuple[str, _Part] | None = None
+        self._next_ids = {"chunks": 1, "sentences": 1}
 
     def __enter__(self) -> IndexWriter:
         self._lock.acquire()
         try:
             self._open()
         except BaseException:
+            if self.db is not None:
+                self.db.close()
+            if self.generation is not None:
+                shutil.rmtree(self.generation, ignore_errors=True)
             self._lock.release()
             raise
         return self
@@ -496,19 +582,73 @@ class IndexWriter:
             generations.check_extendable(self.index_dir, self._previous, self.settings)
             self._previous_generation = previous
         self.generation = generations.new_generation(self.index_dir)
-        self.db = sqlite3.connect(str(self.generation / SQLITE))
-        if previous is not None and not self.rebuild:
-            source = sqlite3.connect(f"file:{previous / SQLITE}?mode=ro", uri=True)
-            source.backup(self.db)
-            source.close()
-        self.db.executescript(_SCHEMA)
-        if not _has_section_column(self.db):  # an index written before sections were stored: filled in once
-            self.db.execute("ALTER TABLE documents ADD COLUMN section TEXT")
-            self.db.execute("ALTER TABLE documents ADD COLUMN date_key TEXT")
-            self.db.executemany("UPDATE documents SET section = ?, date_key = ? WHERE id = ?",
-                                [(section_of(d), date_key(t), d)
-                                 for d, t in self.db.execute("SELECT id, date FROM documents").fetchall()])
+        extending = self._previous_generation is not None
+        names = (self._previous or {}).get(PARTS) if extending else None
+        if extending and names is not None:
+            assert previous is not None
+            # The documents are copied (a file copy: this generation changes them); the parts are linked.
+            shutil.copyfile(previous / SQLITE, self.generation / SQLITE)
+            for name in names:
+                _link(previous / name, self.generation / name)
+        self.db = sqlite3.connect(_uri(self.generation / SQLITE, "rwc"), uri=True)
+        if extending and names is None:
+            assert previous is not None
+            self._split(previous / SQLITE)  # a catalog from before parts: split once into documents and a part
+        else:
+            for i, name in enumerate(names or ()):
+                self._parts[name] = _attach(self.db, self.generation / name, f"part{i}")
+            self.db.executescript(_SCHEMA)
+            if not _has_section_column(self.db):  # written before sections were stored: filled in once
+                self.db.execute("ALTER TABLE main.documents ADD COLUMN section TEXT")
+                self.db.execute("ALTER TABLE main.documents ADD COLUMN date_key TEXT")
+                self._fill_sections()
         self.db.executescript(_SECTION_INDEXES)
+        # This build's new texts go into a part of their own (attached now: SQLite attaches outside transactions).
+        self._fresh = self._new_part("fresh")
+        for table in self._next_ids:
+            self._next_ids[table] = 1 + max((self.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {p.schema}.{table}")
+                                             .fetchone()[0] for p in self._parts.values()), default=0)
+
+    def _split(self, old: Path) -> None:
+        """Read a catalog from before parts (``old``: its documents, texts, chunks and sentences in one file) into
+        this generation's documents and one part."""
+        assert self.db is not None and self.generation is not None
+        self.db.executescript(_SCHEMA)
+        self.db.execute("ATTACH DATABASE ? AS old", (_uri(old, "ro"),))
+        name, part = self._new_part("part0")
+        columns = "id, path, title, date, url, source, content_hash, indexed_at"
+        sections = any(row[1] == "section" for row in self.db.execute("PRAGMA old.table_info(documents)"))
+        if sections:
+            columns += ", section, date_key"
+        self.db.execute(f"INSERT INTO main.documents ({columns}) SELECT {columns} FROM old.documents")
+        if not sections:  # an index written before sections were stored: filled in once
+            self._fill_sections()
+        self.db.execute("INSERT INTO main.contents (hash, dup_group) SELECT hash, dup_group FROM old.contents")
+        self.db.execute(f"INSERT INTO {part.texts} (hash, text, minhash) SELECT hash, text, minhash FROM old.contents")
+        for table in ("chunks", "sentences"):
+            self.db.execute(f'INSERT INTO {part.schema}.{table} (id, content_hash, ord, start, "end", vector) '
+                            f'SELECT id, content_hash, ord, start, "end", vector FROM old.{table} ORDER BY id')
+        self.db.commit()
+        self.db.execute("DETACH DATABASE old")
+        self._parts[name] = part
+
+    def _fill_sections(self) -> None:
+        assert self.db is not None
+        self.db.executemany("UPDATE main.documents SET section = ?, date_key = ? WHERE id = ?",
+                            [(section_of(d), date_key(t), d)
+                             for d, t in self.db.execute("SELECT id, date FROM main.documents").fetchall()])
+
+    def _new_part(self, schema: str) -> tuple[str, _Part]:
+        """A new, empty part file in this generation, attached for writing as ``schema``."""
+        assert self.db is not None and self.generation is not None
+        taken = [_part_number(p.name) for p in self.generation.glob(f"{PART_PREFIX}*.sqlite")]
+        name = f"{PART_PREFIX}{1 + max(taken, default=0)}.sqlite"
+        part = _attach(self.db, self.generation / name, schema, "rwc")
+        self.db.executescript(_PART_SCHEMA.format(schema=schema))
+        return name, part
+
+    def _all_parts(self) -> list[_Part]:
+        return [*self._parts.values(), *([self._fresh[1]] if self._fresh else [])]
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -523,73 +663,107 @@ class IndexWriter:
     # --- reading what is there -------------------------------------------------------------------------
     def document_hashes(self) -> dict[str, str]:
         assert self.db is not None
-        return dict(self.db.execute("SELECT id, content_hash FROM documents"))
+        return dict(self.db.execute("SELECT id, content_hash FROM main.documents"))
 
     def has_content(self, content_hash: str) -> bool:
         assert self.db is not None
-        return self.db.execute("SELECT 1 FROM contents WHERE hash = ?", (content_hash,)).fetchone() is not None
+        return self.db.execute("SELECT 1 FROM main.contents WHERE hash = ?", (content_hash,)).fetchone() is not None
 
     def minhashes(self) -> dict[str, bytes]:
         assert self.db is not None
-        return dict(self.db.execute("SELECT hash, minhash FROM contents"))
+        return dict(row for p in self._all_parts() for row in self.db.execute(
+            f"SELECT t.hash, t.minhash FROM {p.texts} t JOIN main.contents c ON c.hash = t.hash"))
 
     # --- changing it -----------------------------------------------------------------------------------
     def put_document(self, doc_id: str, path: str, title: str, date: str | None, url: str | None,
                      source: str | None, content_hash: str) -> None:
         assert self.db is not None
         self.db.execute(
-            "INSERT OR REPLACE INTO documents (id, path, title, date, url, source, content_hash, indexed_at, section, "
-            "date_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO main.documents (id, path, title, date, url, source, content_hash, indexed_at, "
+            "section, date_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (doc_id, path, title, date, url, source, content_hash, time.time(), section_of(doc_id), date_key(date)),
         )
 
     def put_content(self, content: NewContent) -> None:
-        assert self.db is not None
-        self.db.execute(
-            "INSERT OR REPLACE INTO contents (hash, text, dup_group, minhash) VALUES (?, ?, ?, ?)",
-            (content.hash, content.text, content.hash, content.minhash),
-        )
-        self.db.executemany(
-            'INSERT INTO chunks (content_hash, ord, start, "end", vector) VALUES (?, ?, ?, ?, ?)',
-            [(content.hash, i, s, e, _blob(v))
-             for i, ((s, e), v) in enumerate(zip(content.chunks, content.chunk_vectors, strict=True))],
-        )
-        self.db.executemany(
-            'INSERT INTO sentences (content_hash, ord, start, "end", vector) VALUES (?, ?, ?, ?, ?)',
-            [(content.hash, i, s, e, _blob(v))
-             for i, ((s, e), v) in enumerate(zip(content.sentences, content.sentence_vectors, strict=True))],
-        )
+        """Store a text this index does not hold (see :meth:`has_content`) with its chunks and sentences."""
+        assert self.db is not None and self._fresh is not None
+        part = self._fresh[1]
+        self.db.execute("INSERT OR REPLACE INTO main.contents (hash, dup_group) VALUES (?, ?)",
+                        (content.hash, content.hash))
+        self.db.execute(f"INSERT OR REPLACE INTO {part.texts} (hash, text, minhash) VALUES (?, ?, ?)",
+                        (content.hash, content.text, content.minhash))
+        for table, spans, vectors in (("chunks", content.chunks, content.chunk_vectors),
+                                      ("sentences", content.sentences, content.sentence_vectors)):
+            first = self._next_ids[table]
+            self.db.executemany(
+                f'INSERT INTO {part.schema}.{table} (id, content_hash, ord, start, "end", vector) '
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(first + i, content.hash, i, s, e, _blob(v))
+                 for i, ((s, e), v) in enumerate(zip(spans, vectors, strict=True))])
+            self._next_ids[table] = first + len(spans)
 
     def remove_document(self, doc_id: str) -> None:
         assert self.db is not None
-        self.db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        self.db.execute("DELETE FROM main.documents WHERE id = ?", (doc_id,))
 
     def set_groups(self, groups: dict[str, str]) -> None:
         assert self.db is not None
-        self.db.executemany("UPDATE contents SET dup_group = ? WHERE hash = ?", [(g, h) for h, g in groups.items()])
+        self.db.executemany("UPDATE main.contents SET dup_group = ? WHERE hash = ?",
+                            [(g, h) for h, g in groups.items()])
 
     def duplicate_counts(self) -> tuple[int, int]:
         """(documents beyond the first with the same text, duplicate groups holding more than one text)."""
         assert self.db is not None
         documents, texts = self.db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT content_hash) FROM documents").fetchone()
+            "SELECT COUNT(*), COUNT(DISTINCT content_hash) FROM main.documents").fetchone()
         groups = self.db.execute(
-            "SELECT COUNT(*) FROM (SELECT t.dup_group FROM contents t JOIN documents d ON d.content_hash = t.hash "
-            "GROUP BY t.dup_group HAVING COUNT(DISTINCT t.hash) > 1)").fetchone()[0]
+            "SELECT COUNT(*) FROM (SELECT t.dup_group FROM main.contents t JOIN main.documents d "
+            "ON d.content_hash = t.hash GROUP BY t.dup_group HAVING COUNT(DISTINCT t.hash) > 1)").fetchone()[0]
         return documents - texts, groups
 
     def _drop_orphans(self) -> None:
+        """Forget the texts no document names any more. Their rows stay in the parts linked from earlier
+        generations (those files are shared) until :meth:`_compact` writes the live texts into one part."""
         assert self.db is not None
-        orphan = "NOT IN (SELECT content_hash FROM documents)"
-        self.db.execute(f"DELETE FROM chunks WHERE content_hash {orphan}")
-        self.db.execute(f"DELETE FROM sentences WHERE content_hash {orphan}")
-        self.db.execute(f"DELETE FROM contents WHERE hash {orphan}")
+        self.db.execute("DELETE FROM main.contents WHERE hash NOT IN (SELECT content_hash FROM main.documents)")
+        if self._fresh is not None:
+            live = "IN (SELECT hash FROM main.contents)"
+            part = self._fresh[1]
+            for table in ("chunks", "sentences"):
+                self.db.execute(f"DELETE FROM {part.schema}.{table} WHERE content_hash NOT {live}")
+            self.db.execute(f"DELETE FROM {part.texts} WHERE hash NOT {live}")
+
+    def _parts_hold_only_live_texts(self) -> bool:
+        assert self.db is not None
+        held = sum(self.db.execute(f"SELECT COUNT(*) FROM {p.texts}").fetchone()[0] for p in self._all_parts())
+        return held == self.db.execute("SELECT COUNT(*) FROM main.contents").fetchone()[0]
+
+    def _compact(self) -> None:
+        """Write the live texts, with their chunks and sentences (ids kept), into one new part, and drop the
+        others from this generation."""
+        assert self.db is not None and self.generation is not None
+        old = [(name, part) for name, part in self._parts.items()] + ([self._fresh] if self._fresh else [])
+        name, target = self._new_part("compacted")
+        live = "IN (SELECT hash FROM main.contents)"
+        for _, part in old:
+            self.db.execute(f"INSERT INTO {target.texts} (hash, text, minhash) "
+                            f"SELECT hash, text, minhash FROM {part.texts} WHERE hash {live}")
+            for table in ("chunks", "sentences"):
+                self.db.execute(f'INSERT INTO {target.schema}.{table} (id, content_hash, ord, start, "end", vector) '
+                                f'SELECT id, content_hash, ord, start, "end", vector FROM {part.schema}.{table} '
+                                f"WHERE content_hash {live} ORDER BY id")
+        self.db.commit()
+        for old_name, part in old:
+            self.db.execute(f"DETACH DATABASE {part.schema}")
+            (self.generation / old_name).unlink()
+        self._parts, self._fresh = {name: target}, None
 
     def _chunk_rows(self, after: int = 0) -> list[ChunkRow]:
         """The chunk store's rows of the chunks whose ids are above ``after`` (all of them by default)."""
         assert self.db is not None
-        chunks = self.db.execute(
-            'SELECT id, vector, start, "end", content_hash FROM chunks WHERE id > ? ORDER BY id', (after,)).fetchall()
+        parts = self._all_parts()
+        chunks = sorted(row for p in parts for row in self.db.execute(
+            f'SELECT id, vector, start, "end", content_hash FROM {p.chunks} WHERE id > ?', (after,)))
         wanted = sorted({row[4] for row in chunks})
         names: dict[str, str] = {}
         sections: dict[str, set[str]] = {}
@@ -597,17 +771,20 @@ class IndexWriter:
         for batch in (wanted[i:i + 500] for i in range(0, len(wanted), 500)):
             marks = ",".join("?" * len(batch))
             for doc_id, content in self.db.execute(
-                    f"SELECT id, content_hash FROM documents WHERE content_hash IN ({marks}) ORDER BY id", batch):
+                    f"SELECT id, content_hash FROM main.documents WHERE content_hash IN ({marks}) ORDER BY id", batch):
                 names.setdefault(content, doc_id)  # a text stored under several names is indexed under its first
                 section = section_of(doc_id)
                 if section is not None:
                     sections.setdefault(content, set()).add(section)
-            contents.update((h, (t, g)) for h, t, g in self.db.execute(
-                f"SELECT hash, text, dup_group FROM contents WHERE hash IN ({marks})", batch))
+            groups = dict(self.db.execute(f"SELECT hash, dup_group FROM main.contents WHERE hash IN ({marks})", batch))
+            for p in parts:
+                contents.update((h, (t, groups[h])) for h, t in self.db.execute(
+                    f"SELECT hash, text FROM {p.texts} WHERE hash IN ({marks})", batch))
         documents = {row[0]: row for batch in (sorted(set(names.values()))[i:i + 500]
                                              for i in range(0, len(names), 500))
                      for row in self.db.execute(
-                         f"SELECT id, title, date FROM documents WHERE id IN ({','.join('?' * len(batch))})", batch)}
+                         f"SELECT id, title, date FROM main.documents WHERE id IN ({','.join('?' * len(batch))})",
+                         batch)}
         rows = []
         for chunk_id, vector, start, end, content in chunks:
             _, title, date = documents[names[content]]
@@ -616,16 +793,24 @@ class IndexWriter:
                                  end, title, date, content, group, tuple(sorted(sections.get(content, ())))))
         return rows
 
+    def _chunk_totals(self, up_to: int | None = None) -> tuple[int, int]:
+        """(how many chunks, the highest chunk id), counting only ids up to ``up_to`` where given."""
+        assert self.db is not None
+        where = f"WHERE id <= {int(up_to)}" if up_to is not None else ""
+        totals = [self.db.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {p.chunks} {where}").fetchone()
+                  for p in self._all_parts()]
+        return sum(count for count, _ in totals), max((last for _, last in totals), default=0)
+
     def _write_chunk_index(self, hnsw_threshold: int) -> tuple[dict, int, int]:
         """Write the chunk store's index of this generation: only the chunks added since the previous
         generation when every earlier chunk is kept and the store can append, else all of them. Returns what the
         store said about it, the number of chunks and the highest chunk id."""
         assert self.db is not None and self.generation is not None
-        count, last = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM chunks").fetchone()
+        count, last = self._chunk_totals()
         before = self._previous or {}
         previous_last = before.get("last_chunk_id")
         if self._previous_generation is not None and previous_last is not None:
-            kept = self.db.execute("SELECT COUNT(*) FROM chunks WHERE id <= ?", (previous_last,)).fetchone()[0]
+            kept, _ = self._chunk_totals(up_to=previous_last)
             if kept == before.get("chunks"):
                 where = self._chunk_store.append(self.generation, self._previous_generation, before,
                                                  self._chunk_rows(after=previous_last),
@@ -640,10 +825,17 @@ class IndexWriter:
         assert self.db is not None and self.generation is not None
         self._drop_orphans()
         self.db.commit()
+        if self._fresh is not None and not self.db.execute(f"SELECT 1 FROM {self._fresh[1].texts}").fetchone():
+            self.db.execute("DETACH DATABASE fresh")  # nothing new to hold
+            (self.generation / self._fresh[0]).unlink()
+            self._fresh = None
+        if len(self._all_parts()) > MAX_PARTS or not self._parts_hold_only_live_texts():
+            self._compact()
         where, chunks, last = self._write_chunk_index(hnsw_threshold)
-        documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-        manifest = generations.new_manifest(self.settings, {**where, "last_chunk_id": last}, chunks, documents,
-                                            extra)
+        documents = self.db.execute("SELECT COUNT(*) FROM main.documents").fetchone()[0]
+        parts = sorted([*self._parts, *([self._fresh[0]] if self._fresh else [])], key=_part_number)
+        manifest = generations.new_manifest(self.settings, {**where, "last_chunk_id": last, PARTS: parts}, chunks,
+                                            documents, extra)
         self.db.close()
         self.db = None
         generations.publish(self.index_dir, self.generation, manifest)
@@ -651,6 +843,14 @@ class IndexWriter:
         # be on it.
         self._chunk_store.drop_stale(keep=[manifest, self._previous or {}])
         return manifest
+
+
+def _link(source: Path, target: Path) -> None:
+    """Hard-link ``source`` as ``target`` (copy it where links cannot be made): the same bytes on disk."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y", "%B %d %Y", "%Y-%m-%dT%H:%M:%S",
