@@ -92,9 +92,10 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmarks-dir", default="../shared/benchmarks",
                         help="adds the ~2,000 benchmark passages")
     parser.add_argument("--sections", default="startup,indexing,embedding,engines,query,llm,scaling,stores,archive",
-                        help="what to measure (comma-separated; default all but million)")
+                        help="what to measure (comma-separated; default all but million and index_ratio)")
     parser.add_argument("--archive-corpus", default="../shared/corpus/bbc",
-                        help="the archive the 'archive' section indexes and queries (default ../shared/corpus/bbc)")
+                        help="the archive the 'archive' section indexes and queries, and 'index_ratio' indexes "
+                             "(default ../shared/corpus/bbc)")
     parser.add_argument("--archive-questions", default="../shared/evals/bbc_dev_qa.jsonl",
                         help="its question set, for latency and recall@5")
     parser.add_argument("--store-sizes", default="10000,100000",

@@ -206,3 +206,15 @@ def test_the_million_section_builds_a_synthetic_archive_and_measures_it_where_it
     sections = reader.sections()
     assert len(sections) == 20 and sections["section00"] == 30
     assert "synthetic archive of 12,000 chunks" in render({"machine": {}, "million": report, "peak_rss_mb": 1})
+
+
+def test_the_index_ratio_section_times_rag_index_against_a_plain_encode_of_the_same_chunks_in_turns(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "rag.app.cli", "bench", "--sections", "index_ratio",
+                             "--archive-corpus", "data/articles", "--out", str(out)],
+                            capture_output=True, text=True, cwd=ROOT, check=True)
+    ratio = json.loads(out.read_text())["index_time_ratio"]
+    assert ratio["documents"] == len(list((ROOT / "data" / "articles").glob("*.txt")))
+    assert ratio["chunks"] >= ratio["documents"] and len(ratio["rounds_s"]["rag_index"]) == 2
+    assert ratio["index_to_encode"] == round(ratio["rag_index"] / ratio["sentence_transformers_encode"], 2) > 0
+    assert "rag index against a plain encode" in result.stdout

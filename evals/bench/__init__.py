@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from evals.bench.embedding import embedding_throughput
-from evals.bench.ingestion import indexing, ingestion_engines
+from evals.bench.ingestion import index_time_ratio, indexing, ingestion_engines
 from evals.bench.launch import STARTUP_QUESTION, first_ui_answer, startup
 from evals.bench.llm import llm_variants
 from evals.bench.million import million
@@ -31,11 +31,12 @@ from rag.config import Config
 _llama_speed = llama_speed
 
 __all__ = ["BUILDS", "DEV_SET", "SECTIONS", "STARTUP_QUESTION", "archive", "dense_scaling", "embedding_throughput",
-           "first_ui_answer", "indexing", "ingestion_engines", "llm_variants", "machine_speed", "million",
-           "query_stages", "render", "run", "startup", "store_latency"]
+           "first_ui_answer", "index_time_ratio", "indexing", "ingestion_engines", "llm_variants", "machine_speed",
+           "million", "query_stages", "render", "run", "startup", "store_latency"]
 
 
-SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "llm", "scaling", "stores", "archive", "million")
+SECTIONS = ("startup", "indexing", "embedding", "engines", "query", "llm", "scaling", "stores", "archive", "million",
+            "index_ratio")
 
 
 def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None, generative_questions: int,
@@ -63,10 +64,12 @@ def run(config: Config, out: Path, sizes: list[int], benchmarks_dir: Path | None
         "dense_scaling": lambda: dense_scaling(sizes),
         "stores": lambda: store_latency(list(store_sizes), config, stores=stores),
         "million": lambda: million(config, million_chunks, million_queries),
+        "index_time_ratio": lambda: index_time_ratio([archive_corpus], config) if archive_corpus else None,
         "archive": lambda: (archive(archive_corpus, archive_questions, config, generative_questions)
                             if archive_corpus and archive_questions else None),
     }
-    chosen = {"embedding": "embedding_throughput", "engines": "ingestion_engines", "scaling": "dense_scaling"}
+    chosen = {"embedding": "embedding_throughput", "engines": "ingestion_engines", "scaling": "dense_scaling",
+              "index_ratio": "index_time_ratio"}
     report: dict = {"machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0],
                                 **machine_speed()}}
     for section in sections:

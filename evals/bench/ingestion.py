@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,3 +95,38 @@ def _compare_indexes(a: Path, b: Path) -> dict:
     finally:
         for reader in readers:
             reader.close()
+
+
+def index_time_ratio(paths: list[Path], config: Config, rounds: int = 2) -> dict:
+    """``rag index`` of ``paths`` into a fresh index against a plain ``SentenceTransformer.encode`` of the same
+    chunk texts, taking turns (a busy spell hits both alike); the best round of each, and their ratio. The ratio
+    is what compares versions: the encode is the work no version can skip, so a change in how the index is
+    written shows as a change in the ratio, whatever the machine's speed that hour."""
+    from sentence_transformers import SentenceTransformer
+
+    from evals.bench.embedding import _alternating_rounds
+    from rag.index.build import build_index
+    from rag.index.engines import chunk_document
+    from rag.ingest import readers
+    from rag.models.embedding import Embedder, _model_path
+
+    files, _ = readers.discover(paths)
+    texts = [doc.text[c.start : c.end] for path, doc_id in files for doc in readers.load_file(path, doc_id)
+             for c in chunk_document(doc, config)[0]]
+    plain = SentenceTransformer(str(_model_path()), device="cpu")
+    embedder = Embedder()
+    plain.encode(["warm-up"])
+    embedder.embed(["warm-up"])
+
+    def index() -> Any:
+        folder = Path(tempfile.mkdtemp(prefix="rag-bench-index-"))
+        try:
+            return build_index(paths, config.replace(index_dir=folder), embedder=embedder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    seconds, last = _alternating_rounds({"rag_index": index, "sentence_transformers_encode": lambda: plain.encode(
+        texts, normalize_embeddings=True, convert_to_numpy=True)}, rounds)
+    best = {name: round(min(times), 1) for name, times in seconds.items()}
+    return {"documents": last["rag_index"].documents, "chunks": len(texts), "rounds_s": seconds, **best,
+            "index_to_encode": round(best["rag_index"] / best["sentence_transformers_encode"], 2)}

@@ -15,6 +15,12 @@ def render(report: dict) -> str:
         for name, row in report["indexing"].items():
             lines.append(f"  {name:18} {row['documents']:>6} docs {row['chunks']:>6} chunks {row['seconds']:>7} s "
                          f"{row['documents_per_s']:>7} docs/s {row['chunks_per_s']:>7} chunks/s")
+    ratio = report.get("index_time_ratio")
+    if ratio:
+        lines.append(f"rag index against a plain encode of the same {ratio['chunks']:,} chunk texts "
+                     f"({ratio['documents']:,} articles; best of {len(ratio['rounds_s']['rag_index'])} alternating "
+                     f"rounds): {ratio['rag_index']} s against {ratio['sentence_transformers_encode']} s, "
+                     f"{ratio['index_to_encode']}x")
     speed = report.get("embedding_throughput")
     if speed:
         lines.append(f"embedding (benchmark passages: {speed['texts']} chunk and sentence texts, best of "
