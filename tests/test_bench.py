@@ -196,6 +196,8 @@ def test_the_million_section_builds_a_synthetic_archive_and_measures_it_where_it
     assert report["browse_page_ms_p50"] > 0 and report["add_s"] > 0
     # The add wrote its chunks as a segment of their own and left the earlier chunks' files as they were.
     assert report["add_rewrote_earlier_files"] == 0 and report["segments_after_add"] == 2
+    # The near-copies (5% of the articles, a word changed) were found by their signatures, the added ones too.
+    assert 100 <= report["near_copy_groups"] < report["near_copy_groups_after_add"] <= 3_000 * 0.05 + 200 * 0.05
     # What it copied is the documents' catalog, a small share of the texts and vectors it linked.
     assert 0 < report["add_copied_catalog_mb"] < report["catalog_texts_mb"] / 4
     assert report["search_ms_p50_after_add"] > 0

@@ -185,3 +185,40 @@ def test_an_index_from_before_parts_reads_alike_and_is_split_when_next_indexed(t
     assert [r.id for r in grown_reader.span_rows("chunk")] == [r.id for r in one.span_rows("chunk")]
     assert grown_reader.document_spans("sentence") == one.document_spans("sentence")
     assert grown_reader.sections() == one.sections()
+
+
+def words(first: int, last: int) -> str:
+    return " ".join(f"word{n}" for n in range(first, last + 1)) + "."
+
+
+def groups(reader: IndexReader) -> dict[str, str]:
+    """Each document and its near-duplicate group, named by the group's first document."""
+    by_content = dict(reader.db.execute("SELECT hash, dup_group FROM main.contents"))
+    first = {}
+    for doc in reader.documents():
+        first.setdefault(by_content[doc.content_hash], doc.id)
+    return {doc.id: first[by_content[doc.content_hash]] for doc in reader.documents()}
+
+
+def test_a_text_added_later_joins_the_groups_it_is_a_near_copy_of_as_one_build_of_every_text_groups_them(
+        tmp_path, embedder):
+    # A and B share too little to be one group (5-word shingles: Jaccard 0.66); C shares 0.86 with A and 0.79 with B.
+    config = Config(index_dir=tmp_path / "index")
+    corpus = write_files(tmp_path / "corpus", {**FIRST, "wire/a.txt": f"Wire story\n\n{words(1, 100)}\n",
+                                               "wire/b.txt": f"Wire story\n\n{words(22, 121)}\n"})
+    build_index([corpus], config, embedder)
+    reader = IndexReader(config.index_dir)
+    assert groups(reader)["wire/a.txt"] != groups(reader)["wire/b.txt"]
+    reader.close()
+    write_files(corpus, {"wire/c.txt": f"Wire story\n\n{words(8, 107)}\n", **ADDED})
+    build_index([corpus], config, embedder)
+    grown_groups = groups(IndexReader(config.index_dir))
+    assert grown_groups["wire/a.txt"] == grown_groups["wire/b.txt"] == grown_groups["wire/c.txt"]
+    whole = Config(index_dir=tmp_path / "whole")
+    build_index([corpus], whole, embedder)
+    assert grown_groups == groups(IndexReader(whole.index_dir))
+    # Removing the text that joined them splits the group again.
+    (corpus / "wire" / "c.txt").unlink()
+    build_index([corpus], config, embedder, prune=True)
+    after = groups(IndexReader(config.index_dir))
+    assert after["wire/a.txt"] != after["wire/b.txt"]

@@ -3,7 +3,8 @@
 The archive is synthetic, so that its size is the only thing measured. Each article has four chunks, and each
 chunk is one sentence of words drawn from a Zipf-distributed vocabulary. Vectors are unit vectors clustered by
 topic. The articles fall into 20 sections, one of them holding 1% of the chunks, and 5% of the articles are
-near-copies of another (a word changed, grouped with it). The archive is written through the same
+near-copies of another (a word changed), found by their MinHash signatures as ``rag index`` finds them.
+The archive is written through the same
 ``IndexWriter`` as ``rag index``, so the catalog, FAISS (HNSW above ``hnsw_threshold``) and bm25s files are
 what the real build writes.
 
@@ -54,6 +55,7 @@ def million(config: Config, chunks: int = 1_000_000, queries: int = 100, added: 
         started = time.perf_counter()
         with IndexWriter(index_dir, settings, milvus_uri=config.milvus_uri) as writer:
             _write_articles(writer, range(articles), seed=1)
+            _, near_copy_groups = writer.duplicate_counts()
             manifest = writer.commit(config.hnsw_threshold)
         build_s = time.perf_counter() - started
         opened = _in_child(index_dir, queries, seed=2)
@@ -61,14 +63,17 @@ def million(config: Config, chunks: int = 1_000_000, queries: int = 100, added: 
         started = time.perf_counter()
         with IndexWriter(index_dir, settings, milvus_uri=config.milvus_uri) as writer:
             _write_articles(writer, range(articles, articles + added), seed=3)
+            _, near_copy_groups_after = writer.duplicate_counts()
             grown = writer.commit(config.hnsw_threshold)
         add_s = time.perf_counter() - started
         now = _chunk_files(index_dir)
         after = _in_child(index_dir, queries, seed=2)
         return {"store": config.store, "chunks": manifest["chunks"], "articles": articles,
                 "dense_index": manifest.get("dense_index"),
-                "build_s": round(build_s, 1), **opened, "added_articles": added, "add_s": round(add_s, 1),
+                "build_s": round(build_s, 1), "near_copy_groups": near_copy_groups, **opened,
+                "added_articles": added, "add_s": round(add_s, 1),
                 "add_share_of_build": round(add_s / build_s, 2),
+                "near_copy_groups_after_add": near_copy_groups_after,
                 # Files of the chunk index that the add wrote anew although they hold earlier chunks.
                 # (Milvus keeps a collection per generation outside the folder: written whole, not counted.)
                 "add_rewrote_earlier_files": (sum(now.get(path) != inode for path, inode in earlier.items())
@@ -127,6 +132,7 @@ def _section(article: int, articles: int) -> str:
 def _write_articles(writer, numbers: range, seed: int, batch: int = 10_000) -> None:
     """Write articles ``numbers`` (names and sections depend only on the number; texts on ``seed``)."""
     from rag.index.catalog import NewContent
+    from rag.ingest import dedup
 
     rng = np.random.default_rng(seed)
     vocabulary = np.array([f"w{n}" for n in range(20_000)])
@@ -136,7 +142,6 @@ def _write_articles(writer, numbers: range, seed: int, batch: int = 10_000) -> N
         vectors = _clustered_unit_vectors(rng, len(block) * CHUNKS_PER_ARTICLE)
         ranks = np.minimum(rng.zipf(1.2, (len(block) * CHUNKS_PER_ARTICLE, WORDS_PER_CHUNK)), len(vocabulary)) - 1
         originals: dict[int, str] = {}
-        groups: dict[str, str] = {}
         for offset, number in enumerate(block):
             rows = slice(offset * CHUNKS_PER_ARTICLE, (offset + 1) * CHUNKS_PER_ARTICLE)
             chunk_texts = [" ".join(vocabulary[r]) + "." for r in ranks[rows]]
@@ -145,7 +150,7 @@ def _write_articles(writer, numbers: range, seed: int, batch: int = 10_000) -> N
             if offset and rng.random() < NEAR_COPY_SHARE:  # a near-copy of an earlier article of the block
                 copy_of = block[int(rng.integers(0, offset))]
                 chunk_texts = originals[copy_of].split("\n")
-                chunk_texts[0] = "changed " + chunk_texts[0]
+                chunk_texts[0] = f"changed{number} " + chunk_texts[0]  # one word changed, each copy its own
                 chunk_vectors = vectors[(copy_of - block.start) * CHUNKS_PER_ARTICLE:][:CHUNKS_PER_ARTICLE]
             text = "\n".join(chunk_texts)
             originals[number] = text
@@ -159,10 +164,10 @@ def _write_articles(writer, numbers: range, seed: int, batch: int = 10_000) -> N
             title = " ".join(vocabulary[ranks[rows][0][:6]]).capitalize()
             day = f"20{number % 25:02d}-{1 + number % 12:02d}-{1 + number % 28:02d}"
             writer.put_document(doc_id, doc_id, title, day, None, None, content_hash)
-            writer.put_content(NewContent(content_hash, text, spans, chunk_vectors, spans, chunk_vectors, b""))
-            if copy_of is not None:
-                groups[content_hash] = hashlib.sha256(originals[copy_of].encode()).hexdigest()
-        writer.set_groups(groups)
+            writer.put_content(NewContent(content_hash, text, spans, chunk_vectors, spans, chunk_vectors,
+                                          dedup.signature(text, [(0, len(text))])))
+    # Near-copies are found as ``rag index`` finds them (MinHash bands; an add looks up only its own texts').
+    writer.group_near_copies()
 
 
 def _in_child(index_dir: Path, queries: int, seed: int) -> dict:

@@ -12,7 +12,7 @@ from rag.errors import FileProblem, IndexProblem
 from rag.index.catalog import IndexWriter
 from rag.index.engines import IngestEngine, LocalEngine
 from rag.index.generations import IndexSettings, read_manifest
-from rag.ingest import dedup, readers
+from rag.ingest import readers
 from rag.models.embedding import DIMENSION, Embedder, model_id
 from rag.progress import Reporter
 
@@ -123,7 +123,7 @@ def build_index(
             for doc_id in sorted(set(known) - seen):
                 writer.remove_document(doc_id)
                 report.removed.append(doc_id)
-        writer.set_groups(dedup.group({h: m for h, m in writer.minhashes().items() if m is not None}))
+        writer.group_near_copies()
         report.identical_copies, report.near_duplicate_groups = writer.duplicate_counts()
         if reporter.style != "off":
             reporter.say("writing the vector and keyword indexes")

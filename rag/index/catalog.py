@@ -40,6 +40,7 @@ from rag.index import generations
 from rag.index.backends import open_backend, store_of, write_backend
 from rag.index.backends.base import ChunkRow, Within
 from rag.index.generations import IndexSettings
+from rag.ingest import dedup
 
 SQLITE = "meta.sqlite"
 
@@ -65,7 +66,11 @@ CREATE TABLE IF NOT EXISTS {schema}.sentences (
     id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL, ord INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS {schema}.sentences_by_content ON sentences(content_hash, start);
+CREATE TABLE IF NOT EXISTS {schema}.bands (key INTEGER NOT NULL, text INTEGER NOT NULL, PRIMARY KEY (key, text))
+    WITHOUT ROWID;
 """
+# ``bands``: each text's MinHash band keys (rag.ingest.dedup.band_keys) with the text's row id in the part, so a
+# new text finds the earlier texts it may be a near-copy of by looking its keys up, not by reading every text.
 # Section membership and the pages of a section are read through these, never by scanning every row: an
 # archive of 10^6 chunks opens, filters and pages as fast as one of 10^4. Made after the migration below (an
 # index from before sections were stored gets its column first).
@@ -625,6 +630,9 @@ class IndexWriter:
             self._fill_sections()
         self.db.execute("INSERT INTO main.contents (hash, dup_group) SELECT hash, dup_group FROM old.contents")
         self.db.execute(f"INSERT INTO {part.texts} (hash, text, minhash) SELECT hash, text, minhash FROM old.contents")
+        self.db.executemany(f"INSERT OR IGNORE INTO {part.schema}.bands (key, text) VALUES (?, ?)",
+                            [(key, row) for row, minhash in self.db.execute(f"SELECT rowid, minhash FROM {part.texts}")
+                             for key in dedup.band_keys(minhash or b"")])
         for table in ("chunks", "sentences"):
             self.db.execute(f'INSERT INTO {part.schema}.{table} (id, content_hash, ord, start, "end", vector) '
                             f'SELECT id, content_hash, ord, start, "end", vector FROM old.{table} ORDER BY id')
@@ -690,8 +698,10 @@ class IndexWriter:
         part = self._fresh[1]
         self.db.execute("INSERT OR REPLACE INTO main.contents (hash, dup_group) VALUES (?, ?)",
                         (content.hash, content.hash))
-        self.db.execute(f"INSERT OR REPLACE INTO {part.texts} (hash, text, minhash) VALUES (?, ?, ?)",
-                        (content.hash, content.text, content.minhash))
+        row = self.db.execute(f"INSERT INTO {part.texts} (hash, text, minhash) VALUES (?, ?, ?)",
+                              (content.hash, content.text, content.minhash)).lastrowid
+        self.db.executemany(f"INSERT OR IGNORE INTO {part.schema}.bands (key, text) VALUES (?, ?)",
+                            [(key, row) for key in dedup.band_keys(content.minhash or b"")])
         for table, spans, vectors in (("chunks", content.chunks, content.chunk_vectors),
                                       ("sentences", content.sentences, content.sentence_vectors)):
             first = self._next_ids[table]
@@ -710,6 +720,54 @@ class IndexWriter:
         assert self.db is not None
         self.db.executemany("UPDATE main.contents SET dup_group = ? WHERE hash = ?",
                             [(g, h) for h, g in groups.items()])
+
+    def group_near_copies(self) -> None:
+        """Put each text in its near-duplicate group (:func:`rag.ingest.dedup.group`). A build that only added
+        texts links each new one to the texts sharing one of its band keys, looked up in the parts, and merges
+        their groups; the groups come out as grouping every text again would make them, at a cost that grows
+        with what was added. A build that removed or replaced a text (a group may fall apart) groups every
+        text again."""
+        assert self.db is not None and self._fresh is not None
+        orphaned = self.db.execute("SELECT 1 FROM main.contents WHERE hash NOT IN "
+                                   "(SELECT content_hash FROM main.documents) LIMIT 1").fetchone()
+        if orphaned:  # grouped without the texts no document names any more (one may have joined two groups)
+            named = {h for (h,) in self.db.execute("SELECT DISTINCT content_hash FROM main.documents")}
+            self.set_groups(dedup.group({h: m for h, m in self.minhashes().items() if m and h in named}))
+            return
+        fresh = self._fresh[1]
+        new = dict(self.db.execute(f"SELECT hash, minhash FROM {fresh.texts}"))
+        links: list[tuple[str, str]] = []
+        for part in self._all_parts():
+            for mine, other, minhash in self.db.execute(
+                    f"SELECT DISTINCT n.hash, o.hash, o.minhash FROM {fresh.schema}.bands nb "
+                    f"JOIN {fresh.texts} n ON n.rowid = nb.text JOIN {part.schema}.bands ob ON ob.key = nb.key "
+                    f"JOIN {part.texts} o ON o.rowid = ob.text WHERE o.hash != n.hash"):
+                if dedup.similar(new[mine], minhash):
+                    links.append((mine, other))
+        if not links:
+            return
+        others = sorted({other for _, other in links if other not in new})
+        group_of = {h: h for h in new}
+        for batch in (others[i:i + 500] for i in range(0, len(others), 500)):
+            group_of.update(self.db.execute(
+                f"SELECT hash, dup_group FROM main.contents WHERE hash IN ({','.join('?' * len(batch))})", batch))
+        # Union of groups: each earlier group stands for all its texts (its key is its smallest), so a merged
+        # group's key is the smallest of the keys and new texts it joins.
+        parent = {g: g for g in group_of.values()}
+
+        def root(key: str) -> str:
+            while parent[key] != key:
+                parent[key] = parent[parent[key]]
+                key = parent[key]
+            return key
+
+        for mine, other in links:
+            a, b = root(group_of[mine]), root(group_of[other])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        self.set_groups({h: root(h) for h in new if root(h) != h})
+        self.db.executemany("UPDATE main.contents SET dup_group = ? WHERE dup_group = ?",
+                            [(root(g), g) for g in {group_of[o] for o in others} if root(g) != g])
 
     def duplicate_counts(self) -> tuple[int, int]:
         """(documents beyond the first with the same text, duplicate groups holding more than one text)."""
@@ -748,6 +806,9 @@ class IndexWriter:
         for _, part in old:
             self.db.execute(f"INSERT INTO {target.texts} (hash, text, minhash) "
                             f"SELECT hash, text, minhash FROM {part.texts} WHERE hash {live}")
+            self.db.execute(f"INSERT OR IGNORE INTO {target.schema}.bands (key, text) SELECT b.key, n.rowid "
+                            f"FROM {part.schema}.bands b JOIN {part.texts} t ON t.rowid = b.text "
+                            f"JOIN {target.texts} n ON n.hash = t.hash")
             for table in ("chunks", "sentences"):
                 self.db.execute(f'INSERT INTO {target.schema}.{table} (id, content_hash, ord, start, "end", vector) '
                                 f'SELECT id, content_hash, ord, start, "end", vector FROM {part.schema}.{table} '

@@ -30,18 +30,40 @@ def signature(text: str, blocks: tuple[tuple[int, int], ...] | list[tuple[int, i
     return minhash.hashvalues.astype(np.uint64).tobytes()
 
 
-def group(signatures: dict[str, bytes]) -> dict[str, str]:
-    """Map each key to its group's key (the smallest key of the group); singletons map to themselves."""
-    from datasketch import MinHash, MinHashLSH
+# Locality-sensitive hashing of signatures: 14 bands of 9 values each, datasketch's choice for this threshold
+# and size (it weighs missed and false candidates alike). Two texts share a band with probability 1 - (1 - s^9)^14
+# at Jaccard similarity s: 0.999 at 0.9, 0.87 at 0.8, 0.44 at 0.7, 0.03 at 0.5. Wire copies score above 0.9.
+# Each band is kept as one 64-bit key (the band's values and its number mixed), so the catalog can store and
+# look keys up.
+BANDS, ROWS = 14, 9
+_MIX = np.random.default_rng(_SEED).integers(1, 2**63, size=(BANDS, ROWS), dtype=np.uint64) | np.uint64(1)
 
-    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
-    hashes = {}
-    for key, blob in sorted(signatures.items()):
-        hashes[key] = MinHash(
-            num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME, hashvalues=np.frombuffer(blob, dtype=np.uint64)
-        )
-        lsh.insert(key, hashes[key])
-    parent = {key: key for key in hashes}
+
+def band_keys(signature: bytes) -> list[int]:
+    """The signature's band keys (signed 64-bit, as SQLite stores integers); none for an empty signature."""
+    values = np.frombuffer(signature, dtype=np.uint64)
+    if values.size != NUM_PERM:
+        return []
+    # uint64 arithmetic wraps: a multiply-and-add hash of each band's values, its band number added.
+    mixed = (values[: BANDS * ROWS].reshape(BANDS, ROWS) * _MIX).sum(axis=1, dtype=np.uint64)
+    mixed += np.arange(BANDS, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return mixed.view(np.int64).tolist()
+
+
+def similar(one: bytes, other: bytes) -> bool:
+    """Whether two signatures estimate a Jaccard similarity of at least ``THRESHOLD``."""
+    a, b = np.frombuffer(one, dtype=np.uint64), np.frombuffer(other, dtype=np.uint64)
+    return bool(a.size == b.size == NUM_PERM and np.count_nonzero(a == b) / NUM_PERM >= THRESHOLD)
+
+
+def group(signatures: dict[str, bytes]) -> dict[str, str]:
+    """Map each key to its group's key (the smallest key of the group); singletons map to themselves. Two keys
+    are linked when their signatures share a band key and are :func:`similar`; a group is what links connect."""
+    buckets: dict[int, list[str]] = {}
+    for key in sorted(signatures):
+        for band in band_keys(signatures[key]):
+            buckets.setdefault(band, []).append(key)
+    parent = {key: key for key in signatures}
 
     def root(key: str) -> str:
         while parent[key] != key:
@@ -49,10 +71,10 @@ def group(signatures: dict[str, bytes]) -> dict[str, str]:
             key = parent[key]
         return key
 
-    for key, minhash in hashes.items():
-        for other in lsh.query(minhash):
-            if other != key and minhash.jaccard(hashes[other]) >= THRESHOLD:
+    for members in buckets.values():
+        for i, key in enumerate(members):
+            for other in members[i + 1:]:
                 a, b = root(key), root(other)
-                if a != b:
+                if a != b and similar(signatures[key], signatures[other]):
                     parent[max(a, b)] = min(a, b)
-    return {key: root(key) for key in hashes}
+    return {key: root(key) for key in signatures}
