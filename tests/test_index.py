@@ -177,6 +177,9 @@ CORRUPTIONS = {
     "empty dense.faiss": lambda gen: truncate(gen / faiss_store.DENSE, 0),
     "missing dense.faiss": lambda gen: (gen / faiss_store.DENSE).unlink(),
     "garbage meta.sqlite": lambda gen: (gen / catalog.SQLITE).write_bytes(b"this is not a database" * 100),
+    "missing meta.sqlite": lambda gen: (gen / catalog.SQLITE).unlink(),
+    "missing texts part": lambda gen: (gen / "texts-1.sqlite").unlink(),
+    "garbage texts part": lambda gen: (gen / "texts-1.sqlite").write_bytes(b"this is not a database" * 100),
     "truncated manifest": lambda gen: truncate(gen / generations.MANIFEST, 0.5),
     "missing bm25 folder": lambda gen: shutil.rmtree(gen / faiss_store.LEXICAL),
     "CURRENT names a missing generation": lambda gen: (gen.parent / generations.CURRENT_FILE).write_text("gen-0"),
@@ -192,6 +195,8 @@ def test_a_damaged_index_is_refused_with_one_line_that_says_to_rebuild(
         IndexReader(config.index_dir, expected_model=model_id())
     message = str(caught.value)
     assert "rebuild" in message and "\n" not in message
+    if "part" in damage or "meta.sqlite" in damage:  # the file at fault is named
+        assert ("texts-1.sqlite" if "part" in damage else "meta.sqlite") in message
 
     # Following the advice repairs it.
     report = build_index([sample_index.index_dir.parent / "corpus"], config, embedder=embedder, rebuild=True)

@@ -231,11 +231,22 @@ class IndexReader:
 
     def _load(self, uri: str | None) -> None:
         gen = self.generation
+        names = self.manifest.get(PARTS)
+        files = [gen / SQLITE, *(gen / name for name in names or ())]
+        for path in files[1:]:
+            if not path.is_file():
+                raise IndexCorrupt(f"{path}: missing; rebuild with: rag index PATH --rebuild")
+        self._parts = [_BEFORE_PARTS]
+        checking = files[0]
         try:
             self.db = sqlite3.connect(_uri(gen / SQLITE, "ro"), uri=True, check_same_thread=False)
-            names = self.manifest.get(PARTS)
-            self._parts = ([_attach(self.db, gen / name, f"part{i}") for i, name in enumerate(names)]
-                           if names is not None else [_BEFORE_PARTS])
+            self.db.execute("SELECT COUNT(*) FROM main.documents").fetchone()
+            if names is not None:
+                self._parts = []
+                for i, path in enumerate(files[1:]):
+                    checking = path
+                    self._parts.append(_attach(self.db, path, f"part{i}"))
+                    self.db.execute(f"SELECT MAX(id) FROM part{i}.chunks").fetchone()
             # The catalog agrees with the manifest: its highest chunk id where the manifest records it (one look
             # in each part's b-tree), else its chunk count (a scan: 0.3 s at 10^5 chunks).
             last = self.manifest.get("last_chunk_id")
@@ -246,7 +257,7 @@ class IndexReader:
                 found = sum(self._each("SELECT COUNT(*) FROM {chunks}"))
                 agrees = found == self.manifest.get("chunks")
         except sqlite3.DatabaseError as exc:
-            raise IndexCorrupt(f"{gen / SQLITE}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
+            raise IndexCorrupt(f"{checking}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
         self.chunk_index = open_backend(store_of(self.manifest), gen, self.manifest, uri)
         if not agrees or self.chunk_index.count != self.manifest.get("chunks"):
             raise IndexCorrupt(

@@ -4,8 +4,9 @@ Layout of an index folder::
 
     index/CURRENT        name of the live generation, replaced atomically (write aside, then rename)
     index/.lock          held by a writer, so two builds never interleave
-    index/gen-<n>/       one complete generation: manifest.json, the catalog (meta.sqlite, see
-                         rag.index.catalog) and the chunk index of its store (see rag.index.backends)
+    index/gen-<n>/       one complete generation: manifest.json, the catalog (meta.sqlite and its parts of
+                         texts, texts-<n>.sqlite, see rag.index.catalog) and the chunk index of its store (see
+                         rag.index.backends); files that did not change are hard links to the previous one's
 
 A build writes a new generation folder beside the live one and only then points CURRENT at it
 (:func:`publish`). A crash at any point leaves the old generation live; the next build removes the
