@@ -222,3 +222,15 @@ def test_a_text_added_later_joins_the_groups_it_is_a_near_copy_of_as_one_build_o
     build_index([corpus], config, embedder, prune=True)
     after = groups(IndexReader(config.index_dir))
     assert after["wire/a.txt"] != after["wire/b.txt"]
+
+
+def test_removing_every_article_leaves_no_part_of_texts(tmp_path, embedder):
+    config, corpus = grown(tmp_path, embedder)
+    for path in list(corpus.rglob("*.txt")):
+        path.unlink()
+    build_index([corpus], config, embedder, prune=True)
+    manifest = generations.read_manifest(config.index_dir)
+    assert manifest[catalog.PARTS] == [] and manifest["chunks"] == 0
+    assert not list(generations.current_generation(config.index_dir).glob("texts-*"))
+    reader = IndexReader(config.index_dir)
+    assert reader.chunk_count == 0 and reader.documents() == [] and reader.span_rows("sentence") == []

@@ -46,7 +46,9 @@ SQLITE = "meta.sqlite"
 
 PARTS = "catalog_parts"  # the manifest's list of the generation's part files (absent: everything in SQLITE)
 PART_PREFIX = "texts-"
-MAX_PARTS = 8  # beyond it a build writes one part again (SQLite attaches at most 10 files to a connection)
+# Beyond it a build writes one part again. A build attaches at most MAX_PARTS + 2 files (the linked parts, its
+# own, and the one they are compacted into): SQLite attaches at most 10 to a connection.
+MAX_PARTS = 8
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -57,7 +59,8 @@ CREATE TABLE IF NOT EXISTS contents (hash TEXT PRIMARY KEY, dup_group TEXT NOT N
 """
 # One part file's tables (``{schema}``: the name it is attached under).
 _PART_SCHEMA = """
-CREATE TABLE IF NOT EXISTS {schema}.texts (hash TEXT PRIMARY KEY, text TEXT NOT NULL, minhash BLOB);
+CREATE TABLE IF NOT EXISTS {schema}.texts (
+    id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, text TEXT NOT NULL, minhash BLOB);
 CREATE TABLE IF NOT EXISTS {schema}.chunks (
     id INTEGER PRIMARY KEY, content_hash TEXT NOT NULL, ord INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
@@ -69,8 +72,8 @@ CREATE INDEX IF NOT EXISTS {schema}.sentences_by_content ON sentences(content_ha
 CREATE TABLE IF NOT EXISTS {schema}.bands (key INTEGER NOT NULL, text INTEGER NOT NULL, PRIMARY KEY (key, text))
     WITHOUT ROWID;
 """
-# ``bands``: each text's MinHash band keys (rag.ingest.dedup.band_keys) with the text's row id in the part, so a
-# new text finds the earlier texts it may be a near-copy of by looking its keys up, not by reading every text.
+# ``bands``: each text's MinHash band keys (rag.ingest.dedup.band_keys) with the text's id in the part, so a new
+# text finds the earlier texts it may be a near-copy of by looking its keys up, not by reading every text.
 # Section membership and the pages of a section are read through these, never by scanning every row: an
 # archive of 10^6 chunks opens, filters and pages as fast as one of 10^4. Made after the migration below (an
 # index from before sections were stored gets its column first).
@@ -233,13 +236,13 @@ class IndexReader:
         gen = self.generation
         names = self.manifest.get(PARTS)
         files = [gen / SQLITE, *(gen / name for name in names or ())]
-        for path in files[1:]:
+        for path in files:
             if not path.is_file():
                 raise IndexCorrupt(f"{path}: missing; rebuild with: rag index PATH --rebuild")
         self._parts = [_BEFORE_PARTS]
         checking = files[0]
+        self.db = sqlite3.connect(_uri(gen / SQLITE, "ro"), uri=True, check_same_thread=False)
         try:
-            self.db = sqlite3.connect(_uri(gen / SQLITE, "ro"), uri=True, check_same_thread=False)
             self.db.execute("SELECT COUNT(*) FROM main.documents").fetchone()
             if names is not None:
                 self._parts = []
@@ -257,6 +260,7 @@ class IndexReader:
                 found = sum(self._each("SELECT COUNT(*) FROM {chunks}"))
                 agrees = found == self.manifest.get("chunks")
         except sqlite3.DatabaseError as exc:
+            self.db.close()
             raise IndexCorrupt(f"{checking}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
         self.chunk_index = open_backend(store_of(self.manifest), gen, self.manifest, uri)
         if not agrees or self.chunk_index.count != self.manifest.get("chunks"):
@@ -566,6 +570,7 @@ class IndexWriter:
         self._parts: dict[str, _Part] = {}
         self._fresh: tuple[str, _Part] | None = None
         self._next_ids = {"chunks": 1, "sentences": 1}
+        self._published = False
 
     def __enter__(self) -> IndexWriter:
         self._lock.acquire()
@@ -673,7 +678,8 @@ class IndexWriter:
         try:
             if self.db is not None:
                 self.db.close()
-            if exc_type is not None and self.generation is not None and self.generation.exists():
+            if (exc_type is not None and not self._published and self.generation is not None
+                    and self.generation.exists()):
                 shutil.rmtree(self.generation, ignore_errors=True)
                 self._chunk_store.discard()
         finally:
@@ -735,9 +741,9 @@ class IndexWriter:
     def group_near_copies(self) -> None:
         """Put each text in its near-duplicate group (:func:`rag.ingest.dedup.group`). A build that only added
         texts links each new one to the texts sharing one of its band keys, looked up in the parts, and merges
-        their groups; the groups come out as grouping every text again would make them, at a cost that grows
-        with what was added. A build that removed or replaced a text (a group may fall apart) groups every
-        text again."""
+        their groups; the groups come out as grouping every text again would make them, and no earlier text's
+        signature is read but those of the texts it links to. A build that removed or replaced a text (a group
+        may fall apart) groups every text again."""
         assert self.db is not None and self._fresh is not None
         orphaned = self.db.execute("SELECT 1 FROM main.contents WHERE hash NOT IN "
                                    "(SELECT content_hash FROM main.documents) LIMIT 1").fetchone()
@@ -800,6 +806,8 @@ class IndexWriter:
             part = self._fresh[1]
             for table in ("chunks", "sentences"):
                 self.db.execute(f"DELETE FROM {part.schema}.{table} WHERE content_hash NOT {live}")
+            self.db.execute(f"DELETE FROM {part.schema}.bands WHERE text IN "
+                            f"(SELECT id FROM {part.texts} WHERE hash NOT {live})")
             self.db.execute(f"DELETE FROM {part.texts} WHERE hash NOT {live}")
 
     def _parts_hold_only_live_texts(self) -> bool:
@@ -829,6 +837,10 @@ class IndexWriter:
             self.db.execute(f"DETACH DATABASE {part.schema}")
             (self.generation / old_name).unlink()
         self._parts, self._fresh = {name: target}, None
+        if not self.db.execute(f"SELECT 1 FROM {target.texts} LIMIT 1").fetchone():  # every text was removed
+            self.db.execute(f"DETACH DATABASE {target.schema}")
+            (self.generation / name).unlink()
+            self._parts = {}
 
     def _chunk_rows(self, after: int = 0) -> list[ChunkRow]:
         """The chunk store's rows of the chunks whose ids are above ``after`` (all of them by default)."""
@@ -911,6 +923,7 @@ class IndexWriter:
         self.db.close()
         self.db = None
         generations.publish(self.index_dir, self.generation, manifest)
+        self._published = True  # live now: nothing after this may remove it
         # The previous generation's chunk data stays one generation longer: readers in other processes may still
         # be on it.
         self._chunk_store.drop_stale(keep=[manifest, self._previous or {}])

@@ -7,6 +7,7 @@ write-ups of the same event (different wording throughout) score near zero.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
@@ -36,7 +37,10 @@ def signature(text: str, blocks: tuple[tuple[int, int], ...] | list[tuple[int, i
 # Each band is kept as one 64-bit key (the band's values and its number mixed), so the catalog can store and
 # look keys up.
 BANDS, ROWS = 14, 9
-_MIX = np.random.default_rng(_SEED).integers(1, 2**63, size=(BANDS, ROWS), dtype=np.uint64) | np.uint64(1)
+# The multipliers are fixed bytes (SHA-256 of their names), not a random stream, so that keys stored by one
+# version are found by the next.
+_MIX = np.frombuffer(b"".join(hashlib.sha256(f"rag band multipliers {i}".encode()).digest() for i in range(32)),
+                     dtype="<u8")[: BANDS * ROWS].reshape(BANDS, ROWS).astype(np.uint64) | np.uint64(1)
 
 
 def band_keys(signature: bytes) -> list[int]:
