@@ -186,28 +186,27 @@ def test_the_archive_section_builds_both_ways_and_measures_answers_at_that_size(
 def test_the_million_section_builds_a_synthetic_archive_and_measures_it_where_it_grows(tmp_path):
     from evals.bench.million import million
 
-    # A small version (the whole section builds 10^6 chunks); HNSW from 5,000 chunks, as a large archive has.
-    config = Config(hnsw_threshold=5_000)
-    report = million(config, chunks=12_000, queries=20, added=200, folder=tmp_path)
-    assert report["chunks"] == 12_000 and report["dense_index"] == "hnsw"
-    assert report["section_chunks"] == 120  # the 1% section
+    # The 10^5 version (the whole section builds 10^6 chunks): HNSW, as above the default threshold.
+    report = million(Config(), chunks=100_000, queries=20, added=1_000, folder=tmp_path)
+    assert report["chunks"] == 100_000 and report["dense_index"] == "hnsw"
+    assert report["section_chunks"] == 1_000  # the 1% section
     assert report["section_recall_at_10"] >= 0.95 and report["section_searches_short_of_10"] == 0
     assert report["search_ms_p50"] > 0 and report["section_search_ms_p50"] > 0 and report["open_s"] > 0
     assert report["browse_page_ms_p50"] > 0 and report["add_s"] > 0
     # The add wrote its chunks as a segment of their own and left the earlier chunks' files as they were.
     assert report["add_rewrote_earlier_files"] == 0 and report["segments_after_add"] == 2
     # The near-copies (5% of the articles, a word changed) were found by their signatures, the added ones too.
-    assert 100 <= report["near_copy_groups"] < report["near_copy_groups_after_add"] <= 3_000 * 0.05 + 200 * 0.05
+    assert 1_000 <= report["near_copy_groups"] < report["near_copy_groups_after_add"] <= 26_000 * 0.06
     # What it copied is the documents' catalog, a small share of the texts and vectors it linked.
     assert 0 < report["add_copied_catalog_mb"] < report["catalog_texts_mb"] / 4
     assert report["search_ms_p50_after_add"] > 0
     from rag.index.catalog import IndexReader
 
     reader = IndexReader(tmp_path / "index")
-    assert reader.chunk_count == 12_000 + 200 * 4  # the added articles are in the index
+    assert reader.chunk_count == 100_000 + 1_000 * 4  # the added articles are in the index
     sections = reader.sections()
-    assert len(sections) == 20 and sections["section00"] == 30
-    assert "synthetic archive of 12,000 chunks" in render({"machine": {}, "million": report, "peak_rss_mb": 1})
+    assert len(sections) == 20 and sections["section00"] == 250
+    assert "synthetic archive of 100,000 chunks" in render({"machine": {}, "million": report, "peak_rss_mb": 1})
 
 
 def test_the_index_ratio_section_times_rag_index_against_a_plain_encode_of_the_same_chunks_in_turns(tmp_path):
