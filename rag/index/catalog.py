@@ -21,7 +21,6 @@ embedded once.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -38,7 +37,7 @@ from rag.config import Store
 from rag.errors import IndexCorrupt, IndexProblem
 from rag.index import generations
 from rag.index.backends import open_backend, store_of, write_backend
-from rag.index.backends.base import ChunkRow, Within
+from rag.index.backends.base import ChunkRow, Within, link_file
 from rag.index.generations import IndexSettings
 from rag.ingest import dedup
 
@@ -239,26 +238,21 @@ class IndexReader:
         for path in files:
             if not path.is_file():
                 raise IndexCorrupt(f"{path}: missing; rebuild with: rag index PATH --rebuild")
-        self._parts = [_BEFORE_PARTS]
         checking = files[0]
         self.db = sqlite3.connect(_uri(gen / SQLITE, "ro"), uri=True, check_same_thread=False)
         try:
             self.db.execute("SELECT COUNT(*) FROM main.documents").fetchone()
-            if names is not None:
-                self._parts = []
-                for i, path in enumerate(files[1:]):
-                    checking = path
-                    self._parts.append(_attach(self.db, path, f"part{i}"))
-                    self.db.execute(f"SELECT MAX(id) FROM part{i}.chunks").fetchone()
             # The catalog agrees with the manifest: its highest chunk id where the manifest records it (one look
             # in each part's b-tree), else its chunk count (a scan: 0.3 s at 10^5 chunks).
             last = self.manifest.get("last_chunk_id")
-            if last is not None:
-                found = max(self._each("SELECT COALESCE(MAX(id), 0) FROM {chunks}"), default=0)
-                agrees = found == last
-            else:
-                found = sum(self._each("SELECT COUNT(*) FROM {chunks}"))
-                agrees = found == self.manifest.get("chunks")
+            counted = "COALESCE(MAX(id), 0)" if last is not None else "COUNT(*)"
+            self._parts, per_part = [], []
+            for i, path in enumerate(files[1:] if names is not None else files):
+                checking = path
+                self._parts.append(_attach(self.db, path, f"part{i}") if names is not None else _BEFORE_PARTS)
+                per_part.append(self.db.execute(f"SELECT {counted} FROM {self._parts[-1].chunks}").fetchone()[0])
+            found = max(per_part, default=0) if last is not None else sum(per_part)
+            agrees = found == (last if last is not None else self.manifest.get("chunks"))
         except sqlite3.DatabaseError as exc:
             self.db.close()
             raise IndexCorrupt(f"{checking}: damaged ({exc}); rebuild with: rag index PATH --rebuild") from exc
@@ -273,14 +267,9 @@ class IndexReader:
         self._section_chunks: dict[str, frozenset[int]] = {}
         self._stored_sections = _has_section_column(self.db)
 
-    def _each(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        """The first column of a one-row query, asked of each part (``{chunks}``, ``{sentences}`` and ``{texts}``
-        in ``sql`` name its tables)."""
-        return [self.db.execute(sql.format(chunks=p.chunks, sentences=p.sentences, texts=p.texts), args).fetchone()[0]
-                for p in self._parts]
-
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        """The rows of ``sql`` (tables named as in :meth:`_each`) from every part, one part after another."""
+        """The rows of ``sql`` from every part, one part after another (``{chunks}``, ``{sentences}`` and
+        ``{texts}`` in ``sql`` name the part's tables)."""
         return [row for p in self._parts
                 for row in self.db.execute(sql.format(chunks=p.chunks, sentences=p.sentences, texts=p.texts), args)]
 
@@ -610,7 +599,7 @@ class IndexWriter:
             # The documents are copied (a file copy: this generation changes them); the parts are linked.
             shutil.copyfile(previous / SQLITE, self.generation / SQLITE)
             for name in names:
-                _link(previous / name, self.generation / name)
+                link_file(previous / name, self.generation / name)
         self.db = sqlite3.connect(_uri(self.generation / SQLITE, "rwc"), uri=True)
         if extending and names is None:
             assert previous is not None
@@ -771,20 +760,12 @@ class IndexWriter:
         # Union of groups: each earlier group stands for all its texts (its key is its smallest), so a merged
         # group's key is the smallest of the keys and new texts it joins.
         parent = {g: g for g in group_of.values()}
-
-        def root(key: str) -> str:
-            while parent[key] != key:
-                parent[key] = parent[parent[key]]
-                key = parent[key]
-            return key
-
         for mine, other in links:
-            a, b = root(group_of[mine]), root(group_of[other])
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-        self.set_groups({h: root(h) for h in new if root(h) != h})
+            dedup.join(parent, group_of[mine], group_of[other])
+        self.set_groups({h: dedup.root(parent, h) for h in new if dedup.root(parent, h) != h})
         self.db.executemany("UPDATE main.contents SET dup_group = ? WHERE dup_group = ?",
-                            [(root(g), g) for g in {group_of[o] for o in others} if root(g) != g])
+                            [(dedup.root(parent, g), g) for g in {group_of[o] for o in others}
+                             if dedup.root(parent, g) != g])
 
     def duplicate_counts(self) -> tuple[int, int]:
         """(documents beyond the first with the same text, duplicate groups holding more than one text)."""
@@ -928,14 +909,6 @@ class IndexWriter:
         # be on it.
         self._chunk_store.drop_stale(keep=[manifest, self._previous or {}])
         return manifest
-
-
-def _link(source: Path, target: Path) -> None:
-    """Hard-link ``source`` as ``target`` (copy it where links cannot be made): the same bytes on disk."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y", "%B %d %Y", "%Y-%m-%dT%H:%M:%S",

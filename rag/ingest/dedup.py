@@ -68,17 +68,24 @@ def group(signatures: dict[str, bytes]) -> dict[str, str]:
         for band in band_keys(signatures[key]):
             buckets.setdefault(band, []).append(key)
     parent = {key: key for key in signatures}
-
-    def root(key: str) -> str:
-        while parent[key] != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
-
     for members in buckets.values():
         for i, key in enumerate(members):
             for other in members[i + 1:]:
-                a, b = root(key), root(other)
-                if a != b and similar(signatures[key], signatures[other]):
-                    parent[max(a, b)] = min(a, b)
-    return {key: root(key) for key in signatures}
+                if root(parent, key) != root(parent, other) and similar(signatures[key], signatures[other]):
+                    join(parent, key, other)
+    return {key: root(parent, key) for key in signatures}
+
+
+def root(parent: dict[str, str], key: str) -> str:
+    """The key naming ``key``'s group in the forest ``parent`` (each key to its parent; a root to itself)."""
+    while parent[key] != key:
+        parent[key] = parent[parent[key]]
+        key = parent[key]
+    return key
+
+
+def join(parent: dict[str, str], one: str, other: str) -> None:
+    """Merge the groups of two keys in ``parent``; the merged group is named by the smaller of their names."""
+    a, b = root(parent, one), root(parent, other)
+    if a != b:
+        parent[max(a, b)] = min(a, b)

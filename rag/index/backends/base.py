@@ -13,6 +13,8 @@ Both backends build their indexes with the same parameters and analyse text with
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -143,3 +145,13 @@ def bm25_idf(chunks: int, document_frequency: int) -> float:
 
 def dense_kind(rows: int, hnsw_threshold: int) -> str:
     return "hnsw" if rows >= hnsw_threshold else "flat"
+
+
+def link_file(source: Path, target: Path) -> None:
+    """Hard-link ``source`` as ``target`` (copy it where links cannot be made): a file one generation shares
+    with the next, the same bytes on disk."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

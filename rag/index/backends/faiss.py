@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from rag.index.backends.base import (
     bm25_idf,
     damaged,
     dense_kind,
+    link_file,
 )
 from rag.text import english_stemmer
 
@@ -372,11 +371,7 @@ def _link_segment(previous: Path, generation: Path, path: str) -> None:
         pairs = [(f, generation / path / f.relative_to(previous / path))
                  for f in (previous / path).rglob("*") if f.is_file()]
     for source, target in pairs:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copy2(source, target)
+        link_file(source, target)
 
 
 def _hits(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
