@@ -178,6 +178,17 @@ def test_sending_every_selected_sentence_makes_a_longer_prompt(small_model_assis
     assert small_model_assistant.ask(question).prompt_tokens < everything.ask(question).prompt_tokens
 
 
+def test_a_sentence_share_reads_fewer_sentences_of_the_same_passages(bundled_index, embedder):
+    question = "How did the United States classify the Cartel de los Soles?"
+    whole = Assistant(bundled_index.replace(mode="generative"), embedder=embedder).prepare(question)
+    trimmed = Assistant(bundled_index.replace(mode="generative", prompt_sentence_share=0.5),
+                        embedder=embedder).prepare(question)
+    assert {e.text for e in trimmed.prompt_evidence} < {e.text for e in whole.prompt_evidence}
+    # Renumbered in reading order: the model sees [1], [2], ... and cites what it read.
+    assert [e.n for e in trimmed.prompt_evidence] == list(range(1, len(trimmed.prompt_evidence) + 1))
+    assert max(e.score for e in trimmed.prompt_evidence) == max(e.score for e in whole.prompt_evidence)
+
+
 def test_warming_up_caches_the_instruction_that_every_real_prompt_starts_with(bundled_index, embedder):
     from rag.models.llm import INSTRUCTION
 

@@ -21,7 +21,7 @@ from rag.qa.evidence import Evidence
 from rag.qa.hostile import addresses_assistant
 from rag.qa.lexicon import REFERRING
 from rag.qa.policy import Policy
-from rag.qa.question import Question, in_context, parse
+from rag.qa.question import Question, holds_expected_value, in_context, parse
 from rag.qa.retrieval import Passage, Retriever
 from rag.text import fold, proper_names, tokens
 
@@ -112,6 +112,7 @@ def prepare(text: str, config: Config, retriever: Retriever, embedder: Embedder,
         candidates = sorted(pool, key=lambda p: -p.dense_score) if scoped else passages
         reading = [p for p in candidates if p.doc not in orders][: config.prompt_passages]
         chosen = _passage_evidence(question, query_vector, reading, scored, reader)
+        chosen = trimmed(question, chosen, config.prompt_sentence_share)
         # Other articles' best sentences stay in view, so that a disagreement between sources can be seen.
         best = max((e.score for e in chosen), default=0.0)
         read_docs = {p.doc for p in reading}
@@ -158,6 +159,23 @@ def _passage_evidence(question: Question, query_vector, reading: list[Passage], 
                                                         reader, 0)
             out.append(replace(item, n=len(out) + 1))
     return out
+
+
+# The kinds whose value a sentence's words show (``holds_expected_value``): a sentence holding one is kept in a
+# trimmed passage however it scores, since the answer often sits in a sentence that repeats few of the question's words.
+_SHOWN_KINDS = ("number", "date", "person", "name", "place")
+
+
+def trimmed(question: Question, sentences: list[Evidence], share: float) -> list[Evidence]:
+    """The sentences of the passages read that score at least ``share`` of the best, or share a word with the
+    question and hold a value of the kind asked; renumbered in reading order. ``share`` 0 keeps them all."""
+    if share <= 0 or not sentences:
+        return sentences
+    best = max(e.score for e in sentences)
+    kept = [e for e in sentences
+            if e.score >= share * best
+            or (e.coverage > 0 and question.kind in _SHOWN_KINDS and holds_expected_value(question, e.text))]
+    return [replace(e, n=n) for n, e in enumerate(kept, start=1)]
 
 
 def _orders_in(docs: set[str], reader: IndexReader) -> dict[str, str]:
