@@ -112,7 +112,6 @@ def prepare(text: str, config: Config, retriever: Retriever, embedder: Embedder,
         candidates = sorted(pool, key=lambda p: -p.dense_score) if scoped else passages
         reading = [p for p in candidates if p.doc not in orders][: config.prompt_passages]
         chosen = _passage_evidence(question, query_vector, reading, scored, reader)
-        chosen = trimmed(question, chosen, config.prompt_sentence_share)
         # Other articles' best sentences stay in view, so that a disagreement between sources can be seen.
         best = max((e.score for e in chosen), default=0.0)
         read_docs = {p.doc for p in reading}
@@ -127,7 +126,8 @@ def prepare(text: str, config: Config, retriever: Retriever, embedder: Embedder,
     # Articles read whole by the disagreement check and the claims' check, each read from the store once.
     article_text = cache(reader.document_text)
     found = conflicts.detect(question, chosen, article_text) if verdict.answerable else []
-    shown = list(chosen) if reads_passages else evidence.for_prompt(chosen, config.prompt_relevance)
+    shown = (trimmed(question, chosen, config.prompt_sentence_share) if reads_passages
+             else evidence.for_prompt(chosen, config.prompt_relevance))
     articles = ({doc: article_text(doc) for doc in {e.doc for e in shown}}
                 if policy.reads_whole_articles else {})
     return Prepared(question, search_text, passages, chosen, shown, verdict, found,
@@ -167,15 +167,17 @@ _SHOWN_KINDS = ("number", "date", "person", "name", "place")
 
 
 def trimmed(question: Question, sentences: list[Evidence], share: float) -> list[Evidence]:
-    """The sentences of the passages read that score at least ``share`` of the best, or share a word with the
-    question and hold a value of the kind asked; renumbered in reading order. ``share`` 0 keeps them all."""
+    """What the model reads of the passages: their sentences that score at least ``share`` of the best, or share a
+    word with the question and hold a value of the kind asked. Numbers are kept (the model sees "[1] [2] [5]"), so
+    that a citation points at the same sentence for every step; only the model's reading is trimmed, not the
+    evidence that disagreements and extractive answers are found in. ``share`` 0 keeps them all."""
     if share <= 0 or not sentences:
         return sentences
     best = max(e.score for e in sentences)
     kept = [e for e in sentences
             if e.score >= share * best
             or (e.coverage > 0 and question.kind in _SHOWN_KINDS and holds_expected_value(question, e.text))]
-    return [replace(e, n=n) for n, e in enumerate(kept, start=1)]
+    return kept
 
 
 def _orders_in(docs: set[str], reader: IndexReader) -> dict[str, str]:
