@@ -86,6 +86,10 @@ class Config:
     # order) instead of the best sentences alone: the answer often sits next to the sentence that echoes the
     # question. 0 restores the sentence selection above.
     prompt_passages: int = 3
+    # Of those passages, keep only the sentences scoring at least this share of the best one's score, and those
+    # that share a word with the question and hold a value of the kind asked (a number for "how many", a name
+    # for "who"): fewer tokens read. 0 reads the passages whole.
+    prompt_sentence_share: float = 0.0
     model_path: str | None = None
     n_ctx: int = 2048
     n_threads: int = 2

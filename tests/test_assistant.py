@@ -178,6 +178,17 @@ def test_sending_every_selected_sentence_makes_a_longer_prompt(small_model_assis
     assert small_model_assistant.ask(question).prompt_tokens < everything.ask(question).prompt_tokens
 
 
+def test_a_sentence_share_reads_fewer_sentences_of_the_same_passages(bundled_index, embedder):
+    question = "How did the United States classify the Cartel de los Soles?"
+    whole = Assistant(bundled_index.replace(mode="generative"), embedder=embedder).prepare(question)
+    trimmed = Assistant(bundled_index.replace(mode="generative", prompt_sentence_share=0.5),
+                        embedder=embedder).prepare(question)
+    assert set(trimmed.prompt_evidence) < set(whole.prompt_evidence)
+    assert max(e.score for e in trimmed.prompt_evidence) == max(e.score for e in whole.prompt_evidence)
+    # Only the model's reading is trimmed: the evidence that disagreements and extractive answers come from is not.
+    assert trimmed.evidence == whole.evidence and trimmed.conflicts == whole.conflicts
+
+
 def test_warming_up_caches_the_instruction_that_every_real_prompt_starts_with(bundled_index, embedder):
     from rag.models.llm import INSTRUCTION
 

@@ -21,7 +21,7 @@ from rag.qa.evidence import Evidence
 from rag.qa.hostile import addresses_assistant
 from rag.qa.lexicon import REFERRING
 from rag.qa.policy import Policy
-from rag.qa.question import Question, in_context, parse
+from rag.qa.question import Question, holds_expected_value, in_context, parse
 from rag.qa.retrieval import Passage, Retriever
 from rag.text import fold, proper_names, tokens
 
@@ -126,7 +126,8 @@ def prepare(text: str, config: Config, retriever: Retriever, embedder: Embedder,
     # Articles read whole by the disagreement check and the claims' check, each read from the store once.
     article_text = cache(reader.document_text)
     found = conflicts.detect(question, chosen, article_text) if verdict.answerable else []
-    shown = list(chosen) if reads_passages else evidence.for_prompt(chosen, config.prompt_relevance)
+    shown = (trimmed(question, chosen, config.prompt_sentence_share) if reads_passages
+             else evidence.for_prompt(chosen, config.prompt_relevance))
     articles = ({doc: article_text(doc) for doc in {e.doc for e in shown}}
                 if policy.reads_whole_articles else {})
     return Prepared(question, search_text, passages, chosen, shown, verdict, found,
@@ -158,6 +159,25 @@ def _passage_evidence(question: Question, query_vector, reading: list[Passage], 
                                                         reader, 0)
             out.append(replace(item, n=len(out) + 1))
     return out
+
+
+# The kinds whose value a sentence's words show (``holds_expected_value``): a sentence holding one is kept in a
+# trimmed passage however it scores, since the answer often sits in a sentence that repeats few of the question's words.
+_SHOWN_KINDS = ("number", "date", "person", "name", "place")
+
+
+def trimmed(question: Question, sentences: list[Evidence], share: float) -> list[Evidence]:
+    """What the model reads of the passages: their sentences that score at least ``share`` of the best, or share a
+    word with the question and hold a value of the kind asked. Numbers are kept (the model sees "[1] [2] [5]"), so
+    that a citation points at the same sentence for every step; only the model's reading is trimmed, not the
+    evidence that disagreements and extractive answers are found in. ``share`` 0 keeps them all."""
+    if share <= 0 or not sentences:
+        return sentences
+    best = max(e.score for e in sentences)
+    kept = [e for e in sentences
+            if e.score >= share * best
+            or (e.coverage > 0 and question.kind in _SHOWN_KINDS and holds_expected_value(question, e.text))]
+    return kept
 
 
 def _orders_in(docs: set[str], reader: IndexReader) -> dict[str, str]:
